@@ -1,0 +1,1 @@
+"""A Portkey-compatible AI gateway."""

@@ -1,0 +1,239 @@
+"""Attempt: send one leaf's request upstream, once, and hand back what it answered.
+
+A stream counts as answered only when its first translated chunk has arrived, so an error
+status, a dropped connection, a timeout or an error event before that can still be retried
+or fall back to another target.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import orjson
+
+from gateway.context import HOP_BY_HOP, PREFIX, Attempt, RequestContext
+from gateway.errors import (
+    GatewayError,
+    InvalidRequest,
+    RequestTimeout,
+    UpstreamMalformed,
+    UpstreamStatus,
+)
+from gateway.routing.leaf import Leaf
+from gateway.services import Services
+from gateway.sse import decode_stream
+from gateway.upstream import map_httpx_errors
+from providers import REGISTRY
+from providers.base import (
+    Adapter,
+    ConfigurationError,
+    Endpoint,
+    StreamError,
+    StreamState,
+    Target,
+    UpstreamRequest,
+)
+
+# Upstream response headers worth passing back to the client.
+_PASSED_HEADER_PREFIXES = ("x-ratelimit-", "retry-after", "openai-", "anthropic-ratelimit-")
+
+
+@dataclass(slots=True)
+class JSONAnswer:
+    status: int
+    content: bytes
+    headers: dict[str, str]
+
+
+@dataclass(slots=True)
+class StreamAnswer:
+    """An upstream stream whose first chunks are in hand; `rest` yields the others."""
+
+    first: list[dict[str, Any]]
+    rest: AsyncIterator[dict[str, Any]]
+    state: StreamState
+    response: httpx.Response
+    headers: dict[str, str]
+    strip_usage: bool  # the gateway asked for usage; the client did not
+
+
+@dataclass(slots=True)
+class RawAnswer:
+    """A passthrough response relayed byte for byte."""
+
+    response: httpx.Response
+    headers: dict[str, str]
+
+
+Answer = JSONAnswer | StreamAnswer | RawAnswer
+
+
+async def run_attempt(services: Services, ctx: RequestContext, leaf: Leaf) -> Answer:
+    """One upstream call for one leaf; raises a GatewayError on any failure."""
+    adapter = REGISTRY[leaf.provider]
+    record = Attempt(path=leaf.path, provider=leaf.provider)
+    ctx.attempts.append(record)
+    started = time.perf_counter()
+    try:
+        answer = await _with_timeout(services, ctx, leaf, adapter)
+        record.status = _answer_status(answer)
+        return answer
+    except GatewayError as exc:
+        record.status = exc.status
+        record.error = exc.message
+        raise
+    finally:
+        record.latency_ms = (time.perf_counter() - started) * 1000
+
+
+async def _with_timeout(services: Services, ctx: RequestContext, leaf: Leaf,
+                        adapter: Adapter) -> Answer:
+    timeout_ms = ctx.request_timeout_ms or leaf.request_timeout_ms \
+        or services.settings.request_timeout_ms or None
+    if timeout_ms is None:
+        return await _send(services, ctx, leaf, adapter)
+    try:
+        async with asyncio.timeout(timeout_ms / 1000):
+            return await _send(services, ctx, leaf, adapter)
+    except TimeoutError:
+        raise RequestTimeout(
+            f"request exceeded the timeout of {timeout_ms}ms set for it", provider=leaf.provider,
+            code="request_timeout") from None
+
+
+async def _send(services: Services, ctx: RequestContext, leaf: Leaf,
+                adapter: Adapter) -> Answer:
+    target = await build_target(services, ctx, leaf)
+    try:
+        request, strip_usage = _build(ctx, leaf, adapter, target)
+    except ConfigurationError as exc:
+        raise InvalidRequest(str(exc), provider=leaf.provider) from None
+    headers = _forwarded(ctx, leaf.forward_headers) | request.headers
+    http_request = services.http.build_request(
+        request.method, request.url, headers=headers, content=request.body)
+    with map_httpx_errors(leaf.provider):
+        response = await services.http.send(http_request, stream=True)
+    try:
+        if response.status_code >= 400:
+            await _raise_upstream_error(response, adapter, leaf.provider)
+        passed = _passed_headers(response)
+        if ctx.endpoint is Endpoint.PROXY:
+            return RawAnswer(response, passed)
+        if ctx.stream and ctx.endpoint is not Endpoint.EMBEDDINGS:
+            return await _open_stream(ctx, adapter, response, passed, strip_usage)
+        return await _read_json(ctx, adapter, response, passed)
+    except BaseException:
+        await response.aclose()
+        raise
+
+
+async def build_target(services: Services, ctx: RequestContext, leaf: Leaf) -> Target:
+    settings = services.settings
+    if leaf.custom_host:
+        base_url: str | None = await services.host_guard.check(leaf.custom_host)
+    else:
+        base_url = settings.base_urls.get(leaf.provider)
+    api_key = leaf.api_key or settings.default_keys.get(leaf.provider)
+    return Target(leaf.provider, api_key, base_url, leaf.options)
+
+
+def _build(ctx: RequestContext, leaf: Leaf, adapter: Adapter,
+           target: Target) -> tuple[UpstreamRequest, bool]:
+    if ctx.endpoint is Endpoint.PROXY:
+        url = adapter.proxy_url(ctx.path, target) + (f"?{ctx.query}" if ctx.query else "")
+        headers = {k: v for k, v in ctx.headers.items()
+                   if not k.startswith(PREFIX) and k not in HOP_BY_HOP and k != "authorization"}
+        headers.update(adapter.auth_headers(target))
+        return UpstreamRequest(ctx.method, url, headers, ctx.raw_body or None), False
+    body = dict(ctx.body or {})
+    body.update(leaf.override_params)
+    strip_usage = False
+    if body.get("stream") and adapter.injects_stream_usage and ctx.endpoint in (
+            Endpoint.CHAT, Endpoint.COMPLETIONS):
+        options = body.get("stream_options")
+        options = dict(options) if isinstance(options, dict) else {}
+        if not options.get("include_usage"):
+            strip_usage = True
+            body["stream_options"] = {**options, "include_usage": True}
+    return adapter.build_request(ctx.endpoint, body, target, stream=ctx.stream), strip_usage
+
+
+def _forwarded(ctx: RequestContext, from_config: tuple[str, ...]) -> dict[str, str]:
+    names = ctx.forward_headers if ctx.forward_headers is not None else from_config
+    return {n: ctx.headers[n] for n in names if n in ctx.headers and n not in HOP_BY_HOP}
+
+
+def _passed_headers(response: httpx.Response) -> dict[str, str]:
+    return {k: v for k, v in response.headers.items() if k.startswith(_PASSED_HEADER_PREFIXES)}
+
+
+async def _raise_upstream_error(response: httpx.Response, adapter: Adapter,
+                                provider: str) -> None:
+    with map_httpx_errors(provider):
+        raw = await response.aread()
+    try:
+        body: Any = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        body = raw.decode(errors="replace")
+    error = adapter.translate_error(response.status_code, body)
+    raise UpstreamStatus(provider, error, headers=_passed_headers(response))
+
+
+async def _read_json(ctx: RequestContext, adapter: Adapter, response: httpx.Response,
+                     headers: dict[str, str]) -> JSONAnswer:
+    with map_httpx_errors(adapter.slug):
+        raw = await response.aread()
+    try:
+        body = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        raise UpstreamMalformed(f"{adapter.slug} returned a body that is not JSON",
+                                provider=adapter.slug) from None
+    if not isinstance(body, dict):
+        raise UpstreamMalformed(f"{adapter.slug} returned JSON that is not an object",
+                                provider=adapter.slug)
+    if getattr(adapter, "rewrites_responses", True):
+        body = adapter.translate_response(ctx.endpoint, body, now=int(time.time()))
+        raw = orjson.dumps(body)
+    usage = body.get("usage")
+    if isinstance(usage, dict):
+        ctx.usage = usage
+    return JSONAnswer(response.status_code, raw, headers)
+
+
+async def _open_stream(ctx: RequestContext, adapter: Adapter, response: httpx.Response,
+                       headers: dict[str, str], strip_usage: bool) -> StreamAnswer:
+    state = StreamState()
+    chunks = _translated_chunks(ctx, adapter, response, state)
+    first: list[dict[str, Any]] = []
+    with contextlib.suppress(StopAsyncIteration):
+        first.append(await anext(chunks))
+    return StreamAnswer(first, chunks, state, response, headers, strip_usage)
+
+
+async def _translated_chunks(ctx: RequestContext, adapter: Adapter, response: httpx.Response,
+                             state: StreamState) -> AsyncIterator[dict[str, Any]]:
+    """Chunks in OpenAI's shape; provider errors surface as GatewayErrors."""
+    with map_httpx_errors(adapter.slug):
+        async for event in decode_stream(response.aiter_text()):
+            try:
+                chunks = adapter.translate_event(ctx.endpoint, event, state)
+            except StreamError as exc:
+                raise UpstreamStatus(adapter.slug, exc.error) from None
+            except (ValueError, KeyError, TypeError) as exc:
+                raise UpstreamMalformed(
+                    f"{adapter.slug} sent a stream event that could not be read: {exc}",
+                    provider=adapter.slug) from None
+            for chunk in chunks:
+                yield chunk
+
+
+def _answer_status(answer: Answer) -> int:
+    if isinstance(answer, JSONAnswer):
+        return answer.status
+    return answer.response.status_code

@@ -1,0 +1,96 @@
+"""The `/v1/*` routes: parse, resolve, plan, attempt, relay."""
+
+from __future__ import annotations
+
+import contextlib
+
+import orjson
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from gateway.attempt import JSONAnswer
+from gateway.context import RequestContext, parse_request
+from gateway.errors import GatewayError
+from gateway.relay import to_response
+from gateway.requests import read_body
+from gateway.routing.execute import execute
+from gateway.routing.plan import header_leaf
+from gateway.services import Services
+from gateway.tracing import request_ids
+from providers.base import Endpoint
+
+_EMPTY_MODEL_LIST = orjson.dumps({"object": "list", "data": []})
+
+
+async def _context(request: Request, endpoint: Endpoint, path: str) -> RequestContext:
+    services: Services = request.app.state.services
+    request_id, trace_id = request_ids(request)
+    raw = b"" if request.method in ("GET", "HEAD") else await read_body(
+        request, services.settings.max_body_bytes)
+    ctx = parse_request(endpoint=endpoint, method=request.method, path=path,
+                        query=request.url.query, headers=request.headers, raw_body=raw,
+                        request_id=request_id, trace_id=trace_id)
+    request.state.ctx = ctx
+    return ctx
+
+
+def response_headers(ctx: RequestContext) -> dict[str, str]:
+    headers = {
+        "x-portkey-request-id": ctx.request_id,
+        "x-portkey-trace-id": ctx.trace_id,
+        "x-portkey-retry-attempt-count": str(ctx.retry_count),
+    }
+    if ctx.answered_by:
+        headers["x-portkey-provider"] = ctx.answered_by
+    if ctx.option_path:
+        headers["x-portkey-last-used-option-index"] = ctx.option_path
+    return headers
+
+
+async def _serve(request: Request, endpoint: Endpoint, path: str) -> Response:
+    services: Services = request.app.state.services
+    ctx = await _context(request, endpoint, path)
+    answer = await execute(services, ctx, header_leaf(ctx))
+    return to_response(answer, ctx, response_headers(ctx), services.record)
+
+
+async def chat_completions(request: Request) -> Response:
+    return await _serve(request, Endpoint.CHAT, "chat/completions")
+
+
+async def completions(request: Request) -> Response:
+    return await _serve(request, Endpoint.COMPLETIONS, "completions")
+
+
+async def embeddings(request: Request) -> Response:
+    return await _serve(request, Endpoint.EMBEDDINGS, "embeddings")
+
+
+async def models(request: Request) -> Response:
+    services: Services = request.app.state.services
+    ctx = await _context(request, Endpoint.MODELS, "models")
+    if ctx.provider or ctx.config or ctx.virtual_key:
+        answer = await execute(services, ctx, header_leaf(ctx))
+        return to_response(answer, ctx, response_headers(ctx), services.record)
+    # No provider named: list the bundled backend's models, or none while it is down.
+    with contextlib.suppress(GatewayError):
+        answer = await execute(services, ctx, header_leaf(ctx, provider="vllm"))
+        return to_response(answer, ctx, response_headers(ctx), services.record)
+    ctx.status = 200
+    return to_response(JSONAnswer(200, _EMPTY_MODEL_LIST, {}), ctx, response_headers(ctx),
+                       services.record)
+
+
+async def passthrough(request: Request) -> Response:
+    return await _serve(request, Endpoint.PROXY, request.path_params["path"])
+
+
+routes = [
+    Route("/v1/chat/completions", chat_completions, methods=["POST"]),
+    Route("/v1/completions", completions, methods=["POST"]),
+    Route("/v1/embeddings", embeddings, methods=["POST"]),
+    Route("/v1/models", models, methods=["GET"]),
+    Route("/v1/{path:path}", passthrough,
+          methods=["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]),
+]

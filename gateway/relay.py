@@ -1,0 +1,141 @@
+"""Relay: turn an upstream answer into the client's response, JSON or a re-emitted SSE stream.
+
+Streams are relayed by `SSERelay`, a pure ASGI response that listens for the client going
+away while it streams: a disconnect cancels the relay at once and closes the upstream
+connection. Once the first byte has gone out, an upstream failure becomes a final
+`data: {"error": ...}` event (the OpenAI SDK raises it) rather than a silent clean end.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import anyio
+import orjson
+from starlette.responses import Response
+from starlette.types import Receive, Scope, Send
+
+from gateway.attempt import Answer, JSONAnswer, RawAnswer, StreamAnswer
+from gateway.context import RequestContext
+from gateway.errors import GatewayError
+from gateway.sse import DONE, encode
+
+Finish = Callable[[RequestContext], None]
+
+_SSE_HEADERS = {"cache-control": "no-cache", "x-accel-buffering": "no"}
+
+
+def to_response(answer: Answer, ctx: RequestContext, headers: dict[str, str],
+                finish: Finish) -> Response:
+    """The client's response; `finish` runs once the last byte is sent or the client left."""
+    if isinstance(answer, JSONAnswer):
+        ctx.status = answer.status
+        finish(ctx)
+        return Response(answer.content, answer.status, headers | answer.headers,
+                        media_type="application/json")
+    if isinstance(answer, StreamAnswer):
+        return SSERelay(answer, ctx, headers | answer.headers | _SSE_HEADERS, finish)
+    return RawRelay(answer, ctx, headers | answer.headers, finish)
+
+
+class _Relay(Response):
+    """Streams a body while watching for the client's disconnect; always closes upstream."""
+
+    def __init__(self, ctx: RequestContext, status: int, headers: dict[str, str],
+                 media_type: str | None, finish: Finish,
+                 close_upstream: Callable[[], Awaitable[None]]) -> None:
+        self.status_code = status
+        self.media_type = media_type
+        self.background = None
+        self.init_headers(headers)
+        self.ctx = ctx
+        self.finish = finish
+        self.close_upstream = close_upstream
+        ctx.status = status
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            async with anyio.create_task_group() as group:
+                async def watch_disconnect() -> None:
+                    while (await receive())["type"] != "http.disconnect":
+                        pass
+                    self.ctx.status = 499  # client closed the request
+                    self.ctx.error_type = "client_disconnect"
+                    group.cancel_scope.cancel()
+
+                group.start_soon(watch_disconnect)
+                await send({"type": "http.response.start", "status": self.status_code,
+                            "headers": self.raw_headers})
+                await self.stream_body(send)
+                await send({"type": "http.response.body", "body": b"", "more_body": False})
+                group.cancel_scope.cancel()
+        except OSError:
+            self.ctx.status = 499
+            self.ctx.error_type = "client_disconnect"
+        finally:
+            with anyio.CancelScope(shield=True):
+                await self.close_upstream()
+                self.finish(self.ctx)
+
+    async def stream_body(self, send: Send) -> None:
+        raise NotImplementedError
+
+
+class SSERelay(_Relay):
+    def __init__(self, answer: StreamAnswer, ctx: RequestContext, headers: dict[str, str],
+                 finish: Finish) -> None:
+        super().__init__(ctx, 200, headers, "text/event-stream", finish, answer.response.aclose)
+        self.answer = answer
+
+    async def stream_body(self, send: Send) -> None:
+        answer = self.answer
+        try:
+            for chunk in answer.first:
+                await self._emit(send, chunk)
+            async for chunk in answer.rest:
+                await self._emit(send, chunk)
+        except GatewayError as exc:
+            self.ctx.status = exc.status
+            self.ctx.error_type = exc.type
+            self.ctx.error_message = exc.message
+            await send({"type": "http.response.body", "body": encode(exc.envelope()),
+                        "more_body": True})
+            return
+        finally:
+            if answer.state.usage:
+                self.ctx.usage = answer.state.usage
+        await send({"type": "http.response.body", "body": DONE, "more_body": True})
+
+    async def _emit(self, send: Send, chunk: dict[str, Any]) -> None:
+        if self.answer.strip_usage and not _keep_for_client(chunk):
+            return
+        await send({"type": "http.response.body", "body": encode(chunk), "more_body": True})
+
+
+def _keep_for_client(chunk: dict[str, Any]) -> bool:
+    """Drop the usage the gateway asked for on the client's behalf."""
+    if "usage" not in chunk:
+        return True
+    if not chunk.get("choices"):
+        return False
+    del chunk["usage"]
+    return True
+
+
+class RawRelay(_Relay):
+    def __init__(self, answer: RawAnswer, ctx: RequestContext, headers: dict[str, str],
+                 finish: Finish) -> None:
+        upstream = answer.response
+        kept = {k: v for k, v in upstream.headers.items()
+                if k in ("content-type", "content-disposition", "cache-control")}
+        super().__init__(ctx, upstream.status_code, headers | kept, None, finish, upstream.aclose)
+        self.answer = answer
+
+    async def stream_body(self, send: Send) -> None:
+        async for data in self.answer.response.aiter_raw():
+            await send({"type": "http.response.body", "body": data, "more_body": True})
+
+
+def json_bytes(content: Any) -> bytes:
+    return orjson.dumps(content)

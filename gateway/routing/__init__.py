@@ -1,0 +1,1 @@
+"""Plan: which targets to try for a request, in which order, with which retries."""

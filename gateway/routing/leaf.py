@@ -1,0 +1,38 @@
+"""A leaf of the routing tree: one provider target with everything it inherited."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+DEFAULT_RETRY_CODES = frozenset({429, 500, 502, 503, 504})
+MAX_RETRY_ATTEMPTS = 10
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    attempts: int = 0
+    on_status_codes: frozenset[int] = DEFAULT_RETRY_CODES
+    use_retry_after_header: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class CachePolicy:
+    mode: str = "simple"
+    max_age: int | None = None  # seconds
+
+
+@dataclass(frozen=True, slots=True)
+class Leaf:
+    path: str  # JSON path of the leaf, e.g. "config.targets[1].targets[0]"
+    provider: str
+    api_key: str | None = None
+    virtual_key: str | None = None
+    custom_host: str | None = None
+    options: Mapping[str, str] = field(default_factory=dict)
+    override_params: Mapping[str, Any] = field(default_factory=dict)
+    retry: RetryPolicy = RetryPolicy()
+    request_timeout_ms: int | None = None
+    forward_headers: tuple[str, ...] = ()
+    cache: CachePolicy | None = None

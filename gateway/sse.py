@@ -1,0 +1,84 @@
+"""Server-sent events: an incremental decoder (WHATWG rules) and the encoder for OpenAI chunks."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterable
+from typing import Any
+
+import orjson
+
+from providers.base import SSEEvent
+
+DONE = b"data: [DONE]\n\n"
+
+
+class SSEDecoder:
+    """Turns network chunks into events; partial lines wait for the next chunk."""
+
+    def __init__(self) -> None:
+        self._buffer = ""
+        self._pending_cr = False
+        self._event = ""
+        self._data: list[str] = []
+        self._id = ""
+        self._retry: int | None = None
+
+    def feed(self, chunk: str) -> list[SSEEvent]:
+        if self._pending_cr and chunk.startswith("\n"):
+            chunk = chunk[1:]
+        self._pending_cr = chunk.endswith("\r")
+        text = self._buffer + chunk
+        lines = text.splitlines(keepends=True)
+        self._buffer = ""
+        if lines and not lines[-1].endswith(("\n", "\r")):
+            self._buffer = lines.pop()
+        events = []
+        for line in lines:
+            event = self._line(line.rstrip("\r\n"))
+            if event is not None:
+                events.append(event)
+        return events
+
+    def close(self) -> list[SSEEvent]:
+        """Flush a final event whose blank line never came."""
+        events = self.feed("\n") if self._buffer else []
+        event = self._line("")
+        return events + ([event] if event is not None else [])
+
+    def _line(self, line: str) -> SSEEvent | None:
+        if not line:
+            if not self._data and not self._event:
+                return None
+            event = SSEEvent(self._event, "\n".join(self._data), self._id, self._retry)
+            self._event, self._data, self._retry = "", [], None
+            return event
+        if line.startswith(":"):
+            return None
+        name, _, value = line.partition(":")
+        value = value.removeprefix(" ")
+        if name == "data":
+            self._data.append(value)
+        elif name == "event":
+            self._event = value
+        elif name == "id" and "\0" not in value:
+            self._id = value
+        elif name == "retry" and value.isdigit():
+            self._retry = int(value)
+        return None
+
+
+async def decode_stream(chunks: AsyncIterator[str]) -> AsyncIterator[SSEEvent]:
+    decoder = SSEDecoder()
+    async for chunk in chunks:
+        for event in decoder.feed(chunk):
+            yield event
+    for event in decoder.close():
+        yield event
+
+
+def encode(chunk: dict[str, Any]) -> bytes:
+    return b"data: " + orjson.dumps(chunk) + b"\n\n"
+
+
+def encode_all(chunks: Iterable[dict[str, Any]]) -> bytes:
+    return b"".join(encode(chunk) for chunk in chunks)

@@ -1,0 +1,22 @@
+"""Request and trace ids: every response carries both."""
+
+from __future__ import annotations
+
+import re
+import uuid
+
+from starlette.requests import Request
+
+_TRACE_ID = re.compile(r"^[\x21-\x7e]{1,128}$")
+
+
+def request_ids(request: Request) -> tuple[str, str]:
+    """The request's (request id, trace id), made once and kept on request.state."""
+    ids = getattr(request.state, "ids", None)
+    if ids is None:
+        trace = request.headers.get("x-portkey-trace-id", "")
+        if not _TRACE_ID.match(trace):
+            trace = uuid.uuid4().hex
+        ids = (str(uuid.uuid4()), trace)
+        request.state.ids = ids
+    return ids

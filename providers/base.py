@@ -1,0 +1,114 @@
+"""The adapter contract: pure translation between OpenAI's format and a provider's wire format.
+
+Adapters do no I/O and know nothing of the web framework or the settings. The gateway hands
+them a request body and a `Target`, sends the `UpstreamRequest` they build, and feeds the
+answer back through `translate_response`, `translate_event` and `translate_error`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any, Literal, Protocol
+
+
+class Endpoint(StrEnum):
+    """The unified OpenAI routes; PROXY forwards any other `/v1/*` path untouched."""
+
+    CHAT = "chat/completions"
+    COMPLETIONS = "completions"
+    EMBEDDINGS = "embeddings"
+    MODELS = "models"
+    PROXY = "proxy"
+
+
+StreamFormat = Literal["sse", "aws-eventstream"]
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """Where and how one attempt is sent: the provider, its key, and provider options."""
+
+    provider: str
+    api_key: str | None = None
+    base_url: str | None = None
+    options: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class UpstreamRequest:
+    method: str
+    url: str
+    headers: dict[str, str]
+    body: bytes | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ProviderError:
+    """An upstream failure in OpenAI's terms; the gateway prefixes the message with the slug."""
+
+    status: int
+    message: str
+    type: str | None = None
+    param: str | None = None
+    code: str | int | None = None
+
+
+@dataclass(slots=True)
+class SSEEvent:
+    event: str = ""
+    data: str = ""
+    id: str = ""
+    retry: int | None = None
+
+
+@dataclass(slots=True)
+class StreamState:
+    """Per-stream scratch space an adapter may use while translating events."""
+
+    model: str = ""
+    response_id: str = ""
+    created: int = 0
+    usage: dict[str, Any] | None = None
+    finish_reason: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class StreamError(Exception):
+    """An error event inside a stream; before the first chunk it still triggers fallback."""
+
+    def __init__(self, error: ProviderError) -> None:
+        super().__init__(error.message)
+        self.error = error
+
+
+class ConfigurationError(ValueError):
+    """The target lacks something the provider needs (a host, a region, a deployment)."""
+
+
+class Adapter(Protocol):
+    slug: str
+    stream_format: StreamFormat
+    # Ask OpenAI-compatible upstreams for `stream_options.include_usage`.
+    injects_stream_usage: bool
+    # Provider-specific `x-portkey-<name>` headers this adapter reads into `Target.options`.
+    header_options: tuple[str, ...]
+
+    def build_request(
+        self, endpoint: Endpoint, body: Mapping[str, Any], target: Target, *, stream: bool
+    ) -> UpstreamRequest: ...
+
+    def proxy_url(self, path: str, target: Target) -> str: ...
+
+    def auth_headers(self, target: Target) -> dict[str, str]: ...
+
+    def translate_response(
+        self, endpoint: Endpoint, body: dict[str, Any], *, now: int
+    ) -> dict[str, Any]: ...
+
+    def translate_event(
+        self, endpoint: Endpoint, event: SSEEvent, state: StreamState
+    ) -> list[dict[str, Any]]: ...
+
+    def translate_error(self, status: int, body: Any) -> ProviderError: ...

@@ -1,0 +1,213 @@
+"""A real OpenAI-compatible upstream for integration tests, with scripted faults.
+
+The behaviour is chosen by the URL: a gateway target whose base URL is
+`<mock>/s/<scenario>/v1` gets that scenario, so each target of a config can behave
+differently. Scenarios (combine with `+`):
+
+    ok                 normal answers (the default, also for plain `/v1`)
+    status-<N>         answer status N with an OpenAI error body
+    retry-after-<S>    with status-429: a Retry-After header of S seconds
+    fail-first-<K>     the first K requests on this scenario path fail with status-<N> (or 500)
+    hang               never answer (until the client gives up)
+    reset              close the connection without answering
+    slow-<MS>          wait MS milliseconds before answering (per stream chunk for streams)
+    error-event        a stream whose first event is an error
+    drop-mid-stream    a stream that breaks after two chunks
+    no-usage           no usage in the body or stream
+
+Every request is recorded (`requests`), with the number in flight at once (`max_in_flight`),
+and streams the client abandoned are counted in `cancelled_streams`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.routing import Route
+
+STREAM_WORDS = ["Hello", " from", " the", " mock", " upstream", "."]
+
+
+@dataclass
+class Recorded:
+    method: str
+    path: str
+    scenario: str
+    headers: dict[str, str]
+    body: Any
+    query: str
+
+
+@dataclass
+class MockUpstream:
+    requests: list[Recorded] = field(default_factory=list)
+    in_flight: int = 0
+    max_in_flight: int = 0
+    cancelled_streams: int = 0
+    counters: dict[str, int] = field(default_factory=dict)
+
+    def reset(self) -> None:
+        self.requests.clear()
+        self.counters.clear()
+        self.in_flight = self.max_in_flight = self.cancelled_streams = 0
+
+    def app(self) -> Starlette:
+        return Starlette(routes=[
+            Route("/s/{scenario}/v1/{path:path}", self.handle,
+                  methods=["GET", "POST", "PUT", "DELETE", "PATCH"]),
+            Route("/v1/{path:path}", self.handle, methods=["GET", "POST", "PUT", "DELETE", "PATCH"]),
+        ])
+
+    async def handle(self, request: Request) -> Response:
+        scenario = request.path_params.get("scenario", "ok")
+        raw = await request.body()
+        try:
+            body = orjson.loads(raw) if raw else None
+        except orjson.JSONDecodeError:
+            body = raw
+        self.requests.append(Recorded(request.method, request.path_params["path"], scenario,
+                                      dict(request.headers), body, request.url.query))
+        self.in_flight += 1
+        self.max_in_flight = max(self.max_in_flight, self.in_flight)
+        try:
+            return await self._answer(request, scenario, body)
+        finally:
+            self.in_flight -= 1
+
+    async def _answer(self, request: Request, scenario: str, body: Any) -> Response:
+        flags = scenario.split("+")
+        count = self.counters[scenario] = self.counters.get(scenario, 0) + 1
+        delay = _number(flags, "slow-") / 1000
+        status = int(_number(flags, "status-") or 0)
+        fail_first = int(_number(flags, "fail-first-"))
+        if fail_first and count <= fail_first:
+            status = status or 500
+        elif fail_first:
+            status = 0
+        if "hang" in flags:
+            await asyncio.sleep(3600)
+        if "reset" in flags:
+            raise ConnectionResetError("scripted reset")
+        if status:
+            headers = {}
+            if _number(flags, "retry-after-"):
+                headers["retry-after"] = str(int(_number(flags, "retry-after-")))
+            return JSONResponse({"error": {"message": f"scripted failure {status}",
+                                           "type": "server_error", "param": None,
+                                           "code": f"mock_{status}"}}, status, headers)
+        path = request.path_params["path"]
+        if delay and not (isinstance(body, dict) and body.get("stream")):
+            await asyncio.sleep(delay)
+        if path == "models":
+            return JSONResponse({"object": "list", "data": [
+                {"id": "mock-model", "object": "model", "created": 0, "owned_by": "mock"}]})
+        if path == "embeddings":
+            return JSONResponse(_embeddings(body))
+        if path in ("chat/completions", "completions") and isinstance(body, dict):
+            if body.get("stream"):
+                return StreamingResponse(self._stream(path, body, flags, delay),
+                                         media_type="text/event-stream")
+            return JSONResponse(_completion(path, body, flags))
+        return JSONResponse({"echo": {"method": request.method, "path": path, "body": body,
+                                      "query": request.url.query}})
+
+    async def _stream(self, path: str, body: dict[str, Any], flags: list[str],
+                      delay: float):  # type: ignore[no-untyped-def]
+        chat = path == "chat/completions"
+        created = int(time.time())
+        include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
+        try:
+            if "error-event" in flags:
+                yield _sse({"error": {"message": "scripted stream error", "type": "server_error",
+                                      "code": "mock_stream_error"}})
+                return
+            for i, word in enumerate(STREAM_WORDS):
+                if delay:
+                    await asyncio.sleep(delay)
+                if "drop-mid-stream" in flags and i == 2:
+                    raise ConnectionResetError("scripted drop")
+                choice: dict[str, Any] = {"index": 0, "finish_reason": None, "logprobs": None}
+                if chat:
+                    choice["delta"] = {"content": word} | ({"role": "assistant"} if i == 0 else {})
+                else:
+                    choice["text"] = word
+                chunk = {"id": "cmpl-mock", "object": "chat.completion.chunk" if chat
+                         else "text_completion", "created": created, "model": body.get("model"),
+                         "choices": [choice]}
+                if include_usage:
+                    chunk["usage"] = None
+                yield _sse(chunk)
+            last: dict[str, Any] = {"index": 0, "finish_reason": "stop", "logprobs": None}
+            last["delta" if chat else "text"] = {} if chat else ""
+            yield _sse({"id": "cmpl-mock", "object": "chat.completion.chunk" if chat
+                        else "text_completion", "created": created, "model": body.get("model"),
+                        "choices": [last]} | ({"usage": None} if include_usage else {}))
+            if include_usage and "no-usage" not in flags:
+                yield _sse({"id": "cmpl-mock", "object": "chat.completion.chunk", "created":
+                            created, "model": body.get("model"), "choices": [],
+                            "usage": _usage(body, len(STREAM_WORDS))})
+            yield b"data: [DONE]\n\n"
+        except asyncio.CancelledError:
+            self.cancelled_streams += 1
+            raise
+
+
+def _sse(data: dict[str, Any]) -> bytes:
+    return b"data: " + orjson.dumps(data) + b"\n\n"
+
+
+def _number(flags: list[str], prefix: str) -> float:
+    for flag in flags:
+        if flag.startswith(prefix):
+            return float(flag[len(prefix):])
+    return 0.0
+
+
+def prompt_tokens(body: dict[str, Any]) -> int:
+    """A deterministic token count the tests can recompute: words in the prompt."""
+    if "messages" in body:
+        text = " ".join(str(m.get("content", "")) for m in body["messages"])
+    else:
+        text = str(body.get("prompt", body.get("input", "")))
+    return len(text.split())
+
+
+def _usage(body: dict[str, Any], completion: int) -> dict[str, int]:
+    prompt = prompt_tokens(body)
+    return {"prompt_tokens": prompt, "completion_tokens": completion,
+            "total_tokens": prompt + completion}
+
+
+def _completion(path: str, body: dict[str, Any], flags: list[str]) -> dict[str, Any]:
+    text = "".join(STREAM_WORDS)
+    n = int(body.get("n") or 1)
+    if path == "chat/completions":
+        choices = [{"index": i, "message": {"role": "assistant", "content": text},
+                    "finish_reason": "stop", "logprobs": None} for i in range(n)]
+        obj = "chat.completion"
+    else:
+        choices = [{"index": i, "text": text, "finish_reason": "stop", "logprobs": None}
+                   for i in range(n)]
+        obj = "text_completion"
+    result: dict[str, Any] = {"id": "cmpl-mock", "object": obj, "created": int(time.time()),
+                              "model": body.get("model"), "choices": choices}
+    if "no-usage" not in flags:
+        result["usage"] = _usage(body, len(STREAM_WORDS) * n)
+    return result
+
+
+def _embeddings(body: Any) -> dict[str, Any]:
+    inputs = body.get("input") if isinstance(body, dict) else None
+    items = inputs if isinstance(inputs, list) else [inputs]
+    return {"object": "list", "model": body.get("model") if isinstance(body, dict) else None,
+            "data": [{"object": "embedding", "index": i, "embedding": [0.1, 0.2, 0.3]}
+                     for i, _ in enumerate(items)],
+            "usage": {"prompt_tokens": prompt_tokens({"input": " ".join(map(str, items))}),
+                      "total_tokens": prompt_tokens({"input": " ".join(map(str, items))})}}
