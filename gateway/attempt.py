@@ -138,7 +138,7 @@ async def build_target(services: Services, ctx: RequestContext, leaf: Leaf) -> T
     if leaf.custom_host:
         base_url: str | None = await services.host_guard.check(leaf.custom_host)
     else:
-        base_url = settings.base_urls.get(leaf.provider)
+        base_url = leaf.base_url or settings.base_urls.get(leaf.provider)
     api_key = leaf.api_key or settings.default_keys.get(leaf.provider)
     return Target(leaf.provider, api_key, base_url, leaf.options)
 

@@ -15,6 +15,7 @@ import orjson
 from starlette.datastructures import Headers
 
 from gateway.errors import InvalidRequest
+from gateway.resolve import Principal
 from providers import REGISTRY
 from providers.base import Endpoint
 
@@ -75,6 +76,10 @@ class RequestContext:
     ttfb_ms: float | None = None
     error_type: str | None = None
     error_message: str | None = None
+    principal: Principal | None = None
+    virtual_key_id: str | None = None
+    config_id: str | None = None
+    recorded: bool = False
 
     @property
     def stream(self) -> bool:

@@ -15,7 +15,7 @@ from gateway.errors import GatewayError
 from gateway.relay import to_response
 from gateway.requests import read_body
 from gateway.routing.execute import execute
-from gateway.routing.plan import header_leaf
+from gateway.routing.plan import build_plan, header_leaf
 from gateway.services import Services
 from gateway.tracing import request_ids
 from providers.base import Endpoint
@@ -51,7 +51,7 @@ def response_headers(ctx: RequestContext) -> dict[str, str]:
 async def _serve(request: Request, endpoint: Endpoint, path: str) -> Response:
     services: Services = request.app.state.services
     ctx = await _context(request, endpoint, path)
-    answer = await execute(services, ctx, header_leaf(ctx))
+    answer = await execute(services, ctx, await build_plan(services, ctx))
     return to_response(answer, ctx, response_headers(ctx), services.record)
 
 
@@ -71,7 +71,7 @@ async def models(request: Request) -> Response:
     services: Services = request.app.state.services
     ctx = await _context(request, Endpoint.MODELS, "models")
     if ctx.provider or ctx.config or ctx.virtual_key:
-        answer = await execute(services, ctx, header_leaf(ctx))
+        answer = await execute(services, ctx, await build_plan(services, ctx))
         return to_response(answer, ctx, response_headers(ctx), services.record)
     # No provider named: list the bundled backend's models, or none while it is down.
     with contextlib.suppress(GatewayError):

@@ -9,14 +9,11 @@ from typing import Any
 import httpx
 
 from gateway.hostguard import HostGuard
+from gateway.resolve import NoKeyStore, Resolver
 from gateway.settings import Settings
 
-# Receives each finished request's context; usage logging plugs in here.
+# Receives each finished request's context (usage logging, metrics); must not block.
 Recorder = Callable[[Any], None]
-
-
-def _discard(_ctx: Any) -> None:
-    return None
 
 
 @dataclass(slots=True)
@@ -24,5 +21,14 @@ class Services:
     settings: Settings
     http: httpx.AsyncClient
     host_guard: HostGuard
-    record: Recorder = _discard
+    resolver: Resolver = field(default_factory=NoKeyStore)
+    recorders: list[Recorder] = field(default_factory=list)
     extras: dict[str, Any] = field(default_factory=dict)
+
+    def record(self, ctx: Any) -> None:
+        """Hand a finished request to every recorder, exactly once."""
+        if getattr(ctx, "recorded", False):
+            return
+        ctx.recorded = True
+        for recorder in self.recorders:
+            recorder(ctx)

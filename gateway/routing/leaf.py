@@ -6,6 +6,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from gateway.resolve import VirtualKey
+
 DEFAULT_RETRY_CODES = frozenset({429, 500, 502, 503, 504})
 MAX_RETRY_ATTEMPTS = 10
 
@@ -28,8 +30,9 @@ class Leaf:
     path: str  # JSON path of the leaf, e.g. "config.targets[1].targets[0]"
     provider: str
     api_key: str | None = None
-    virtual_key: str | None = None
-    custom_host: str | None = None
+    virtual_key: VirtualKey | None = None
+    custom_host: str | None = None  # from the client: passes the SSRF guard first
+    base_url: str | None = None  # set by the operator (a virtual key): trusted
     options: Mapping[str, str] = field(default_factory=dict)
     override_params: Mapping[str, Any] = field(default_factory=dict)
     retry: RetryPolicy = RetryPolicy()

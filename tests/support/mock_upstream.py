@@ -62,7 +62,8 @@ class MockUpstream:
         return Starlette(routes=[
             Route("/s/{scenario}/v1/{path:path}", self.handle,
                   methods=["GET", "POST", "PUT", "DELETE", "PATCH"]),
-            Route("/v1/{path:path}", self.handle, methods=["GET", "POST", "PUT", "DELETE", "PATCH"]),
+            Route("/v1/{path:path}", self.handle,
+                  methods=["GET", "POST", "PUT", "DELETE", "PATCH"]),
         ])
 
     async def handle(self, request: Request) -> Response:

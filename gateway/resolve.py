@@ -1,0 +1,78 @@
+"""Resolve: who is calling (gateway API key), and what their virtual keys and saved configs hold.
+
+The request path talks to a `Resolver`. Without a key store (`NoKeyStore`) every call is
+anonymous, and virtual keys or saved configs cannot be used.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from gateway.errors import AuthenticationFailed, InvalidRequest
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """Limit fields shared by API keys and virtual keys; None means unlimited."""
+
+    rpm: int | None = None
+    rph: int | None = None
+    rpd: int | None = None
+    tpm: int | None = None
+    max_concurrent: int | None = None
+    budget_usd: float | None = None
+    budget_period: str | None = None  # "daily" | "weekly" | "monthly" | None (total)
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """An authenticated gateway API key."""
+
+    id: str
+    name: str
+    scopes: frozenset[str]
+    default_config: str | None = None
+    limits: Limits = Limits()
+
+
+@dataclass(frozen=True, slots=True)
+class VirtualKey:
+    """A stored provider secret, decrypted, with the provider options beside it."""
+
+    id: str
+    slug: str
+    provider: str
+    secret: str | None
+    options: Mapping[str, str] = field(default_factory=dict)
+    custom_host: str | None = None
+    allowed_models: frozenset[str] | None = None
+    limits: Limits = Limits()
+    prices: Mapping[str, Any] = field(default_factory=dict)
+
+
+class Resolver(Protocol):
+    async def authenticate(self, api_key: str | None) -> Principal | None:
+        """The caller's principal; None when anonymous calls are allowed. Raises 401."""
+
+    async def virtual_key(self, slug: str) -> VirtualKey:
+        """A usable virtual key by slug or id. Raises 401/404 for unknown, revoked, expired."""
+
+    async def saved_config(self, config_id: str) -> Mapping[str, Any]:
+        """A saved config's JSON by id or slug (`pc-...`). Raises 404."""
+
+
+class NoKeyStore:
+    """The resolver used before any key store is configured: anonymous only."""
+
+    async def authenticate(self, api_key: str | None) -> Principal | None:
+        return None
+
+    async def virtual_key(self, slug: str) -> VirtualKey:
+        raise AuthenticationFailed("virtual keys need a gateway API key and a key store",
+                                   param="x-portkey-virtual-key")
+
+    async def saved_config(self, config_id: str) -> Mapping[str, Any]:
+        raise InvalidRequest(f"saved config '{config_id}' cannot be used without a key store",
+                             param="x-portkey-config")
