@@ -14,6 +14,7 @@ from gateway import health, inference
 from gateway.errors import GatewayError, NotFound
 from gateway.hostguard import HostGuard
 from gateway.rendering import error_response
+from gateway.routing.breaker import Breakers
 from gateway.services import Services
 from gateway.settings import Settings
 from gateway.upstream import create_client
@@ -27,7 +28,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         http = create_client(settings)
-        app.state.services = Services(settings=settings, http=http,
+        breakers = Breakers(settings.circuit_failure_threshold, settings.circuit_window_s,
+                            settings.circuit_cooldown_s)
+        app.state.services = Services(settings=settings, http=http, breakers=breakers,
                                       host_guard=HostGuard(settings.trusted_host_set))
         try:
             yield

@@ -10,6 +10,8 @@ import httpx
 
 from gateway.hostguard import HostGuard
 from gateway.resolve import NoKeyStore, Resolver
+from gateway.routing.breaker import Breakers
+from gateway.routing.config import ConfigCache
 from gateway.settings import Settings
 
 # Receives each finished request's context (usage logging, metrics); must not block.
@@ -21,6 +23,8 @@ class Services:
     settings: Settings
     http: httpx.AsyncClient
     host_guard: HostGuard
+    breakers: Breakers
+    configs: ConfigCache = field(default_factory=ConfigCache)
     resolver: Resolver = field(default_factory=NoKeyStore)
     recorders: list[Recorder] = field(default_factory=list)
     extras: dict[str, Any] = field(default_factory=dict)

@@ -41,6 +41,14 @@ class Settings(BaseSettings):
     # Default per-attempt limit (ms) when neither header nor config sets one; 0 = none.
     request_timeout_ms: int = 0
     max_connections: int = 1000
+    # Retries: backoff base and cap (ms), and the most a request waits across its retries.
+    retry_backoff_base_ms: int = 500
+    retry_backoff_max_ms: int = 8000
+    retry_budget_ms: int = 60000
+    # Circuit breaker: this many failures within the window opens a target for the cool-down.
+    circuit_failure_threshold: int = 5
+    circuit_window_s: float = 30.0
+    circuit_cooldown_s: float = 30.0
     log_level: str = "info"
 
     @cached_property

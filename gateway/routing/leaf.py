@@ -17,6 +17,8 @@ class RetryPolicy:
     attempts: int = 0
     on_status_codes: frozenset[int] = DEFAULT_RETRY_CODES
     use_retry_after_header: bool = True
+    # False when on_status_codes is the default: then connection errors and timeouts retry too.
+    explicit_codes: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,3 +41,25 @@ class Leaf:
     request_timeout_ms: int | None = None
     forward_headers: tuple[str, ...] = ()
     cache: CachePolicy | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ConditionRule:
+    query: Mapping[str, Any]
+    then: int  # index of the target the condition routes to
+
+
+@dataclass(frozen=True, slots=True)
+class Branch:
+    """A strategy node: how to choose among its children."""
+
+    path: str
+    mode: str  # single | fallback | loadbalance | conditional
+    children: tuple[Leaf | Branch, ...]
+    weights: tuple[float, ...] = ()
+    on_status_codes: frozenset[int] | None = None
+    conditions: tuple[ConditionRule, ...] = ()
+    default: int | None = None
+
+
+Node = Leaf | Branch

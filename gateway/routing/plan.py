@@ -1,21 +1,144 @@
-"""Build the routing plan for a request: a tree of strategies over leaves."""
+"""Build the routing plan for a request: a tree of strategies over leaves.
+
+Values inherit down the tree: `override_params` merge parent to child (child wins);
+`retry`, `cache`, `request_timeout`, `custom_host` and `forward_headers` pass down unless a
+child sets its own. Headers win over the config for custom host, forward headers and timeout.
+"""
 
 from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Any
 
 from gateway.context import RequestContext
 from gateway.errors import AuthenticationFailed, InvalidRequest
 from gateway.resolve import VirtualKey
-from gateway.routing.leaf import Leaf
+from gateway.routing.config import ConfigNode, validate_config
+from gateway.routing.leaf import (
+    DEFAULT_RETRY_CODES,
+    Branch,
+    CachePolicy,
+    ConditionRule,
+    Leaf,
+    Node,
+    RetryPolicy,
+)
 from gateway.services import Services
 
 
-async def build_plan(services: Services, ctx: RequestContext) -> Leaf:
-    """Authenticate the caller, then turn headers (and later configs) into a plan."""
+@dataclass(frozen=True, slots=True)
+class _Inherited:
+    override_params: dict[str, Any] = field(default_factory=dict)
+    retry: RetryPolicy = RetryPolicy()
+    cache: CachePolicy | None = None
+    request_timeout_ms: int | None = None
+    custom_host: str | None = None
+    forward_headers: tuple[str, ...] = ()
+
+
+async def build_plan(services: Services, ctx: RequestContext) -> Node:
+    """Authenticate the caller, then turn the config (or the headers alone) into a plan."""
     ctx.principal = await services.resolver.authenticate(ctx.api_key)
-    if ctx.virtual_key and not ctx.provider:
-        vk = await resolve_virtual_key(services, ctx, ctx.virtual_key)
-        return virtual_key_leaf(ctx, vk, path="config")
-    return header_leaf(ctx)
+    config = await _config(services, ctx)
+    if config is None:
+        if ctx.virtual_key and not ctx.provider:
+            vk = await resolve_virtual_key(services, ctx, ctx.virtual_key)
+            leaf = virtual_key_leaf(vk, "config", _Inherited())
+            return _apply_headers(ctx, replace(leaf, options={**leaf.options, **ctx.options}))
+        return header_leaf(ctx)
+    return await _node(services, ctx, config, "config", _Inherited())
+
+
+async def _config(services: Services, ctx: RequestContext) -> ConfigNode | None:
+    text = ctx.config
+    if text is None and ctx.principal is not None and ctx.principal.default_config:
+        text = ctx.principal.default_config
+    if text is None:
+        return None
+    if text.lstrip().startswith("{"):
+        return services.configs.parse(text)
+    if ctx.principal is None:
+        raise AuthenticationFailed("saved configs can only be used with a gateway API key "
+                                   "(x-portkey-api-key)", param="x-portkey-api-key")
+    ctx.config_id = text.strip()
+    return validate_config(dict(await services.resolver.saved_config(ctx.config_id)))
+
+
+def _inherit(parent: _Inherited, node: ConfigNode) -> _Inherited:
+    retry = parent.retry
+    if node.retry is not None:
+        codes = node.retry.on_status_codes
+        retry = RetryPolicy(node.retry.attempts,
+                            DEFAULT_RETRY_CODES if codes is None else frozenset(codes),
+                            node.retry.use_retry_after_header, explicit_codes=codes is not None)
+    cache = parent.cache
+    if node.cache is not None:
+        cache = CachePolicy(node.cache.mode, node.cache.max_age)
+    return _Inherited(
+        override_params={**parent.override_params, **(node.override_params or {})},
+        retry=retry, cache=cache,
+        request_timeout_ms=node.request_timeout or parent.request_timeout_ms,
+        custom_host=node.custom_host or parent.custom_host,
+        forward_headers=tuple(h.lower() for h in node.forward_headers)
+        if node.forward_headers is not None else parent.forward_headers,
+    )
+
+
+async def _node(services: Services, ctx: RequestContext, node: ConfigNode, path: str,
+                parent: _Inherited) -> Node:
+    inherited = _inherit(parent, node)
+    if node.targets is None:
+        return _apply_headers(ctx, await _leaf(services, ctx, node, path, inherited))
+    assert node.strategy is not None
+    children = tuple([
+        await _node(services, ctx, child, f"{path}.targets[{i}]", inherited)
+        for i, child in enumerate(node.targets)
+    ])
+    names = {child.name: i for i, child in enumerate(node.targets) if child.name}
+    strategy = node.strategy
+    return Branch(
+        path=path, mode=strategy.mode, children=children,
+        weights=tuple(child.weight for child in node.targets),
+        on_status_codes=None if strategy.on_status_codes is None
+        else frozenset(strategy.on_status_codes),
+        conditions=tuple(ConditionRule(c.query, names[c.then])
+                         for c in strategy.conditions or ()),
+        default=names.get(strategy.default) if strategy.default else None,
+    )
+
+
+async def _leaf(services: Services, ctx: RequestContext, node: ConfigNode, path: str,
+                inherited: _Inherited) -> Leaf:
+    if node.virtual_key:
+        vk = await resolve_virtual_key(services, ctx, node.virtual_key)
+        leaf = virtual_key_leaf(vk, path, inherited)
+        return replace(leaf, options={**leaf.options, **node.options()})
+    provider = node.provider or ctx.provider
+    if provider is None:
+        raise InvalidRequest(f"{path}: no provider: give the target a provider or a "
+                             "virtual_key, or send x-portkey-provider", param="x-portkey-config",
+                             code="missing_provider")
+    # A target without its own key uses the request's Authorization, as Portkey's does.
+    api_key = node.api_key if node.api_key is not None else ctx.provider_key
+    return Leaf(path=path, provider=provider, api_key=api_key,
+                custom_host=inherited.custom_host, options={**ctx.options, **node.options()},
+                **_leaf_fields(inherited))
+
+
+def _leaf_fields(inherited: _Inherited) -> dict[str, Any]:
+    return {"override_params": inherited.override_params, "retry": inherited.retry,
+            "request_timeout_ms": inherited.request_timeout_ms,
+            "forward_headers": inherited.forward_headers, "cache": inherited.cache}
+
+
+def _apply_headers(ctx: RequestContext, leaf: Leaf) -> Leaf:
+    """Headers win over the config: custom host, forward headers (timeout: in attempt)."""
+    changes: dict[str, Any] = {}
+    if ctx.custom_host:
+        changes["custom_host"] = ctx.custom_host
+    if ctx.forward_headers is not None:
+        changes["forward_headers"] = ctx.forward_headers
+    return replace(leaf, **changes) if changes else leaf
 
 
 async def resolve_virtual_key(services: Services, ctx: RequestContext, slug: str) -> VirtualKey:
@@ -27,10 +150,10 @@ async def resolve_virtual_key(services: Services, ctx: RequestContext, slug: str
     return vk
 
 
-def virtual_key_leaf(ctx: RequestContext, vk: VirtualKey, path: str) -> Leaf:
+def virtual_key_leaf(vk: VirtualKey, path: str, inherited: _Inherited) -> Leaf:
     return Leaf(path=path, provider=vk.provider, api_key=vk.secret, virtual_key=vk,
-                base_url=vk.custom_host, options={**vk.options, **ctx.options},
-                forward_headers=ctx.forward_headers or ())
+                base_url=vk.custom_host, options=dict(vk.options),
+                custom_host=inherited.custom_host, **_leaf_fields(inherited))
 
 
 def header_leaf(ctx: RequestContext, provider: str | None = None) -> Leaf:

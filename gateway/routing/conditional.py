@@ -1,0 +1,123 @@
+"""Conditional routing: evaluate `{query, then}` conditions against a request.
+
+Queries are MongoDB-style. Keys are dotted paths of any depth into `metadata.*`, `params.*`
+(the request body) and `url.pathname`; a plain value means equality; an object holds
+operators, every one of which must pass (unlike Portkey, none returns early). `$and` and `$or`
+take lists of queries and combine with their sibling keys.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from functools import lru_cache
+from typing import Any
+
+_MISSING = object()
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, bool):
+        return None
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def _compare(check: Callable[[float, float], bool]) -> Callable[[Any, Any], bool]:
+    def compare(value: Any, operand: Any) -> bool:
+        left, right = _number(value), _number(operand)
+        return left is not None and right is not None and check(left, right)
+    return compare
+
+
+@lru_cache(maxsize=256)
+def _pattern(source: str) -> re.Pattern[str]:
+    return re.compile(source)
+
+
+def _regex(value: Any, operand: Any) -> bool:
+    return isinstance(value, str) and _pattern(str(operand)).search(value) is not None
+
+
+OPERATORS: dict[str, Callable[[Any, Any], bool]] = {
+    "$eq": lambda value, operand: value is not _MISSING and value == operand,
+    "$ne": lambda value, operand: value != operand,
+    "$gt": _compare(lambda a, b: a > b),
+    "$gte": _compare(lambda a, b: a >= b),
+    "$lt": _compare(lambda a, b: a < b),
+    "$lte": _compare(lambda a, b: a <= b),
+    "$in": lambda value, operand: value is not _MISSING and value in operand,
+    "$nin": lambda value, operand: value not in operand,
+    "$regex": _regex,
+}
+LOGICAL = ("$and", "$or")
+
+
+def lookup(context: Mapping[str, Any], path: str) -> Any:
+    """Follow a dotted path through nested objects; `_MISSING` when any step is absent."""
+    value: Any = context
+    for part in path.split("."):
+        if isinstance(value, Mapping) and part in value:
+            value = value[part]
+        elif isinstance(value, list) and part.isdigit() and int(part) < len(value):
+            value = value[int(part)]
+        else:
+            return _MISSING
+    return value
+
+
+def matches(query: Mapping[str, Any], context: Mapping[str, Any]) -> bool:
+    """True when every key of the query holds; all of them are evaluated."""
+    results = []
+    for key, expected in query.items():
+        if key == "$and":
+            results.append(all(matches(q, context) for q in expected))
+        elif key == "$or":
+            results.append(any(matches(q, context) for q in expected))
+        else:
+            results.append(_field_matches(lookup(context, key), expected))
+    return all(results)
+
+
+def _field_matches(value: Any, expected: Any) -> bool:
+    if isinstance(expected, Mapping) and expected and all(k.startswith("$") for k in expected):
+        return all(OPERATORS[op](value, operand) for op, operand in expected.items())
+    return value is not _MISSING and value == expected
+
+
+def query_problems(query: Any, path: str) -> list[str]:
+    """Validation, run once per config: unknown operators, bad operands, bad regexes."""
+    if not isinstance(query, Mapping) or not query:
+        return [f"{path}: must be a non-empty object"]
+    problems: list[str] = []
+    for key, expected in query.items():
+        where = f"{path}.{key}"
+        if key in LOGICAL:
+            if not isinstance(expected, list) or not expected:
+                problems.append(f"{where}: must be a non-empty list of queries")
+                continue
+            for i, sub in enumerate(expected):
+                problems += query_problems(sub, f"{where}[{i}]")
+        elif key.startswith("$"):
+            problems.append(f"{where}: unknown logical operator (use $and or $or)")
+        elif isinstance(expected, Mapping) and any(k.startswith("$") for k in expected):
+            problems += _operator_problems(expected, where)
+    return problems
+
+
+def _operator_problems(operators: Mapping[str, Any], where: str) -> list[str]:
+    problems = []
+    for op, operand in operators.items():
+        if op not in OPERATORS:
+            problems.append(f"{where}.{op}: unsupported operator; use one of "
+                            + ", ".join(sorted([*OPERATORS, *LOGICAL])))
+        elif op in ("$in", "$nin") and not isinstance(operand, list):
+            problems.append(f"{where}.{op}: must be a list")
+        elif op == "$regex":
+            try:
+                _pattern(str(operand))
+            except re.error as exc:
+                problems.append(f"{where}.$regex: invalid regular expression: {exc}")
+    return problems

@@ -1,0 +1,223 @@
+"""The config schema (`x-portkey-config`), validated once per distinct config and cached.
+
+snake_case keys are canonical; camelCase is accepted. Every problem is reported with its
+path, e.g. `targets[1].weight: must be >= 0`, in one 400.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from typing import Any, Literal
+
+import orjson
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic.alias_generators import to_camel
+
+from gateway.errors import InvalidRequest
+from gateway.routing.conditional import query_problems
+from gateway.routing.leaf import MAX_RETRY_ATTEMPTS
+from providers import REGISTRY
+
+Mode = Literal["single", "fallback", "loadbalance", "conditional"]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid",
+                              frozen=True)
+
+
+class Condition(_Model):
+    query: dict[str, Any]
+    then: str
+
+
+class Strategy(_Model):
+    mode: Mode
+    on_status_codes: list[int] | None = None
+    conditions: list[Condition] | None = None
+    default: str | None = None
+
+    @field_validator("on_status_codes")
+    @classmethod
+    def _statuses(cls, codes: list[int] | None) -> list[int] | None:
+        if codes is not None and any(not 100 <= code <= 599 for code in codes):
+            raise ValueError("must be HTTP status codes between 100 and 599")
+        return codes
+
+
+class Retry(_Model):
+    attempts: int = Field(ge=0)
+    on_status_codes: list[int] | None = None
+    use_retry_after_header: bool = True
+
+    @field_validator("attempts")
+    @classmethod
+    def _cap(cls, attempts: int) -> int:
+        return min(attempts, MAX_RETRY_ATTEMPTS)
+
+
+class Cache(_Model):
+    mode: Literal["simple", "semantic"]
+    max_age: int | None = Field(None, gt=0)
+
+
+class ConfigNode(_Model):
+    """A node of the tree: a strategy over targets, or a leaf naming a provider."""
+
+    # Provider options (resource_name, aws_region, ...) and Portkey keys we do not act on
+    # (hooks, strict_open_ai_compliance) are allowed through.
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="allow",
+                              frozen=True)
+
+    strategy: Strategy | None = None
+    targets: list[ConfigNode] | None = None
+    name: str | None = None
+    weight: float = Field(1.0, ge=0)
+    provider: str | None = None
+    api_key: str | None = None
+    virtual_key: str | None = None
+    override_params: dict[str, Any] | None = None
+    retry: Retry | None = None
+    cache: Cache | None = None
+    request_timeout: int | None = Field(None, gt=0)
+    custom_host: str | None = None
+    forward_headers: list[str] | None = None
+
+    @field_validator("cache", mode="before")
+    @classmethod
+    def _cache_shorthand(cls, value: Any) -> Any:
+        return {"mode": value} if isinstance(value, str) else value
+
+    @field_validator("provider")
+    @classmethod
+    def _known_provider(cls, slug: str | None) -> str | None:
+        if slug is not None and slug not in REGISTRY:
+            raise ValueError(f"unknown provider '{slug}'")
+        return slug
+
+    def options(self) -> dict[str, str]:
+        """Provider options given as extra keys, named like their x-portkey-* headers."""
+        extra = self.model_extra or {}
+        return {_OPTION_ALIASES.get(k, k.replace("_", "-")): v for k, v in extra.items()
+                if isinstance(v, str)}
+
+
+# Portkey's config names for options whose header names differ.
+_OPTION_ALIASES = {
+    "resource_name": "azure-resource-name",
+    "deployment_id": "azure-deployment-id",
+    "api_version": "azure-api-version",
+    "resourceName": "azure-resource-name",
+    "deploymentId": "azure-deployment-id",
+    "apiVersion": "azure-api-version",
+}
+
+_MESSAGES = {
+    "greater_than_equal": "must be >= {ge}",
+    "greater_than": "must be > {gt}",
+    "missing": "is required",
+    "extra_forbidden": "is not a known key",
+}
+
+
+def _location(loc: tuple[int | str, ...]) -> str:
+    path = ""
+    for part in loc:
+        path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
+    return path or "config"
+
+
+def _describe(error: dict[str, Any]) -> str:
+    template = _MESSAGES.get(error["type"])
+    message = template.format(**error.get("ctx", {})) if template else error["msg"]
+    return f"{_location(tuple(error['loc']))}: {message.removeprefix('Value error, ')}"
+
+
+def _join(path: str, key: str) -> str:
+    return f"{path}.{key}" if path else key
+
+
+def _semantic_problems(node: ConfigNode, path: str) -> list[str]:
+    def where(key: str) -> str:
+        return _join(path, key)
+
+    problems: list[str] = []
+    if node.targets is not None:
+        if not node.targets:
+            problems.append(f"{where('targets')}: must not be empty")
+        if node.strategy is None:
+            problems.append(f"{where('strategy')}: is required when targets are given")
+        for i, child in enumerate(node.targets):
+            problems += _semantic_problems(child, f"{where('targets')}[{i}]")
+    elif node.strategy is not None:
+        problems.append(f"{where('targets')}: is required when a strategy is given")
+    if node.strategy is None or not node.targets:
+        return problems
+    if node.strategy.mode == "loadbalance" and not any(t.weight > 0 for t in node.targets):
+        problems.append(f"{where('targets')}: at least one weight must be > 0")
+    if node.strategy.mode == "conditional":
+        problems += _conditional_problems(node, path)
+    return problems
+
+
+def _conditional_problems(node: ConfigNode, path: str) -> list[str]:
+    assert node.strategy is not None and node.targets is not None
+
+    def where(key: str) -> str:
+        return _join(path, key)
+
+    names = {t.name for t in node.targets if t.name}
+    problems = []
+    if not node.strategy.conditions:
+        problems.append(f"{where('strategy.conditions')}: conditional mode needs conditions")
+    for i, condition in enumerate(node.strategy.conditions or []):
+        at = f"{where('strategy.conditions')}[{i}]"
+        problems += query_problems(condition.query, f"{at}.query")
+        if condition.then not in names:
+            problems.append(f"{at}.then: no target is named '{condition.then}'")
+    default = node.strategy.default
+    if default is not None and default not in names:
+        problems.append(f"{where('strategy.default')}: no target is named '{default}'")
+    return problems
+
+
+def validate_config(data: Any) -> ConfigNode:
+    if not isinstance(data, dict):
+        raise InvalidRequest("config must be a JSON object", param="x-portkey-config",
+                             code="invalid_config")
+    try:
+        node = ConfigNode.model_validate(data)
+    except ValidationError as exc:
+        problems = [_describe(e) for e in exc.errors()]  # type: ignore[arg-type]
+    else:
+        problems = _semantic_problems(node, "")
+    if problems:
+        error = InvalidRequest("invalid config: " + "; ".join(problems),
+                               param="x-portkey-config", code="invalid_config")
+        error.extra["errors"] = problems
+        raise error
+    return node
+
+
+class ConfigCache:
+    """Parsed configs by their exact text, so each distinct config is validated once."""
+
+    def __init__(self, size: int = 512) -> None:
+        self.size = size
+        self._entries: OrderedDict[str, ConfigNode] = OrderedDict()
+
+    def parse(self, text: str) -> ConfigNode:
+        node = self._entries.get(text)
+        if node is not None:
+            self._entries.move_to_end(text)
+            return node
+        try:
+            data = orjson.loads(text)
+        except orjson.JSONDecodeError:
+            raise InvalidRequest("x-portkey-config is neither JSON nor a saved config id",
+                                 param="x-portkey-config", code="invalid_config") from None
+        node = validate_config(data)
+        self._entries[text] = node
+        if len(self._entries) > self.size:
+            self._entries.popitem(last=False)
+        return node
