@@ -231,6 +231,9 @@ async def _translated_chunks(ctx: RequestContext, adapter: Adapter, response: ht
                     provider=adapter.slug) from None
             for chunk in chunks:
                 yield chunk
+    if not (state.completed or state.finish_reason):
+        raise UpstreamMalformed(f"{adapter.slug} ended the stream before it was complete",
+                                provider=adapter.slug)
 
 
 def _answer_status(answer: Answer) -> int:

@@ -72,6 +72,9 @@ class StreamState:
     created: int = 0
     usage: dict[str, Any] | None = None
     finish_reason: str | None = None
+    # Set by the adapter when the provider signalled a proper end ([DONE], message_stop, ...);
+    # a stream that stops without it (nor a finish_reason) was cut off.
+    completed: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
 
 

@@ -119,13 +119,21 @@ class OpenAICompatAdapter:
     def translate_event(
         self, endpoint: Endpoint, event: SSEEvent, state: StreamState
     ) -> list[dict[str, Any]]:
-        if event.data == "[DONE]" or not event.data:
+        if event.data == "[DONE]":
+            state.completed = True
+            return []
+        if not event.data:
             return []
         chunk = orjson.loads(event.data)
-        if isinstance(chunk, dict) and chunk.get("error"):
+        if not isinstance(chunk, dict):
+            raise ValueError("a stream event is not a JSON object")
+        if chunk.get("error"):
             raise StreamError(self.translate_error(500, chunk))
-        if isinstance(chunk, dict) and chunk.get("usage"):
+        if chunk.get("usage"):
             state.usage = chunk["usage"]
+        for choice in chunk.get("choices") or ():
+            if choice.get("finish_reason"):
+                state.finish_reason = choice["finish_reason"]
         return [chunk]
 
     def translate_error(self, status: int, body: Any) -> ProviderError:

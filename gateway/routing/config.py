@@ -113,8 +113,8 @@ _OPTION_ALIASES = {
 }
 
 _MESSAGES = {
-    "greater_than_equal": "must be >= {ge}",
-    "greater_than": "must be > {gt}",
+    "greater_than_equal": "must be >= {ge:g}",
+    "greater_than": "must be > {gt:g}",
     "missing": "is required",
     "extra_forbidden": "is not a known key",
 }

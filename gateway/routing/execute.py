@@ -113,6 +113,7 @@ async def _run_leaf(services: Services, ctx: RequestContext, leaf: Leaf) -> Answ
     loop = asyncio.get_running_loop()
     deadline = loop.time() + budget
     retries = 0
+    ctx.option_path = leaf.path  # on failure too: the last target tried
     while True:
         ctx.retry_count = retries
         try:
@@ -132,7 +133,6 @@ async def _run_leaf(services: Services, ctx: RequestContext, leaf: Leaf) -> Answ
             continue
         services.breakers.record(leaf, None)
         ctx.answered_by = leaf.provider
-        ctx.option_path = leaf.path
         return answer
 
 
