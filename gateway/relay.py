@@ -20,6 +20,7 @@ from gateway.attempt import Answer, JSONAnswer, RawAnswer, StreamAnswer
 from gateway.context import RequestContext
 from gateway.errors import GatewayError
 from gateway.sse import DONE, encode
+from gateway.upstream import map_httpx_errors
 
 Finish = Callable[[RequestContext], None]
 
@@ -55,28 +56,34 @@ class _Relay(Response):
         ctx.status = status
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        done = False
         try:
             async with anyio.create_task_group() as group:
                 async def watch_disconnect() -> None:
                     while (await receive())["type"] != "http.disconnect":
                         pass
-                    self.ctx.status = 499  # client closed the request
-                    self.ctx.error_type = "client_disconnect"
+                    if not done:
+                        self._client_left()
                     group.cancel_scope.cancel()
 
                 group.start_soon(watch_disconnect)
                 await send({"type": "http.response.start", "status": self.status_code,
                             "headers": self.raw_headers})
                 await self.stream_body(send)
+                done = True
                 await send({"type": "http.response.body", "body": b"", "more_body": False})
                 group.cancel_scope.cancel()
         except OSError:
-            self.ctx.status = 499
-            self.ctx.error_type = "client_disconnect"
+            if not done:
+                self._client_left()
         finally:
             with anyio.CancelScope(shield=True):
                 await self.close_upstream()
                 self.finish(self.ctx)
+
+    def _client_left(self) -> None:
+        self.ctx.status = 499  # nginx's "client closed request"
+        self.ctx.error_type = "client_disconnect"
 
     async def stream_body(self, send: Send) -> None:
         raise NotImplementedError
@@ -133,8 +140,15 @@ class RawRelay(_Relay):
         self.answer = answer
 
     async def stream_body(self, send: Send) -> None:
-        async for data in self.answer.response.aiter_raw():
-            await send({"type": "http.response.body", "body": data, "more_body": True})
+        upstream = self.answer.response
+        try:
+            with map_httpx_errors(self.ctx.answered_by or "upstream"):
+                async for data in upstream.aiter_raw():
+                    await send({"type": "http.response.body", "body": data, "more_body": True})
+        except GatewayError as exc:
+            # Bytes already went out under the upstream's status; all that is left is to stop.
+            self.ctx.error_type = exc.type
+            self.ctx.error_message = exc.message
 
 
 def json_bytes(content: Any) -> bytes:
