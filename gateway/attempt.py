@@ -29,6 +29,7 @@ from gateway.routing.leaf import Leaf
 from gateway.services import Services
 from gateway.sse import decode_stream
 from gateway.upstream import map_httpx_errors
+from gateway.usage.tokens import completion_text
 from providers import REGISTRY
 from providers.base import (
     Adapter,
@@ -90,6 +91,7 @@ async def run_attempt(services: Services, ctx: RequestContext, leaf: Leaf) -> An
         raise
     finally:
         record.latency_ms = (time.perf_counter() - started) * 1000
+        ctx.upstream_ms += record.latency_ms
 
 
 async def _with_timeout(services: Services, ctx: RequestContext, leaf: Leaf,
@@ -127,7 +129,7 @@ async def _send(services: Services, ctx: RequestContext, leaf: Leaf,
             return RawAnswer(response, passed)
         if ctx.stream and ctx.endpoint is not Endpoint.EMBEDDINGS:
             return await _open_stream(ctx, adapter, response, passed, strip_usage)
-        return await _read_json(ctx, adapter, response, passed)
+        return await _read_json(ctx, adapter, response, passed, services.settings.log_bodies)
     except BaseException:
         await response.aclose()
         raise
@@ -153,6 +155,7 @@ def _build(ctx: RequestContext, leaf: Leaf, adapter: Adapter,
         return UpstreamRequest(ctx.method, url, headers, ctx.raw_body or None), False
     body = dict(ctx.body or {})
     body.update(leaf.override_params)
+    ctx.model = body.get("model") if isinstance(body.get("model"), str) else None
     strip_usage = False
     if body.get("stream") and adapter.injects_stream_usage and ctx.endpoint in (
             Endpoint.CHAT, Endpoint.COMPLETIONS):
@@ -186,7 +189,7 @@ async def _raise_upstream_error(response: httpx.Response, adapter: Adapter,
 
 
 async def _read_json(ctx: RequestContext, adapter: Adapter, response: httpx.Response,
-                     headers: dict[str, str]) -> JSONAnswer:
+                     headers: dict[str, str], log_bodies: bool) -> JSONAnswer:
     with map_httpx_errors(adapter.slug):
         raw = await response.aread()
     try:
@@ -203,6 +206,10 @@ async def _read_json(ctx: RequestContext, adapter: Adapter, response: httpx.Resp
     usage = body.get("usage")
     if isinstance(usage, dict):
         ctx.usage = usage
+    else:
+        ctx.completion_parts.append(completion_text(body))
+    if log_bodies:
+        ctx.response_body = raw.decode(errors="replace")
     return JSONAnswer(response.status_code, raw, headers)
 
 

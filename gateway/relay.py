@@ -8,6 +8,7 @@ connection. Once the first byte has gone out, an upstream failure becomes a fina
 
 from __future__ import annotations
 
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -21,6 +22,7 @@ from gateway.context import RequestContext
 from gateway.errors import GatewayError
 from gateway.sse import DONE, encode
 from gateway.upstream import map_httpx_errors
+from gateway.usage.tokens import completion_text
 
 Finish = Callable[[RequestContext], None]
 
@@ -32,6 +34,7 @@ def to_response(answer: Answer, ctx: RequestContext, headers: dict[str, str],
     """The client's response; `finish` runs once the last byte is sent or the client left."""
     if isinstance(answer, JSONAnswer):
         ctx.status = answer.status
+        ctx.ttfb_ms = ctx.elapsed_ms()
         finish(ctx)
         return Response(answer.content, answer.status, headers | answer.headers,
                         media_type="application/json")
@@ -57,6 +60,7 @@ class _Relay(Response):
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         done = False
+        streaming_since = time.perf_counter()
         try:
             async with anyio.create_task_group() as group:
                 async def watch_disconnect() -> None:
@@ -79,6 +83,7 @@ class _Relay(Response):
         finally:
             with anyio.CancelScope(shield=True):
                 await self.close_upstream()
+                self.ctx.upstream_ms += (time.perf_counter() - streaming_since) * 1000
                 self.finish(self.ctx)
 
     def _client_left(self) -> None:
@@ -117,6 +122,9 @@ class SSERelay(_Relay):
     async def _emit(self, send: Send, chunk: dict[str, Any]) -> None:
         if self.answer.strip_usage and not _keep_for_client(chunk):
             return
+        if self.ctx.ttfb_ms is None:
+            self.ctx.ttfb_ms = self.ctx.elapsed_ms()
+        self.ctx.completion_parts.append(completion_text(chunk))
         await send({"type": "http.response.body", "body": encode(chunk), "more_body": True})
 
 

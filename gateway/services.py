@@ -34,5 +34,6 @@ class Services:
         if getattr(ctx, "recorded", False):
             return
         ctx.recorded = True
+        ctx.finished_ms = ctx.elapsed_ms()
         for recorder in self.recorders:
             recorder(ctx)

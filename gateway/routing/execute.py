@@ -129,6 +129,7 @@ async def _run_leaf(services: Services, ctx: RequestContext, leaf: Leaf) -> Answ
                 ctx.retry_count = -1
                 raise
             await asyncio.sleep(delay)
+            ctx.backoff_ms += delay * 1000
             retries += 1
             continue
         services.breakers.record(leaf, None)

@@ -147,6 +147,7 @@ async def resolve_virtual_key(services: Services, ctx: RequestContext, slug: str
                                    "(x-portkey-api-key)", param="x-portkey-api-key")
     vk = await services.resolver.virtual_key(slug)
     ctx.virtual_key_id = vk.id
+    ctx.virtual_key_obj = vk
     return vk
 
 

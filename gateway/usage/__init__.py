@@ -1,0 +1,1 @@
+"""Record: every request's tokens, latency and cost, written off the request path."""

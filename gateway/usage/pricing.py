@@ -1,0 +1,93 @@
+"""Prices per provider and model, from the shipped table and the operator's overrides.
+
+Prices are USD per million tokens: input, output, and cached input (cache reads; input price
+when absent). Dated model ids (`gpt-4o-2024-08-06`, `claude-3-5-sonnet-20241022`) match their
+base model. An unknown model has no price: its cost is logged as null, never as zero.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from decimal import Decimal
+from importlib import resources
+from typing import Any
+
+import orjson
+
+_MILLION = Decimal(1_000_000)
+# Suffixes that version a model without changing its price.
+_VERSION_SUFFIX = re.compile(
+    r"(@\d{8}|-\d{4}-\d{2}-\d{2}|-\d{8}|-\d{3,4}|-latest|-v\d+(:\d+)?|:\d+)$")
+# Bedrock ids: an optional cross-region prefix, then the vendor.
+_BEDROCK_PREFIX = re.compile(
+    r"^(?:(?:us|eu|apac|global)\.)?(?:anthropic|meta|mistral|cohere|amazon|ai21)\.")
+# Resellers of other vendors' models: priced by the vendor's row.
+RESELLERS = {"azure-openai": ("openai",), "vertex-ai": ("google", "anthropic"),
+             "bedrock": ("anthropic", "mistral-ai", "cohere"), "openrouter": ()}
+
+
+@dataclass(frozen=True, slots=True)
+class Price:
+    input: Decimal
+    output: Decimal
+    cached_input: Decimal | None = None
+
+    @classmethod
+    def parse(cls, row: Mapping[str, Any]) -> Price:
+        cached = row.get("cached_input")
+        return cls(Decimal(str(row["input"])), Decimal(str(row["output"])),
+                   None if cached is None else Decimal(str(cached)))
+
+    def cost(self, prompt_tokens: int, completion_tokens: int, cached_tokens: int = 0) -> Decimal:
+        """Exact USD; `prompt_tokens` includes the cached ones."""
+        cached_price = self.input if self.cached_input is None else self.cached_input
+        fresh = max(prompt_tokens - cached_tokens, 0)
+        total = fresh * self.input + cached_tokens * cached_price + completion_tokens * self.output
+        return total / _MILLION
+
+
+def base_model(model: str) -> str:
+    """`gpt-4o-2024-08-06` → `gpt-4o`; `us.anthropic.claude-3-haiku-20240307-v1:0` →
+    `claude-3-haiku`."""
+    name = _BEDROCK_PREFIX.sub("", model.removeprefix("models/"))
+    previous = None
+    while previous != name:
+        previous = name
+        name = _VERSION_SUFFIX.sub("", name)
+    return name
+
+
+def load_table() -> dict[str, dict[str, Price]]:
+    raw = orjson.loads(resources.files("gateway").joinpath("data/prices.json").read_bytes())
+    return {provider: {model: Price.parse(row) for model, row in rows.items()}
+            for provider, rows in raw["providers"].items()}
+
+
+class PriceBook:
+    """Finds a price: virtual-key override, operator override, then the shipped table."""
+
+    def __init__(self, table: dict[str, dict[str, Price]],
+                 overrides: Mapping[str, Mapping[str, Any]] | None = None) -> None:
+        self.table = table
+        self.overrides = {key: Price.parse(row) for key, row in (overrides or {}).items()}
+
+    def price(self, provider: str, model: str | None,
+              key_prices: Mapping[str, Any] | None = None) -> Price | None:
+        if not model:
+            return None
+        if key_prices:
+            row = key_prices.get(model) or key_prices.get("*")
+            if row:
+                return Price.parse(row)
+        for name in dict.fromkeys((model, base_model(model))):
+            found = self.overrides.get(f"{provider}/{name}") or self.overrides.get(name)
+            if found:
+                return found
+        for vendor in (provider, *RESELLERS.get(provider, ())):
+            rows = self.table.get(vendor, {})
+            found = rows.get(model) or rows.get(base_model(model))
+            if found:
+                return found
+        return None

@@ -1,0 +1,124 @@
+"""An append-only local file where usage rows wait while the database is unreachable.
+
+Each process appends to its own file. Replay claims a file by renaming it (atomic), so two
+workers never replay the same rows; rows are replayed in the order they were written.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterator
+from datetime import datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+_DECIMALS = ("cost_usd",)
+_DATES = ("created_at",)
+
+
+def _default(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return str(value)
+    raise TypeError(f"cannot spool {type(value).__name__}")
+
+
+def encode_row(row: dict[str, Any]) -> bytes:
+    return orjson.dumps(row, default=_default) + b"\n"
+
+
+def decode_row(line: bytes) -> dict[str, Any]:
+    row: dict[str, Any] = orjson.loads(line)
+    for key in _DECIMALS:
+        if row.get(key) is not None:
+            row[key] = Decimal(row[key])
+    for key in _DATES:
+        if row.get(key) is not None:
+            row[key] = datetime.fromisoformat(row[key])
+    return row
+
+
+class Spool:
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self.path = directory / f"usage-{os.getpid()}.jsonl"
+        self.spooled = 0  # rows written to the spool by this process, for metrics
+
+    def append(self, rows: list[dict[str, Any]]) -> None:
+        if not rows:
+            return
+        self.directory.mkdir(parents=True, exist_ok=True)
+        with self.path.open("ab") as file:
+            file.write(b"".join(encode_row(row) for row in rows))
+            file.flush()
+            os.fsync(file.fileno())
+        self.spooled += len(rows)
+
+    def reject(self, rows: list[dict[str, Any]]) -> None:
+        """Keep rows the database refused, for an operator to inspect; never replayed."""
+        self.directory.mkdir(parents=True, exist_ok=True)
+        with (self.directory / f"rejected-{os.getpid()}.jsonl").open("ab") as file:
+            file.write(b"".join(encode_row(row) for row in rows))
+
+    def pending(self) -> bool:
+        return self.directory.is_dir() and (any(self.directory.glob("usage-*.jsonl"))
+                                            or any(self.directory.glob("replay-*")))
+
+    def pending_rows(self) -> int:
+        if not self.directory.is_dir():
+            return 0
+        files = [*self.directory.glob("usage-*.jsonl"), *self.directory.glob("replay-*")]
+        return sum(_count_lines(p) for p in files)
+
+    def claim(self) -> list[Path]:
+        """Take every spool file (this process's, and those of dead processes) for replay."""
+        if not self.directory.is_dir():
+            return []
+        mine = f"replay-{os.getpid()}-"
+        for path in sorted(self.directory.glob("usage-*.jsonl"), key=_mtime):
+            _rename(path, path.with_name(mine + path.name))
+        for path in self.directory.glob("replay-*"):
+            owner = path.name.split("-")[1]
+            if not path.name.startswith(mine) and owner.isdigit() and not _alive(int(owner)):
+                _rename(path, path.with_name(mine + path.name.split("-", 2)[2]))
+        return sorted(self.directory.glob(mine + "*"), key=_mtime)
+
+    @staticmethod
+    def read(path: Path) -> Iterator[dict[str, Any]]:
+        with path.open("rb") as file:
+            for line in file:
+                if line.strip():
+                    yield decode_row(line)
+
+
+def _rename(source: Path, target: Path) -> None:
+    with contextlib.suppress(FileNotFoundError):  # another worker claimed it first
+        source.rename(target)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _mtime(path: Path) -> float:
+    try:
+        return path.stat().st_mtime
+    except FileNotFoundError:
+        return 0.0
+
+
+def _count_lines(path: Path) -> int:
+    try:
+        with path.open("rb") as file:
+            return sum(1 for _ in file)
+    except FileNotFoundError:
+        return 0
