@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import time
 from collections.abc import Iterator
 from datetime import datetime
 from decimal import Decimal
@@ -74,17 +75,24 @@ class Spool:
         return sum(_count_lines(p) for p in files)
 
     def claim(self) -> list[Path]:
-        """Take every spool file (this process's, and those of dead processes) for replay."""
+        """Take every spool file (this process's, and those of dead processes) for replay.
+
+        Claimed files are named `replay-<pid>-<sequence>-...`, so a later claim never
+        overwrites an earlier one and replay follows the order the rows were spooled in.
+        """
         if not self.directory.is_dir():
             return []
         mine = f"replay-{os.getpid()}-"
         for path in sorted(self.directory.glob("usage-*.jsonl"), key=_mtime):
-            _rename(path, path.with_name(mine + path.name))
+            owner = path.stem.removeprefix("usage-")
+            # A live worker may be appending to its own file: only it claims that one.
+            if path == self.path or (owner.isdigit() and not _alive(int(owner))):
+                _rename(path, path.with_name(f"{mine}{time.time_ns():020d}-{path.name}"))
         for path in self.directory.glob("replay-*"):
-            owner = path.name.split("-")[1]
+            owner, rest = path.name.split("-", 2)[1:]
             if not path.name.startswith(mine) and owner.isdigit() and not _alive(int(owner)):
-                _rename(path, path.with_name(mine + path.name.split("-", 2)[2]))
-        return sorted(self.directory.glob(mine + "*"), key=_mtime)
+                _rename(path, path.with_name(mine + rest))
+        return sorted(self.directory.glob(mine + "*"))
 
     @staticmethod
     def read(path: Path) -> Iterator[dict[str, Any]]:

@@ -1,0 +1,83 @@
+"""The writer's queue, spool and replay logic, with an insert function that can be told to fail.
+
+The real-Postgres behaviour (outage during a burst, restart replay) is in test_usage_logging.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+from decimal import Decimal
+
+from gateway.usage.spool import Spool
+from gateway.usage.writer import DatabaseUnavailable, UsageWriter
+
+
+class Table:
+    def __init__(self) -> None:
+        self.rows: list[dict] = []
+        self.down = False
+
+    async def insert(self, rows):
+        if self.down:
+            raise DatabaseUnavailable("down")
+        if any(row.get("poison") for row in rows):
+            raise ValueError("refused")
+        known = {r["id"] for r in self.rows}
+        self.rows += [r for r in rows if r["id"] not in known]
+
+
+def row(i: int, **extra) -> dict:
+    return {"id": f"r{i}", "created_at": datetime(2026, 1, 1, tzinfo=UTC),
+            "cost_usd": Decimal("0.0001"), **extra}
+
+
+async def test_outage_spools_then_replays_in_order(tmp_path):
+    table = Table()
+    writer = UsageWriter(table.insert, Spool(tmp_path), batch_size=10, interval_s=0.01)
+    writer.start()
+    table.down = True
+    for i in range(25):
+        writer.submit(row(i))
+    await asyncio.sleep(0.1)
+    assert table.rows == [] and writer.spool.pending_rows() == 25
+    table.down = False
+    for i in range(25, 30):
+        writer.submit(row(i))
+    await writer.close()
+    assert [r["id"] for r in table.rows] == [f"r{i}" for i in range(30)]
+    assert table.rows[0]["cost_usd"] == Decimal("0.0001")
+    assert not writer.spool.pending()
+
+
+async def test_full_queue_spools_instead_of_dropping(tmp_path):
+    table = Table()
+    writer = UsageWriter(table.insert, Spool(tmp_path), queue_size=5, batch_size=100)
+    for i in range(12):  # the writer is not running: the queue fills up
+        writer.submit(row(i))
+    assert writer.depth == 5 and writer.spool.pending_rows() == 7
+    writer.start()
+    await writer.close()
+    assert sorted(r["id"] for r in table.rows) == sorted(f"r{i}" for i in range(12))
+
+
+async def test_a_refused_row_is_set_aside_and_the_rest_written(tmp_path):
+    table = Table()
+    writer = UsageWriter(table.insert, Spool(tmp_path), batch_size=10)
+    writer.start()
+    for i in range(5):
+        writer.submit(row(i, poison=(i == 2)))
+    await writer.close()
+    assert [r["id"] for r in table.rows] == ["r0", "r1", "r3", "r4"]
+    assert list(tmp_path.glob("rejected-*.jsonl"))
+
+
+async def test_a_new_process_replays_rows_spooled_by_a_dead_one(tmp_path):
+    table = Table()
+    (tmp_path / "replay-999999-00000000000000000001-usage-999999.jsonl").write_bytes(
+        b'{"id":"old","created_at":"2026-01-01T00:00:00+00:00","cost_usd":"0.5"}\n')
+    writer = UsageWriter(table.insert, Spool(tmp_path), interval_s=0.01)
+    writer.start()
+    await writer.close()
+    assert table.rows == [{"id": "old", "created_at": datetime(2026, 1, 1, tzinfo=UTC),
+                           "cost_usd": Decimal("0.5")}]
