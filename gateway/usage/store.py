@@ -1,0 +1,54 @@
+"""Writing usage rows to the database, and keeping Postgres's daily partitions ahead of time."""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+
+from gateway.db.engine import Database
+from gateway.usage.table import request_logs
+from gateway.usage.writer import DatabaseUnavailable
+
+log = logging.getLogger("gateway.usage")
+
+
+class UsageStore:
+    def __init__(self, database: Database) -> None:
+        self.database = database
+        dialect = postgresql if database.engine.dialect.name == "postgresql" else sqlite
+        # Replays may resend rows that did reach the database: those are skipped, not doubled.
+        self._insert = dialect.insert(request_logs).on_conflict_do_nothing()
+
+    async def insert(self, rows: list[dict[str, Any]]) -> None:
+        try:
+            async with self.database.engine.begin() as connection:
+                await connection.execute(self._insert, rows)
+        except (OperationalError, InterfaceError, OSError, ConnectionError) as exc:
+            raise DatabaseUnavailable(type(exc).__name__) from exc
+        except DBAPIError as exc:
+            if exc.connection_invalidated:
+                raise DatabaseUnavailable(type(exc).__name__) from exc
+            raise
+
+    async def ensure_partitions(self, days_ahead: int = 7, today: date | None = None) -> None:
+        """Create the daily partitions from yesterday to `days_ahead` days out (Postgres)."""
+        if self.database.engine.dialect.name != "postgresql":
+            return
+        start = today or datetime.now(UTC).date()
+        for offset in range(-1, days_ahead + 1):
+            day = start + timedelta(days=offset)
+            name = f"request_logs_{day:%Y%m%d}"
+            bounds = f"FROM ('{day.isoformat()}') TO ('{day + timedelta(days=1)}')"
+            statement = sa.text(f"CREATE TABLE IF NOT EXISTS {name} PARTITION OF request_logs "
+                                f"FOR VALUES {bounds}")
+            try:
+                async with self.database.engine.begin() as connection:
+                    await connection.execute(statement)
+            except DBAPIError as exc:
+                # Rows for that day already sit in the default partition; they stay there.
+                log.warning("could not create partition %s: %s", name, type(exc).__name__)
