@@ -25,6 +25,7 @@ from gateway.errors import (
     UpstreamMalformed,
     UpstreamStatus,
 )
+from gateway.keys.access import ensure_model_allowed
 from gateway.routing.leaf import Leaf
 from gateway.services import Services
 from gateway.sse import decode_stream
@@ -153,6 +154,7 @@ def _build(ctx: RequestContext, leaf: Leaf, adapter: Adapter,
         return UpstreamRequest(ctx.method, url, headers, ctx.raw_body or None), False
     body = dict(ctx.body or {})
     body.update(leaf.override_params)
+    ensure_model_allowed(leaf.virtual_key, body)
     strip_usage = False
     if body.get("stream") and adapter.injects_stream_usage and ctx.endpoint in (
             Endpoint.CHAT, Endpoint.COMPLETIONS):

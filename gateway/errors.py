@@ -10,6 +10,7 @@
     ├── RateLimited             429  rate_limit_error
     ├── UpstreamUnreachable     502  upstream_error
     ├── UpstreamMalformed       502  upstream_error
+    ├── ServerMisconfigured     503  configuration_error (e.g. no master key for secrets)
     └── UpstreamStatus          the upstream's own status, message prefixed with the provider slug
 """
 
@@ -92,6 +93,13 @@ class UpstreamMalformed(GatewayError):
     status = 502
     type = "upstream_error"
     code = "upstream_malformed"
+
+
+class ServerMisconfigured(GatewayError):
+    """The operator's settings cannot serve this request (a missing or unknown master key)."""
+
+    status = 503
+    type = "configuration_error"
 
 
 class UpstreamStatus(GatewayError):
