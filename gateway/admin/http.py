@@ -38,7 +38,10 @@ async def admin_store(request: Request) -> KeyStore:
     if token is None or not hmac.compare_digest(credential.encode(),
                                                 token.get_secret_value().encode()):
         principal = await services.resolver.authenticate(credential)
-        if principal is None or "admin" not in principal.scopes:
+        if principal is None:
+            raise AuthenticationFailed("the admin credential is neither GATEWAY_ADMIN_TOKEN nor "
+                                       "a gateway API key", code="invalid_admin_credential")
+        if "admin" not in principal.scopes:
             raise PermissionDenied("this gateway API key lacks the 'admin' scope",
                                    code="admin_scope_required")
     if services.key_store is None:

@@ -53,7 +53,7 @@ class DatabaseResolver:
 
     async def authenticate(self, api_key: str | None) -> Principal | None:
         if api_key is None:
-            if self.require_api_key or await self._cache.get("any-api-key", self._any_api_key):
+            if await self._closed():
                 raise AuthenticationFailed(
                     f"missing gateway API key: send it in the {_API_KEY} header",
                     param=_API_KEY, code="missing_api_key")
@@ -61,6 +61,8 @@ class DatabaseResolver:
         key_hash = tokens.hash_key(api_key)
         found: _Found | None = await self._cache.get(
             "api:" + key_hash, lambda: self._load_api_key(key_hash))
+        if found is None and not await self._closed():
+            return None  # an open gateway ignores keys it does not know (SDKs always send one)
         if found is None or not tokens.matches(api_key, found.key_hash):
             raise AuthenticationFailed(f"invalid gateway API key in {_API_KEY}",
                                        param=_API_KEY, code="invalid_api_key")
@@ -85,6 +87,10 @@ class DatabaseResolver:
             raise NotFound(f"saved config '{config_id}' not found", param="x-portkey-config",
                            code="config_not_found")
         return copy.deepcopy(config)  # callers may resolve or rewrite it in place
+
+    async def _closed(self) -> bool:
+        """Whether /v1/* demands a key: required by setting, or once any API key exists."""
+        return self.require_api_key or await self._cache.get("any-api-key", self._any_api_key)
 
     async def _any_api_key(self) -> bool:
         async with self.db.sessions() as session:
