@@ -5,7 +5,16 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Float, ForeignKey, Integer, String, Text
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Float,
+    ForeignKey,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from gateway.db.types import UTCDateTime, utcnow
@@ -79,6 +88,7 @@ class ConfigRow(Timestamps, Base):
 
 class ConfigVersionRow(Base):
     __tablename__ = "config_versions"
+    __table_args__ = (UniqueConstraint("config_id", "version", name="uq_config_versions_version"),)
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
     config_id: Mapped[str] = mapped_column(ForeignKey("configs.id", ondelete="CASCADE"),
