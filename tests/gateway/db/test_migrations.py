@@ -36,11 +36,11 @@ def test_upgrade_from_empty_down_to_base_and_up_again(database_url: str, monkeyp
     assert not tables(database_url) & KEY_TABLES
     assert main(["migrate"]) == 0
     assert '"revision": "0001_keys"' in capsys.readouterr().out
-    assert KEY_TABLES <= tables(database_url)
+    assert tables(database_url) >= KEY_TABLES
     assert main(["migrate", "--down", "base"]) == 0
     assert not tables(database_url) & KEY_TABLES
     assert main(["migrate"]) == 0
-    assert KEY_TABLES <= tables(database_url)
+    assert tables(database_url) >= KEY_TABLES
 
 
 def test_models_match_the_migrations(database_url: str):
