@@ -10,7 +10,7 @@
     ├── RateLimited             429  rate_limit_error
     ├── UpstreamUnreachable     502  upstream_error
     ├── UpstreamMalformed       502  upstream_error
-    ├── ServerMisconfigured     503  configuration_error (e.g. no master key for secrets)
+    ├── ServiceUnavailable      503  service_unavailable (key store down, master key missing)
     └── UpstreamStatus          the upstream's own status, message prefixed with the provider slug
 """
 
@@ -95,11 +95,11 @@ class UpstreamMalformed(GatewayError):
     code = "upstream_malformed"
 
 
-class ServerMisconfigured(GatewayError):
-    """The operator's settings cannot serve this request (a missing or unknown master key)."""
+class ServiceUnavailable(GatewayError):
+    """The gateway cannot serve this now: its database is down, or a master key is missing."""
 
     status = 503
-    type = "configuration_error"
+    type = "service_unavailable"
 
 
 class UpstreamStatus(GatewayError):

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import hmac
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import orjson
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.routing import Route
 
 from gateway.context import PREFIX
 from gateway.errors import AuthenticationFailed, InvalidRequest, PermissionDenied
-from gateway.keys.store import KeyStore
+from gateway.keys.store import KeyStore, database_errors
 from gateway.requests import read_body
 from gateway.services import Services
 
@@ -65,3 +67,14 @@ def json_response(content: Any, status: int = 200) -> Response:
 
 def listing(items: list[dict[str, Any]]) -> Response:
     return json_response({"object": "list", "total": len(items), "data": items})
+
+
+Handler = Callable[[Request], Awaitable[Response]]
+
+
+def route(path: str, handler: Handler, methods: list[str]) -> Route:
+    """An admin route whose database failures answer 503, not 500."""
+    async def guarded(request: Request) -> Response:
+        with database_errors():
+            return await handler(request)
+    return Route(path, guarded, methods=methods, name=f"{handler.__module__}.{handler.__name__}")

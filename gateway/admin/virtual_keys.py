@@ -6,7 +6,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from gateway.admin.http import admin_store, json_body, json_response, listing
+from gateway.admin.http import admin_store, json_body, json_response, listing, route
 from gateway.keys import virtual_keys
 
 
@@ -42,9 +42,9 @@ async def revoke(request: Request) -> Response:
 def routes(prefix: str) -> list[Route]:
     base = f"{prefix}/virtual-keys"
     return [
-        Route(base, create, methods=["POST"]),
-        Route(base, list_all, methods=["GET"]),
-        Route(base + "/{ref}", read, methods=["GET"]),
-        Route(base + "/{ref}", update, methods=["PUT", "PATCH"]),
-        Route(base + "/{ref}", revoke, methods=["DELETE"]),
+        route(base, create, ["POST"]),
+        route(base, list_all, ["GET"]),
+        route(base + "/{ref}", read, ["GET"]),
+        route(base + "/{ref}", update, ["PUT", "PATCH"]),
+        route(base + "/{ref}", revoke, ["DELETE"]),
     ]

@@ -26,7 +26,7 @@ from gateway.db.types import utcnow
 from gateway.errors import GatewayError
 from gateway.keys import api_keys, configs, virtual_keys
 from gateway.keys.crypto import MasterKeyError
-from gateway.keys.setup import open_key_store
+from gateway.keys.setup import SchemaOutOfDate, open_key_store
 from gateway.keys.store import KeyStore
 from gateway.settings import Settings
 
@@ -221,7 +221,7 @@ def _report(call: Callable[[], Any]) -> int:
     """Run a command: JSON on stdout and 0, or one error line on stderr and 1."""
     try:
         result = call()
-    except (GatewayError, CommandError, MasterKeyError) as exc:
+    except (GatewayError, CommandError, MasterKeyError, SchemaOutOfDate) as exc:
         message = exc.message if isinstance(exc, GatewayError) else str(exc)
         print(f"error: {message}", file=sys.stderr)
         return 1

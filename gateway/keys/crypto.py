@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from gateway.errors import ServerMisconfigured
+from gateway.errors import ServiceUnavailable
 from gateway.settings import Settings
 
 _NONCE_BYTES = 12
@@ -76,7 +76,7 @@ class SecretBox:
 
     def seal(self, plaintext: str) -> Sealed:
         if self.current_id is None:
-            raise ServerMisconfigured(_NO_MASTER_KEY, code="master_key_missing")
+            raise ServiceUnavailable(_NO_MASTER_KEY, code="master_key_missing")
         nonce = os.urandom(_NONCE_BYTES)
         data = self._keys[self.current_id].encrypt(nonce, plaintext.encode(), None)
         return Sealed(self.current_id, base64.b64encode(nonce + data).decode())
@@ -85,7 +85,7 @@ class SecretBox:
         """The plaintext; `what` names the row in the error, never the secret."""
         aead = self._keys.get(sealed.key_id)
         if aead is None:
-            raise ServerMisconfigured(
+            raise ServiceUnavailable(
                 f"{what} was encrypted with master key id {sealed.key_id}, which this gateway "
                 "does not hold: set GATEWAY_MASTER_KEY or add the old key to "
                 "GATEWAY_PREVIOUS_MASTER_KEYS", code="master_key_unknown")
@@ -93,6 +93,6 @@ class SecretBox:
         try:
             return aead.decrypt(raw[:_NONCE_BYTES], raw[_NONCE_BYTES:], None).decode()
         except InvalidTag:
-            raise ServerMisconfigured(f"{what} could not be decrypted: its ciphertext does not "
+            raise ServiceUnavailable(f"{what} could not be decrypted: its ciphertext does not "
                                       f"match master key id {sealed.key_id}",
                                       code="secret_corrupt") from None

@@ -8,7 +8,7 @@ worker within that many seconds. Writes made through this process clear the cach
 from __future__ import annotations
 
 import copy
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -23,6 +23,7 @@ from gateway.keys import tokens
 from gateway.keys.cache import TTLCache
 from gateway.keys.crypto import SecretBox
 from gateway.keys.limits import limits_of
+from gateway.keys.store import database_errors
 from gateway.keys.virtual_keys import sealed_secret
 from gateway.resolve import Principal, VirtualKey
 from gateway.settings import Settings
@@ -51,6 +52,12 @@ class DatabaseResolver:
     def invalidate(self) -> None:
         self._cache.clear()
 
+    async def _cached(self, key: str, load: Callable[[], Awaitable[Any]]) -> Any:
+        async def guarded() -> Any:
+            with database_errors():
+                return await load()
+        return await self._cache.get(key, guarded)
+
     async def authenticate(self, api_key: str | None) -> Principal | None:
         if api_key is None:
             if await self._closed():
@@ -59,7 +66,7 @@ class DatabaseResolver:
                     param=_API_KEY, code="missing_api_key")
             return None
         key_hash = tokens.hash_key(api_key)
-        found: _Found | None = await self._cache.get(
+        found: _Found | None = await self._cached(
             "api:" + key_hash, lambda: self._load_api_key(key_hash))
         if found is None and not await self._closed():
             return None  # an open gateway ignores keys it does not know (SDKs always send one)
@@ -71,7 +78,7 @@ class DatabaseResolver:
         return principal
 
     async def virtual_key(self, slug: str) -> VirtualKey:
-        found: _Found | None = await self._cache.get(
+        found: _Found | None = await self._cached(
             "vk:" + slug, lambda: self._load_virtual_key(slug))
         if found is None:
             raise AuthenticationFailed(f"virtual key '{slug}' not found", param=_VIRTUAL_KEY,
@@ -81,7 +88,7 @@ class DatabaseResolver:
         return vk
 
     async def saved_config(self, config_id: str) -> Mapping[str, Any]:
-        config: dict[str, Any] | None = await self._cache.get(
+        config: dict[str, Any] | None = await self._cached(
             "config:" + config_id, lambda: self._load_config(config_id))
         if config is None:
             raise NotFound(f"saved config '{config_id}' not found", param="x-portkey-config",
@@ -90,7 +97,7 @@ class DatabaseResolver:
 
     async def _closed(self) -> bool:
         """Whether /v1/* demands a key: required by setting, or once any API key exists."""
-        return self.require_api_key or await self._cache.get("any-api-key", self._any_api_key)
+        return self.require_api_key or await self._cached("any-api-key", self._any_api_key)
 
     async def _any_api_key(self) -> bool:
         async with self.db.sessions() as session:

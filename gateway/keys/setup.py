@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 
+from sqlalchemy.exc import DBAPIError
+
 from gateway.db import migrate
 from gateway.db.engine import Database, open_database
 from gateway.keys.crypto import SecretBox
@@ -15,6 +17,10 @@ from gateway.settings import Settings
 log = logging.getLogger("gateway.keys")
 
 
+class SchemaOutOfDate(RuntimeError):
+    """The database has not been migrated to the revision this code needs."""
+
+
 async def open_key_store(settings: Settings) -> tuple[Database, KeyStore, DatabaseResolver]:
     """Database, key store and resolver; migrates first when the settings ask for it."""
     box = SecretBox.from_settings(settings)  # a malformed master key stops start-up here
@@ -22,11 +28,26 @@ async def open_key_store(settings: Settings) -> tuple[Database, KeyStore, Databa
     try:
         if settings.auto_migrate if settings.auto_migrate is not None else db.is_sqlite:
             await migrate.upgrade(db)
+        else:
+            await _check_schema(db)
     except BaseException:
         await db.close()
         raise
     resolver = DatabaseResolver(db, box, settings)
     return db, KeyStore(db, box, resolver.invalidate), resolver
+
+
+async def _check_schema(db: Database) -> None:
+    try:
+        current = await migrate.current(db)
+    except (DBAPIError, OSError) as exc:
+        # Serve anyway: requests that need the key store answer 503 until it is back.
+        log.warning("database unreachable at start-up: %s", type(exc).__name__)
+        return
+    head = migrate.head()
+    if current != head:
+        raise SchemaOutOfDate(f"the database is at migration {current or '(none)'} but this "
+                              f"gateway needs {head}: run `python -m gateway migrate`")
 
 
 async def start(services: Services) -> None:

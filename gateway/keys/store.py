@@ -2,22 +2,26 @@
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import re
 import secrets
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 from sqlalchemy import or_, select
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gateway.db.engine import Database
-from gateway.errors import InvalidRequest, NotFound
+from gateway.errors import InvalidRequest, NotFound, ServiceUnavailable
 from gateway.keys.crypto import SecretBox
 
+log = logging.getLogger("gateway.keys")
 Row = TypeVar("Row")
 Payload = TypeVar("Payload", bound=BaseModel)
 
@@ -70,3 +74,15 @@ def parse_payload(model: type[Payload], data: Any) -> Payload:
         # The message, never the input: the input may hold a secret.
         raise InvalidRequest(f"{field or 'body'}: {problem['msg']}", param=field,
                              code="invalid_field") from None
+
+
+@contextlib.contextmanager
+def database_errors() -> Iterator[None]:
+    """The one boundary where driver errors become a 503 (a 500 would be a gateway bug)."""
+    try:
+        yield
+    except (DBAPIError, OSError) as exc:
+        # The driver's class only: its message may quote SQL; parameters are hidden anyway.
+        log.warning("key store unavailable: %s", type(getattr(exc, "orig", exc)).__name__)
+        raise ServiceUnavailable("the gateway's key store (database) is unavailable; "
+                                 "try again shortly", code="key_store_unavailable") from None

@@ -61,3 +61,11 @@ def test_migrate_reports_an_unreachable_database(monkeypatch, capsys):
     monkeypatch.setenv("DATABASE_URL", f"postgresql+asyncpg://postgres@127.0.0.1:{free_port()}/x")
     assert main(["migrate"]) == 1
     assert capsys.readouterr().err.startswith("error: database:")
+
+
+def test_cli_refuses_an_unmigrated_postgres(monkeypatch, capsys):
+    from tests.support.databases import require_postgres
+    monkeypatch.setenv("DATABASE_URL", require_postgres())
+    monkeypatch.delenv("GATEWAY_AUTO_MIGRATE", raising=False)
+    assert main(["keys", "list"]) == 1
+    assert "run `python -m gateway migrate`" in capsys.readouterr().err

@@ -93,3 +93,14 @@ def test_admin_route_with_inference_only_key_is_403(keyed_gateway):
     wrong = httpx.get(f"{gateway.url}/admin/api-keys", headers={"authorization": "Bearer nope"})
     assert none.status_code == wrong.status_code == 401
     assert "GATEWAY_ADMIN_TOKEN" in none.json()["error"]["message"]
+
+
+def test_key_store_down_is_503_not_500(start_gateway, mock: MockUpstream):
+    from tests.support.servers import free_port
+    gateway = start_gateway(
+        database_url=f"postgresql+asyncpg://postgres@127.0.0.1:{free_port()}/x")
+    response = chat(gateway, api_key="pgw-anything", **PROVIDER)
+    admin = httpx.get(f"{gateway.url}/admin/api-keys",
+                      headers={"authorization": "Bearer pgw-anything"})
+    assert response.status_code == admin.status_code == 503
+    assert response.json()["error"]["code"] == "key_store_unavailable"

@@ -7,7 +7,7 @@ import os
 
 import pytest
 
-from gateway.errors import ServerMisconfigured
+from gateway.errors import ServiceUnavailable
 from gateway.keys.crypto import MasterKeyError, Sealed, SecretBox, key_id, parse_master_key
 
 
@@ -24,7 +24,7 @@ def test_previous_keys_open_old_secrets_only():
     old, new = os.urandom(32), os.urandom(32)
     sealed = SecretBox(old).seal("sk-old")
     assert SecretBox(new, previous=(old,)).open(sealed, "vk") == "sk-old"
-    with pytest.raises(ServerMisconfigured, match="GATEWAY_PREVIOUS_MASTER_KEYS"):
+    with pytest.raises(ServiceUnavailable, match="GATEWAY_PREVIOUS_MASTER_KEYS"):
         SecretBox(new).open(sealed, "virtual key 'x'")
 
 
@@ -33,12 +33,12 @@ def test_tampered_ciphertext_is_refused():
     sealed = box.seal("sk-secret")
     raw = bytearray(base64.b64decode(sealed.ciphertext))
     raw[-1] ^= 1
-    with pytest.raises(ServerMisconfigured, match="could not be decrypted"):
+    with pytest.raises(ServiceUnavailable, match="could not be decrypted"):
         box.open(Sealed(sealed.key_id, base64.b64encode(raw).decode()), "vk")
 
 
 def test_no_master_key_and_malformed_keys():
-    with pytest.raises(ServerMisconfigured, match="GATEWAY_MASTER_KEY"):
+    with pytest.raises(ServiceUnavailable, match="GATEWAY_MASTER_KEY"):
         SecretBox(None).seal("sk")
     with pytest.raises(MasterKeyError, match="not valid base64"):
         parse_master_key("%%%")
