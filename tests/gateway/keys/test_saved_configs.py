@@ -46,3 +46,13 @@ def test_unknown_saved_config_is_404(keyed_gateway, mock: MockUpstream):
     response = chat(gateway, api_key=create_api_key(gateway), config="pc-missing-000000")
     assert response.status_code == 404
     assert response.json()["error"]["message"] == "saved config 'pc-missing-000000' not found"
+
+
+def test_saved_config_needs_a_gateway_api_key(keyed_gateway, mock: MockUpstream):
+    gateway = keyed_gateway()  # no API key exists, so the gateway is open, but not to configs
+    with admin_client(gateway) as admin:
+        saved = admin.post("/admin/configs", json={"name": "c", "config": CONFIG}).json()
+    response = chat(gateway, config=saved["slug"])
+    assert response.status_code == 401
+    assert "x-portkey-api-key" in response.json()["error"]["message"]
+    assert not mock.requests
