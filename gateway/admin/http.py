@@ -25,7 +25,7 @@ def _credential(request: Request) -> str | None:
     if key:
         return key
     scheme, _, token = request.headers.get("authorization", "").partition(" ")
-    return token.strip() or None if scheme.lower() == "bearer" else None
+    return (token.strip() or None) if scheme.lower() == "bearer" else None
 
 
 async def admin_store(request: Request) -> KeyStore:

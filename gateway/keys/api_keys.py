@@ -43,7 +43,8 @@ class _Fields(BaseModel):
 
 class CreateApiKey(_Fields):
     name: str = Field(min_length=1, max_length=200)
-    scopes: list[Scope] = Field(default_factory=lambda: ["inference"], min_length=1)
+    scopes: list[Scope] = Field(default_factory=lambda: list[Scope](["inference"]),
+                                min_length=1)
 
 
 class UpdateApiKey(_Fields):

@@ -74,9 +74,13 @@ class SecretBox:
     def can_seal(self) -> bool:
         return self.current_id is not None
 
-    def seal(self, plaintext: str) -> Sealed:
+    def ensure_can_seal(self) -> None:
         if self.current_id is None:
             raise ServiceUnavailable(_NO_MASTER_KEY, code="master_key_missing")
+
+    def seal(self, plaintext: str) -> Sealed:
+        self.ensure_can_seal()
+        assert self.current_id is not None
         nonce = os.urandom(_NONCE_BYTES)
         data = self._keys[self.current_id].encrypt(nonce, plaintext.encode(), None)
         return Sealed(self.current_id, base64.b64encode(nonce + data).decode())

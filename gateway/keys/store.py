@@ -53,9 +53,8 @@ def iso(value: datetime | None) -> str | None:
 async def find(session: AsyncSession, model: type[Row], ref: str, what: str,
                by_slug: bool = True) -> Row:
     """A row by id (or slug); 404 naming `what` when there is none."""
-    column_id = model.id  # type: ignore[attr-defined]
-    clause = or_(column_id == ref, model.slug == ref) if by_slug \
-        else column_id == ref  # type: ignore[attr-defined]
+    columns: Any = model  # a mapped class with `id` (and `slug` when by_slug)
+    clause = or_(columns.id == ref, columns.slug == ref) if by_slug else columns.id == ref
     row = (await session.execute(select(model).where(clause))).scalar_one_or_none()
     if row is None:
         raise NotFound(f"{what} '{ref}' not found", code=f"{what.replace(' ', '_')}_not_found")

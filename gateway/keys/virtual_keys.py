@@ -133,8 +133,7 @@ def view(row: VirtualKeyRow) -> dict[str, Any]:
 
 async def create(store: KeyStore, data: Any) -> VirtualKeyRow:
     payload = parse_payload(CreateVirtualKey, data)
-    if not store.box.can_seal:
-        store.box.seal("")  # raises the "no master key" error, naming the setting
+    store.box.ensure_can_seal()  # without a master key: 503 naming GATEWAY_MASTER_KEY
     row = VirtualKeyRow(id=new_id(), provider=payload.provider, status="active", options={})
     for name, value in _columns(store, payload, row).items():
         setattr(row, name, value)
@@ -186,6 +185,7 @@ async def revoke(store: KeyStore, ref: str) -> VirtualKeyRow:
 
 async def rotate_master(store: KeyStore) -> tuple[int, int]:
     """Re-seal every secret under the current master key: (re-sealed, already current)."""
+    store.box.ensure_can_seal()
     moved = current = 0
     async with store.db.sessions() as session, session.begin():
         rows = (await session.execute(select(VirtualKeyRow).with_for_update())).scalars()

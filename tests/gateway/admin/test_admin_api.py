@@ -97,3 +97,15 @@ def test_bad_admin_input_is_a_clear_400(keyed_gateway):
         assert response.json()["error"]["param"] == field
     assert "unknown provider 'nope'" in cases["provider"].json()["error"]["message"]
     assert not_json.status_code == 400
+
+
+def test_control_plane_paths_answer_with_and_without_v1(keyed_gateway):
+    gateway = keyed_gateway()
+    with admin_client(gateway) as admin:
+        made = [admin.post(f"{prefix}/configs", json={"name": prefix or "root",
+                                                      "config": {"provider": "openai"}})
+                for prefix in ("/admin", "/v1", "")]
+        assert [r.status_code for r in made] == [201, 201, 201]
+        totals = [admin.get(f"{prefix}/configs").json()["total"]
+                  for prefix in ("/admin", "/v1", "")]
+    assert totals == [3, 3, 3]

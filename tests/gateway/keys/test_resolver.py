@@ -41,6 +41,7 @@ async def test_steady_state_makes_no_database_round_trip(keys: Any):
         assert (await resolver.virtual_key(vk.slug)).secret == "sk-x1"
     assert principal is not None and principal.scopes == frozenset({"inference"})
     assert statements == []
+    assert "sk-x1" not in repr(await resolver.virtual_key(vk.slug))
 
 
 async def test_writes_through_the_store_invalidate_at_once(keys: Any):
