@@ -154,7 +154,6 @@ def _build(ctx: RequestContext, leaf: Leaf, adapter: Adapter,
         return UpstreamRequest(ctx.method, url, headers, ctx.raw_body or None), False
     body = dict(ctx.body or {})
     body.update(leaf.override_params)
-    ensure_model_allowed(leaf.virtual_key, body)
     strip_usage = False
     if body.get("stream") and adapter.injects_stream_usage and ctx.endpoint in (
             Endpoint.CHAT, Endpoint.COMPLETIONS):
@@ -163,6 +162,7 @@ def _build(ctx: RequestContext, leaf: Leaf, adapter: Adapter,
         if not options.get("include_usage"):
             strip_usage = True
             body["stream_options"] = {**options, "include_usage": True}
+    ensure_model_allowed(leaf.virtual_key, body)
     return adapter.build_request(ctx.endpoint, body, target, stream=ctx.stream), strip_usage
 
 
