@@ -10,9 +10,10 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
 
-from gateway import health, inference
+from gateway import admin, health, inference
 from gateway.errors import GatewayError, NotFound
 from gateway.hostguard import HostGuard
+from gateway.keys import setup as key_store
 from gateway.rendering import error_response
 from gateway.routing.breaker import Breakers
 from gateway.services import Services
@@ -32,9 +33,11 @@ def create_app(settings: Settings | None = None) -> Starlette:
                             settings.circuit_cooldown_s)
         app.state.services = Services(settings=settings, http=http, breakers=breakers,
                                       host_guard=HostGuard(settings.trusted_host_set))
+        await key_store.start(app.state.services)
         try:
             yield
         finally:
+            await key_store.stop(app.state.services)
             await http.aclose()
 
     async def on_gateway_error(request: Request, exc: Exception) -> Response:
@@ -47,7 +50,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         error.status = status
         return error_response(request, error)
 
-    app = Starlette(routes=[*health.routes, *inference.routes], lifespan=lifespan,
+    app = Starlette(routes=[*health.routes, *admin.routes, *inference.routes], lifespan=lifespan,
                     exception_handlers={GatewayError: on_gateway_error, 404: on_http_error,
                                         405: on_http_error})
     app.state.settings = settings

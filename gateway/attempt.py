@@ -25,6 +25,7 @@ from gateway.errors import (
     UpstreamMalformed,
     UpstreamStatus,
 )
+from gateway.keys.access import ensure_model_allowed
 from gateway.routing.leaf import Leaf
 from gateway.services import Services
 from gateway.sse import decode_stream
@@ -164,6 +165,7 @@ def _build(ctx: RequestContext, leaf: Leaf, adapter: Adapter,
         if not options.get("include_usage"):
             strip_usage = True
             body["stream_options"] = {**options, "include_usage": True}
+    ensure_model_allowed(leaf.virtual_key, body)
     return adapter.build_request(ctx.endpoint, body, target, stream=ctx.stream), strip_usage
 
 

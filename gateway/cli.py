@@ -8,6 +8,7 @@ import sys
 
 import uvicorn
 
+from gateway.keys import cli as key_store_cli
 from gateway.settings import Settings
 
 
@@ -19,6 +20,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, help="port to listen on (GATEWAY_PORT)")
     serve.add_argument("--workers", type=int, default=1, help="worker processes")
     serve.set_defaults(run=_serve)
+    key_store_cli.register(commands)
     return parser
 
 

@@ -10,6 +10,7 @@
     ├── RateLimited             429  rate_limit_error
     ├── UpstreamUnreachable     502  upstream_error
     ├── UpstreamMalformed       502  upstream_error
+    ├── ServiceUnavailable      503  service_unavailable (key store down, master key missing)
     └── UpstreamStatus          the upstream's own status, message prefixed with the provider slug
 """
 
@@ -92,6 +93,13 @@ class UpstreamMalformed(GatewayError):
     status = 502
     type = "upstream_error"
     code = "upstream_malformed"
+
+
+class ServiceUnavailable(GatewayError):
+    """The gateway cannot serve this now: its database is down, or a master key is missing."""
+
+    status = 503
+    type = "service_unavailable"
 
 
 class UpstreamStatus(GatewayError):

@@ -44,7 +44,7 @@ class VirtualKey:
     id: str
     slug: str
     provider: str
-    secret: str | None
+    secret: str | None = field(repr=False)  # never in logs, even by accident
     options: Mapping[str, str] = field(default_factory=dict)
     custom_host: str | None = None
     allowed_models: frozenset[str] | None = None

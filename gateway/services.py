@@ -8,7 +8,9 @@ from typing import Any
 
 import httpx
 
+from gateway.db.engine import Database
 from gateway.hostguard import HostGuard
+from gateway.keys.store import KeyStore
 from gateway.resolve import NoKeyStore, Resolver
 from gateway.routing.breaker import Breakers
 from gateway.routing.config import ConfigCache
@@ -27,6 +29,8 @@ class Services:
     configs: ConfigCache = field(default_factory=ConfigCache)
     resolver: Resolver = field(default_factory=NoKeyStore)
     recorders: list[Recorder] = field(default_factory=list)
+    db: Database | None = None
+    key_store: KeyStore | None = None  # admin API writes; None until the lifespan opens it
     extras: dict[str, Any] = field(default_factory=dict)
 
     def record(self, ctx: Any) -> None:

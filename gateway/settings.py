@@ -25,6 +25,12 @@ class Settings(BaseSettings):
     port: int = 8787
     admin_token: SecretStr | None = None
     master_key: SecretStr | None = None
+    # Comma-separated base64 master keys that still open old secrets during a rotation.
+    previous_master_keys: SecretStr | None = None
+    # Seconds an API key, virtual key or saved config lookup is cached in each process.
+    key_cache_ttl: float = 5.0
+    # Apply migrations on start-up; unset means only for SQLite (the embedded default).
+    auto_migrate: bool | None = None
     require_api_key: bool = False
     # Comma-separated hosts a client's custom host may name despite the SSRF guard.
     trusted_hosts: str = ",".join(_DEFAULT_TRUSTED)

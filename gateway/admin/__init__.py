@@ -1,0 +1,19 @@
+"""The admin API: API keys, virtual keys and saved configs.
+
+It answers under `/admin/` and at the control-plane paths the `portkey-ai` SDK calls relative
+to its base URL, which usually ends in `/v1`: so `/v1/virtual-keys` as well as `/virtual-keys`.
+These routes are mounted before the `/v1/{path}` passthrough.
+"""
+
+from __future__ import annotations
+
+from starlette.routing import Route
+
+from gateway.admin import api_keys, configs, virtual_keys
+
+PREFIXES = ("/admin", "/v1", "")
+
+routes: list[Route] = [
+    route for prefix in PREFIXES
+    for module in (api_keys, virtual_keys, configs) for route in module.routes(prefix)
+]

@@ -1,0 +1,1 @@
+"""Persistence: the async engine and session factory, the models, and the migration runner."""

@@ -1,0 +1,98 @@
+"""The key store's tables. The schema itself changes only through `migrations/`."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Float,
+    ForeignKey,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from gateway.db.types import UTCDateTime, utcnow
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class LimitColumns:
+    """Limit fields shared by API keys and virtual keys (see gateway.resolve.Limits)."""
+
+    rpm: Mapped[int | None] = mapped_column(Integer)
+    rph: Mapped[int | None] = mapped_column(Integer)
+    rpd: Mapped[int | None] = mapped_column(Integer)
+    tpm: Mapped[int | None] = mapped_column(BigInteger)
+    max_concurrent: Mapped[int | None] = mapped_column(Integer)
+    budget_usd: Mapped[float | None] = mapped_column(Float)
+    budget_period: Mapped[str | None] = mapped_column(String(16))
+
+
+class Timestamps:
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+
+class ApiKeyRow(LimitColumns, Timestamps, Base):
+    __tablename__ = "api_keys"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    description: Mapped[str | None] = mapped_column(Text)
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)  # sha256 hex of the key
+    key_prefix: Mapped[str] = mapped_column(String(16))  # shown in lists to tell keys apart
+    key_last4: Mapped[str] = mapped_column(String(4))
+    scopes: Mapped[list[str]] = mapped_column(JSON)
+    status: Mapped[str] = mapped_column(String(16), default="active")
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    default_config: Mapped[str | None] = mapped_column(String(100))
+
+
+class VirtualKeyRow(LimitColumns, Timestamps, Base):
+    __tablename__ = "virtual_keys"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    slug: Mapped[str] = mapped_column(String(100), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    note: Mapped[str | None] = mapped_column(Text)
+    provider: Mapped[str] = mapped_column(String(64))
+    # AES-256-GCM: base64(nonce || ciphertext || tag), and the id of the master key used.
+    secret_ciphertext: Mapped[str | None] = mapped_column(Text)
+    secret_key_id: Mapped[str | None] = mapped_column(String(16))
+    secret_last4: Mapped[str | None] = mapped_column(String(4))
+    options: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)
+    custom_host: Mapped[str | None] = mapped_column(Text)
+    allowed_models: Mapped[list[str] | None] = mapped_column(JSON)
+    status: Mapped[str] = mapped_column(String(16), default="active")
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class ConfigRow(Timestamps, Base):
+    __tablename__ = "configs"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    slug: Mapped[str] = mapped_column(String(100), unique=True)  # "pc-..."
+    name: Mapped[str] = mapped_column(String(200))
+    config: Mapped[dict[str, Any]] = mapped_column(JSON)
+    version_id: Mapped[str] = mapped_column(String(36))  # the current version
+    status: Mapped[str] = mapped_column(String(16), default="active")
+
+
+class ConfigVersionRow(Base):
+    __tablename__ = "config_versions"
+    __table_args__ = (UniqueConstraint("config_id", "version", name="uq_config_versions_version"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    config_id: Mapped[str] = mapped_column(ForeignKey("configs.id", ondelete="CASCADE"),
+                                           index=True)
+    version: Mapped[int] = mapped_column(Integer)
+    config: Mapped[dict[str, Any]] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

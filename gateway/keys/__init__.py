@@ -1,0 +1,1 @@
+"""The key store: gateway API keys, encrypted virtual keys, saved configs, and their resolver."""

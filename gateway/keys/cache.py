@@ -1,0 +1,41 @@
+"""A small in-process TTL cache for key lookups, cleared at once by admin writes."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable
+from typing import Generic, TypeVar
+
+V = TypeVar("V")
+
+
+class TTLCache(Generic[V]):
+    """Bounded; a load that started before `clear()` does not store its stale answer."""
+
+    def __init__(self, ttl: float, max_entries: int = 10_000) -> None:
+        self.ttl = ttl
+        self.max_entries = max_entries
+        self._entries: dict[str, tuple[float, V]] = {}
+        self._generation = 0
+
+    async def get(self, key: str, load: Callable[[], Awaitable[V]]) -> V:
+        now = time.monotonic()
+        entry = self._entries.get(key)
+        if entry is not None and entry[0] > now:
+            return entry[1]
+        generation = self._generation
+        value = await load()
+        if generation == self._generation and self.ttl > 0:
+            if len(self._entries) >= self.max_entries:
+                self._evict(now)
+            self._entries[key] = (now + self.ttl, value)
+        return value
+
+    def clear(self) -> None:
+        self._generation += 1
+        self._entries.clear()
+
+    def _evict(self, now: float) -> None:
+        self._entries = {k: e for k, e in self._entries.items() if e[0] > now}
+        while len(self._entries) >= self.max_entries:
+            self._entries.pop(next(iter(self._entries)))

@@ -1,0 +1,234 @@
+"""`python -m gateway migrate | keys | virtual-keys | configs ...`: the key store from a shell.
+
+Each command prints JSON on stdout, errors as one `error: ...` line on stderr, and exits
+non-zero on failure. Secrets are read from a named environment variable or stdin, never from
+the command line, where `ps` and shell history would keep them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import re
+import sys
+from collections.abc import Awaitable, Callable
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import orjson
+from sqlalchemy.exc import DBAPIError
+
+from gateway.db import migrate
+from gateway.db.engine import open_database
+from gateway.db.types import utcnow
+from gateway.errors import GatewayError
+from gateway.keys import api_keys, configs, virtual_keys
+from gateway.keys.crypto import MasterKeyError
+from gateway.keys.setup import SchemaOutOfDate, open_key_store
+from gateway.keys.store import KeyStore
+from gateway.settings import Settings
+
+Command = Callable[[argparse.Namespace, KeyStore], Awaitable[Any]]
+_DURATION = re.compile(r"^(\d+)([mhdw])$")
+_UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+
+
+class CommandError(Exception):
+    """A usage problem found before the key store is touched."""
+
+
+def register(commands: Any) -> None:
+    """Add the key-store subcommands to the top-level parser's subparsers."""
+    up = commands.add_parser("migrate", help="apply database migrations (upgrade to head)")
+    up.add_argument("--down", metavar="REVISION", help="downgrade to REVISION instead ('base')")
+    up.set_defaults(run=_migrate)
+    _api_key_commands(commands.add_parser("keys", help="gateway API keys"))
+    _virtual_key_commands(commands.add_parser("virtual-keys", help="virtual keys"))
+    _config_commands(commands.add_parser("configs", help="saved configs"))
+
+
+def _api_key_commands(parser: argparse.ArgumentParser) -> None:
+    sub = parser.add_subparsers(dest="action", required=True)
+    create = sub.add_parser("create", help="create a key; it is printed once, never again")
+    create.add_argument("--name", required=True)
+    create.add_argument("--scope", action="append", choices=["inference", "admin"],
+                        help="repeatable; default inference")
+    create.add_argument("--expires", help="ISO 8601 time or a duration such as 30d, 12h")
+    create.add_argument("--description")
+    create.set_defaults(run=_store_command(_create_api_key))
+    sub.add_parser("list").set_defaults(run=_store_command(
+        lambda args, store: _views(api_keys.list_all(store), api_keys.view)))
+    revoke = sub.add_parser("revoke")
+    revoke.add_argument("id")
+    revoke.set_defaults(run=_store_command(
+        lambda args, store: _view(api_keys.revoke(store, args.id), api_keys.view)))
+    sub.add_parser("rotate-master", help="re-encrypt every provider secret under "
+                   "GATEWAY_MASTER_KEY (old keys in GATEWAY_PREVIOUS_MASTER_KEYS)").set_defaults(
+        run=_store_command(_rotate_master))
+
+
+def _virtual_key_commands(parser: argparse.ArgumentParser) -> None:
+    sub = parser.add_subparsers(dest="action", required=True)
+    create = sub.add_parser("create")
+    create.add_argument("--name", required=True)
+    create.add_argument("--provider", required=True)
+    secret = create.add_mutually_exclusive_group()
+    secret.add_argument("--secret-env", metavar="VAR", help="read the provider key from $VAR")
+    secret.add_argument("--secret-stdin", action="store_true", help="read it from stdin")
+    create.add_argument("--slug")
+    create.add_argument("--note")
+    create.add_argument("--custom-host")
+    create.add_argument("--option", action="append", default=[], metavar="NAME=VALUE",
+                        help="provider option, e.g. azure-resource-name=res (repeatable)")
+    create.add_argument("--allowed-model", action="append", metavar="MODEL")
+    create.add_argument("--expires", help="ISO 8601 time or a duration such as 30d, 12h")
+    create.set_defaults(run=_store_command(_create_virtual_key))
+    sub.add_parser("list").set_defaults(run=_store_command(
+        lambda args, store: _views(virtual_keys.list_all(store), virtual_keys.view)))
+    revoke = sub.add_parser("revoke")
+    revoke.add_argument("ref", help="id or slug")
+    revoke.set_defaults(run=_store_command(
+        lambda args, store: _view(virtual_keys.revoke(store, args.ref), virtual_keys.view)))
+
+
+def _config_commands(parser: argparse.ArgumentParser) -> None:
+    sub = parser.add_subparsers(dest="action", required=True)
+    create = sub.add_parser("create")
+    create.add_argument("--name", required=True)
+    source = create.add_mutually_exclusive_group(required=True)
+    source.add_argument("--file", type=Path, help="a JSON file holding the config")
+    source.add_argument("--json", help="the config as a JSON string")
+    create.set_defaults(run=_store_command(_create_config))
+    sub.add_parser("list").set_defaults(run=_store_command(
+        lambda args, store: _views(configs.list_all(store), configs.view)))
+
+
+async def _create_api_key(args: argparse.Namespace, store: KeyStore) -> Any:
+    payload = {"name": args.name, "scopes": args.scope or ["inference"],
+               "description": args.description, "expires_at": _expiry(args.expires)}
+    row, key = await api_keys.create(store, payload)
+    return {"id": row.id, "key": key, "object": "api-key", "name": row.name,
+            "scopes": row.scopes, "expires_at": payload["expires_at"]}
+
+
+async def _create_virtual_key(args: argparse.Namespace, store: KeyStore) -> Any:
+    payload: dict[str, Any] = {"name": args.name, "provider": args.provider,
+                               "key": _secret(args), "options": _options(args.option)}
+    optional = {"slug": args.slug, "note": args.note, "custom_host": args.custom_host,
+                "allowed_models": args.allowed_model, "expires_at": _expiry(args.expires)}
+    payload.update({k: v for k, v in optional.items() if v is not None})
+    row = await virtual_keys.create(store, payload)
+    return {"id": row.id, "slug": row.slug, "object": "virtual-key"}
+
+
+async def _create_config(args: argparse.Namespace, store: KeyStore) -> Any:
+    try:
+        text = args.file.read_text() if args.file else args.json
+        config = orjson.loads(text)
+    except OSError as exc:
+        raise CommandError(f"cannot read {args.file}: {exc.strerror}") from None
+    except orjson.JSONDecodeError as exc:
+        raise CommandError(f"the config is not valid JSON: {exc}") from None
+    row = await configs.create(store, {"name": args.name, "config": config})
+    return {"id": row.id, "slug": row.slug, "version_id": row.version_id, "object": "config"}
+
+
+async def _rotate_master(args: argparse.Namespace, store: KeyStore) -> Any:
+    moved, current = await virtual_keys.rotate_master(store)
+    return {"re_encrypted": moved, "already_current": current, "key_id": store.box.current_id}
+
+
+def _secret(args: argparse.Namespace) -> str | None:
+    if args.secret_stdin:
+        value = sys.stdin.readline().strip()
+    elif args.secret_env:
+        # The operator names the variable; reading it is the command's whole point.
+        value = os.environ.get(args.secret_env, "")
+        if not value:
+            raise CommandError(f"environment variable {args.secret_env} is unset or empty")
+    else:
+        return None
+    if not value:
+        raise CommandError("no secret on stdin")
+    return value
+
+
+def _options(pairs: list[str]) -> dict[str, str]:
+    options: dict[str, str] = {}
+    for pair in pairs:
+        name, sep, value = pair.partition("=")
+        if not sep or not name:
+            raise CommandError(f"--option needs NAME=VALUE, got '{pair}'")
+        options[name.strip()] = value.strip()
+    return options
+
+
+def _expiry(value: str | None) -> str | None:
+    if value is None:
+        return None
+    match = _DURATION.match(value.strip())
+    if match:
+        delta = timedelta(**{_UNITS[match[2]]: int(match[1])})
+        return (utcnow() + delta).isoformat()
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        raise CommandError(f"--expires wants an ISO 8601 time or a duration like 30d, "
+                           f"got '{value}'") from None
+    if moment.tzinfo is None:
+        raise CommandError("--expires needs a time zone, e.g. 2026-01-31T00:00:00+00:00")
+    return moment.isoformat()
+
+
+async def _views(rows: Awaitable[list[Any]], view: Callable[[Any], dict[str, Any]]) -> Any:
+    items = [view(row) for row in await rows]
+    return {"object": "list", "total": len(items), "data": items}
+
+
+async def _view(row: Awaitable[Any], view: Callable[[Any], dict[str, Any]]) -> Any:
+    return view(await row)
+
+
+def _store_command(command: Command) -> Callable[[argparse.Namespace, Settings], int]:
+    def run(args: argparse.Namespace, settings: Settings) -> int:
+        async def main() -> Any:
+            db, store, _ = await open_key_store(settings)
+            try:
+                return await command(args, store)
+            finally:
+                await db.close()
+        return _report(lambda: asyncio.run(main()))
+    return run
+
+
+def _migrate(args: argparse.Namespace, settings: Settings) -> int:
+    async def main() -> Any:
+        db = open_database(settings)
+        try:
+            if args.down:
+                await migrate.downgrade(db, args.down)
+            else:
+                await migrate.upgrade(db)
+            return {"revision": await migrate.current(db)}
+        finally:
+            await db.close()
+    return _report(lambda: asyncio.run(main()))
+
+
+def _report(call: Callable[[], Any]) -> int:
+    """Run a command: JSON on stdout and 0, or one error line on stderr and 1."""
+    try:
+        result = call()
+    except (GatewayError, CommandError, MasterKeyError, SchemaOutOfDate) as exc:
+        message = exc.message if isinstance(exc, GatewayError) else str(exc)
+        print(f"error: {message}", file=sys.stderr)
+        return 1
+    except (DBAPIError, OSError) as exc:
+        reason = str(getattr(exc, "orig", None) or exc).splitlines()[0]
+        print(f"error: database: {reason} (is DATABASE_URL right, and has "
+              "`python -m gateway migrate` run?)", file=sys.stderr)
+        return 1
+    sys.stdout.write(orjson.dumps(result, option=orjson.OPT_INDENT_2).decode() + "\n")
+    return 0

@@ -1,0 +1,62 @@
+"""Open the database and the key store in the app's lifespan, and close them after."""
+
+from __future__ import annotations
+
+import logging
+
+from sqlalchemy.exc import DBAPIError
+
+from gateway.db import migrate
+from gateway.db.engine import Database, open_database
+from gateway.keys.crypto import SecretBox
+from gateway.keys.resolver import DatabaseResolver
+from gateway.keys.store import KeyStore
+from gateway.services import Services
+from gateway.settings import Settings
+
+log = logging.getLogger("gateway.keys")
+
+
+class SchemaOutOfDate(RuntimeError):
+    """The database has not been migrated to the revision this code needs."""
+
+
+async def open_key_store(settings: Settings) -> tuple[Database, KeyStore, DatabaseResolver]:
+    """Database, key store and resolver; migrates first when the settings ask for it."""
+    box = SecretBox.from_settings(settings)  # a malformed master key stops start-up here
+    db = open_database(settings)
+    try:
+        if settings.auto_migrate if settings.auto_migrate is not None else db.is_sqlite:
+            await migrate.upgrade(db)
+        else:
+            await _check_schema(db)
+    except BaseException:
+        await db.close()
+        raise
+    resolver = DatabaseResolver(db, box, settings)
+    return db, KeyStore(db, box, resolver.invalidate), resolver
+
+
+async def _check_schema(db: Database) -> None:
+    try:
+        current = await migrate.current(db)
+    except (DBAPIError, OSError) as exc:
+        # Serve anyway: requests that need the key store answer 503 until it is back.
+        log.warning("database unreachable at start-up: %s", type(exc).__name__)
+        return
+    head = migrate.head()
+    if current != head:
+        raise SchemaOutOfDate(f"the database is at migration {current or '(none)'} but this "
+                              f"gateway needs {head}: run `python -m gateway migrate`")
+
+
+async def start(services: Services) -> None:
+    db, store, resolver = await open_key_store(services.settings)
+    services.db, services.key_store, services.resolver = db, store, resolver
+    if not store.box.can_seal:
+        log.info("no GATEWAY_MASTER_KEY: virtual keys cannot be created")
+
+
+async def stop(services: Services) -> None:
+    if services.db is not None:
+        await services.db.close()

@@ -1,0 +1,71 @@
+"""The schema lives in migrations/: empty -> head -> base -> head, on Postgres and SQLite."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import inspect
+
+from gateway.cli import main
+from gateway.db import migrate
+from gateway.db.engine import open_database
+from gateway.db.models import Base
+from gateway.settings import Settings
+from tests.support.servers import free_port
+
+KEY_TABLES = {"api_keys", "virtual_keys", "configs", "config_versions"}
+
+
+def tables(url: str) -> set[str]:
+    async def names() -> set[str]:
+        db = open_database(Settings(_env_file=None, database_url=url))
+        try:
+            async with db.engine.connect() as conn:
+                return set(await conn.run_sync(lambda sync: inspect(sync).get_table_names()))
+        finally:
+            await db.close()
+    return asyncio.run(names())
+
+
+def test_upgrade_from_empty_down_to_base_and_up_again(database_url: str, monkeypatch,
+                                                      capsys: pytest.CaptureFixture[str]):
+    monkeypatch.setenv("DATABASE_URL", database_url)
+    assert not tables(database_url) & KEY_TABLES
+    assert main(["migrate"]) == 0
+    assert '"revision": "0001_keys"' in capsys.readouterr().out
+    assert tables(database_url) >= KEY_TABLES
+    assert main(["migrate", "--down", "base"]) == 0
+    assert not tables(database_url) & KEY_TABLES
+    assert main(["migrate"]) == 0
+    assert tables(database_url) >= KEY_TABLES
+
+
+def test_models_match_the_migrations(database_url: str):
+    async def diff() -> list[object]:
+        db = open_database(Settings(_env_file=None, database_url=database_url))
+        try:
+            await migrate.upgrade(db)
+            async with db.engine.connect() as conn:
+                return await conn.run_sync(
+                    lambda sync: compare_metadata(MigrationContext.configure(sync),
+                                                  Base.metadata))
+        finally:
+            await db.close()
+    assert asyncio.run(diff()) == []
+
+
+def test_migrate_reports_an_unreachable_database(monkeypatch, capsys):
+    monkeypatch.setenv("DATABASE_URL", f"postgresql+asyncpg://postgres@127.0.0.1:{free_port()}/x")
+    assert main(["migrate"]) == 1
+    assert capsys.readouterr().err.startswith("error: database:")
+
+
+def test_cli_refuses_an_unmigrated_postgres(monkeypatch, capsys):
+    from tests.support.databases import require_postgres
+    monkeypatch.setenv("DATABASE_URL", require_postgres())
+    monkeypatch.delenv("GATEWAY_AUTO_MIGRATE", raising=False)
+    assert main(["keys", "list"]) == 1
+    assert "run `python -m gateway migrate`" in capsys.readouterr().err
