@@ -44,4 +44,9 @@ request_logs = sa.Table(
     sa.Column("prompt_version", sa.Integer),
     sa.Column("request_body", sa.Text),
     sa.Column("response_body", sa.Text),
+    sa.Index("ix_request_logs_created_at", "created_at"),
+    sa.Index("ix_request_logs_api_key", "api_key_id", "created_at"),
+    sa.Index("ix_request_logs_virtual_key", "virtual_key_id", "created_at"),
+    sa.Index("ix_request_logs_provider_model", "provider", "model", "created_at"),
+    sa.Index("ix_request_logs_trace_id", "trace_id"),
 )

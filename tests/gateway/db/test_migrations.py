@@ -14,9 +14,10 @@ from gateway.db import migrate
 from gateway.db.engine import open_database
 from gateway.db.models import Base
 from gateway.settings import Settings
+from gateway.usage import table as _usage_table  # noqa: F401 - registers request_logs
 from tests.support.servers import free_port
 
-KEY_TABLES = {"api_keys", "virtual_keys", "configs", "config_versions"}
+KEY_TABLES = {"api_keys", "virtual_keys", "configs", "config_versions", "request_logs"}
 
 
 def tables(url: str) -> set[str]:
@@ -35,12 +36,18 @@ def test_upgrade_from_empty_down_to_base_and_up_again(database_url: str, monkeyp
     monkeypatch.setenv("DATABASE_URL", database_url)
     assert not tables(database_url) & KEY_TABLES
     assert main(["migrate"]) == 0
-    assert '"revision": "0001_keys"' in capsys.readouterr().out
+    assert f'"revision": "{migrate.head()}"' in capsys.readouterr().out
     assert tables(database_url) >= KEY_TABLES
     assert main(["migrate", "--down", "base"]) == 0
     assert not tables(database_url) & KEY_TABLES
     assert main(["migrate"]) == 0
     assert tables(database_url) >= KEY_TABLES
+
+
+def _not_partition(obj: object, name: str | None, type_: str, *_: object) -> bool:
+    """request_logs' partitions (Postgres) are tables the gateway makes, not the model."""
+    table = name if type_ == "table" else getattr(getattr(obj, "table", None), "name", "")
+    return not (table or "").startswith("request_logs_")
 
 
 def test_models_match_the_migrations(database_url: str):
@@ -50,8 +57,9 @@ def test_models_match_the_migrations(database_url: str):
             await migrate.upgrade(db)
             async with db.engine.connect() as conn:
                 return await conn.run_sync(
-                    lambda sync: compare_metadata(MigrationContext.configure(sync),
-                                                  Base.metadata))
+                    lambda sync: compare_metadata(
+                        MigrationContext.configure(sync, opts={"include_object": _not_partition}),
+                        Base.metadata))
         finally:
             await db.close()
     assert asyncio.run(diff()) == []
