@@ -80,6 +80,9 @@ class RequestContext:
     virtual_key_id: str | None = None
     config_id: str | None = None
     recorded: bool = False
+    cost_usd: float | None = None  # filled by usage logging; 0 for cache hits
+    cache_status: str | None = None  # HIT, MISS, REFRESH or DISABLED
+    limit_ticket: Any = None  # what the limiter holds for this request until it finishes
 
     @property
     def stream(self) -> bool:

@@ -4,13 +4,18 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
 from gateway.hostguard import HostGuard
 from gateway.resolve import NoKeyStore, Resolver
 from gateway.settings import Settings
+
+if TYPE_CHECKING:
+    from gateway.cache.stores import ResponseCache
+    from gateway.limits.limiter import Limiter
+    from gateway.redis_link import RedisLink
 
 # Receives each finished request's context (usage logging, metrics); must not block.
 Recorder = Callable[[Any], None]
@@ -24,6 +29,9 @@ class Services:
     resolver: Resolver = field(default_factory=NoKeyStore)
     recorders: list[Recorder] = field(default_factory=list)
     extras: dict[str, Any] = field(default_factory=dict)
+    redis: RedisLink | None = None
+    cache: ResponseCache | None = None
+    limiter: Limiter | None = None
 
     def record(self, ctx: Any) -> None:
         """Hand a finished request to every recorder, exactly once."""
