@@ -52,7 +52,7 @@ async def cached_attempt(services: Services, ctx: RequestContext, leaf: Leaf,
     if isinstance(answer, JSONAnswer) and answer.status == 200:
         await cache.set(key, answer.content, policy.max_age)
     elif isinstance(answer, StreamAnswer):
-        answer.rest = _keep_when_complete(answer, cache, key, policy.max_age)
+        answer.rest = _keep_when_complete(answer, answer.rest, cache, key, policy.max_age)
     return answer
 
 
@@ -80,13 +80,14 @@ async def _nothing() -> AsyncIterator[dict[str, Any]]:
     yield
 
 
-async def _keep_when_complete(answer: StreamAnswer, cache: ResponseCache, key: str,
+async def _keep_when_complete(answer: StreamAnswer, rest: AsyncIterator[dict[str, Any]],
+                              cache: ResponseCache, key: str,
                               max_age: int | None) -> AsyncIterator[dict[str, Any]]:
     """Pass the stream through; once it ends cleanly, store the completion it added up to."""
     assembler = StreamAssembler()
     for chunk in answer.first:
         assembler.feed(chunk)
-    async for chunk in answer.rest:
+    async for chunk in rest:
         assembler.feed(chunk)  # before the relay may strip the usage from it
         yield chunk
     body = assembler.result()
