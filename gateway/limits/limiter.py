@@ -112,6 +112,11 @@ class Limiter:
             # Slots expire by themselves; the charge is lost while Redis is away.
             self.settle_failures += 1
 
+    @property
+    def pending(self) -> int:
+        """Settlements not yet done."""
+        return len(self._tasks)
+
     async def drain(self) -> None:
         """Wait for pending settlements (shutdown, and tests that read counters)."""
         while self._tasks:
