@@ -3,13 +3,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 import subprocess
+import threading
 import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 import pytest
 import redis
@@ -55,12 +58,10 @@ def open_shared_redis() -> Iterator[SharedRedis]:
 class RedisProcess:
     """A private, diskless redis-server on a fixed port, to stop and start at will."""
 
-    def __init__(self) -> None:
-        binary = shutil.which("redis-server")
-        if binary is None:
-            unavailable("redis-server is not installed")
-        self.binary = str(binary)
+    def __init__(self, binary: str) -> None:
+        self.binary = binary
         self.port = free_port()
+        self.prefix = f"test-{uuid.uuid4().hex[:12]}:"
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -87,3 +88,81 @@ class RedisProcess:
             self.process.kill()
             self.process.wait(timeout=10)
         self.process = None
+
+    def close(self) -> None:
+        self.stop()
+
+
+class RedisCut:
+    """A TCP relay on a port of its own to the shared Redis, which a test can cut (every
+    connection dropped, the port closed) and restore: Redis going away, where no
+    redis-server binary is installed to run a private one."""
+
+    def __init__(self, shared: SharedRedis) -> None:
+        parts = urlsplit(shared.url)
+        self.target = (parts.hostname or "127.0.0.1", parts.port or 6379)
+        self.db = parts.path or "/0"
+        self.prefix = shared.prefix
+        self.port = free_port()
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self.thread.start()
+        self.server: asyncio.Server | None = None
+        self.writers: set[asyncio.StreamWriter] = set()
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}{self.db}"
+
+    def start(self) -> RedisCut:
+        asyncio.run_coroutine_threadsafe(self._start(), self.loop).result(10)
+        return self
+
+    def stop(self) -> None:
+        asyncio.run_coroutine_threadsafe(self._stop(), self.loop).result(10)
+
+    def close(self) -> None:
+        self.stop()
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(10)
+
+    async def _start(self) -> None:
+        self.server = await asyncio.start_server(self._relay, "127.0.0.1", self.port,
+                                                 reuse_address=True)
+
+    async def _stop(self) -> None:
+        if self.server is None:
+            return
+        self.server.close()
+        for writer in self.writers:
+            writer.transport.abort()
+        self.writers.clear()
+        await self.server.wait_closed()
+        self.server = None
+
+    async def _relay(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            up_reader, up_writer = await asyncio.open_connection(*self.target)
+        except OSError:
+            writer.transport.abort()
+            return
+        self.writers |= {writer, up_writer}
+        await asyncio.gather(_pipe(reader, up_writer), _pipe(up_reader, writer),
+                             return_exceptions=True)
+
+
+async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    try:
+        while data := await reader.read(65536):
+            writer.write(data)
+            await writer.drain()
+    finally:
+        writer.transport.abort()
+
+
+def redis_to_cut(request: pytest.FixtureRequest) -> RedisProcess | RedisCut:
+    """A private redis-server when one is installed, else a cuttable relay to the shared one."""
+    binary = shutil.which("redis-server")
+    if binary:
+        return RedisProcess(binary).start()
+    return RedisCut(request.getfixturevalue("shared_redis")).start()
