@@ -53,6 +53,7 @@ class Settings(BaseSettings):
     # Response cache: max_age when a config gives none (s), in-process bounds.
     cache_default_max_age: int = 86400
     cache_max_entries: int = 1000
+    cache_max_bytes: int = 64 * 1024 * 1024
     cache_max_entry_bytes: int = 1024 * 1024
 
     @cached_property

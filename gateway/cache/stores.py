@@ -20,10 +20,13 @@ class Store(Protocol):
 
 
 class MemoryStore:
-    """Least recently used entries go first once `max_entries` is reached; expired ones on read."""
+    """Least recently used entries go first once `max_entries` or `max_bytes` is reached;
+    expired ones when read."""
 
-    def __init__(self, max_entries: int) -> None:
+    def __init__(self, max_entries: int, max_bytes: int = 64 * 1024 * 1024) -> None:
         self.max_entries = max_entries
+        self.max_bytes = max_bytes
+        self.bytes = 0
         self._entries: OrderedDict[str, tuple[float, bytes]] = OrderedDict()
 
     async def get(self, key: str) -> bytes | None:
@@ -32,16 +35,22 @@ class MemoryStore:
             return None
         expires, value = entry
         if expires <= time.monotonic():
-            del self._entries[key]
+            self._drop(key)
             return None
         self._entries.move_to_end(key)
         return value
 
     async def set(self, key: str, value: bytes, ttl: int) -> None:
+        self._drop(key)
         self._entries[key] = (time.monotonic() + ttl, value)
-        self._entries.move_to_end(key)
-        while len(self._entries) > self.max_entries:
-            self._entries.popitem(last=False)
+        self.bytes += len(value)
+        while len(self._entries) > self.max_entries or self.bytes > self.max_bytes:
+            self._drop(next(iter(self._entries)))
+
+    def _drop(self, key: str) -> None:
+        entry = self._entries.pop(key, None)
+        if entry is not None:
+            self.bytes -= len(entry[1])
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -76,7 +85,8 @@ class ResponseCache:
 
     @classmethod
     def from_settings(cls, settings: Settings, link: RedisLink | None) -> ResponseCache:
-        store: Store = RedisStore(link) if link else MemoryStore(settings.cache_max_entries)
+        store: Store = RedisStore(link) if link else MemoryStore(
+            settings.cache_max_entries, settings.cache_max_bytes)
         return cls(store, settings.cache_default_max_age, settings.cache_max_entry_bytes)
 
     async def get(self, key: str) -> bytes | None:

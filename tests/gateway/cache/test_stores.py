@@ -35,3 +35,14 @@ async def test_oversized_responses_are_not_kept():
     assert await cache.get("big") is None
     assert await cache.get("small") == b"1234"
     assert (cache.stores, cache.hits, cache.misses) == (1, 1, 1)
+
+
+async def test_memory_store_is_bounded_in_bytes():
+    store = MemoryStore(max_entries=100, max_bytes=10)
+    await store.set("a", b"1234", 60)
+    await store.set("b", b"1234", 60)
+    await store.set("a", b"12345", 60)  # replacing an entry counts only its new size
+    assert store.bytes == 9
+    await store.set("c", b"12", 60)  # 11 bytes: the least recently used (b) goes
+    assert await store.get("b") is None
+    assert store.bytes == 7
