@@ -90,11 +90,11 @@ def charges_for(scope: Scope, prefix: str, now: float, tokens: int, cost: float)
     limits, base = scope.limits, base_key(prefix, scope)
     adds: list[Add] = []
     if limits.tpm is not None and tokens > 0:
-        key, ttl, _ = token_window(base, now)
-        adds.append(Add(key, tokens, ttl))
+        key, minute_ttl, _ = token_window(base, now)
+        adds.append(Add(key, tokens, minute_ttl))
     if limits.budget_usd is not None and cost > 0:
-        key, ttl, _ = budget_window(base, limits.budget_period, now)
-        adds.append(Add(key, cost, ttl))
+        key, period_ttl, _ = budget_window(base, limits.budget_period, now)
+        adds.append(Add(key, cost, period_ttl))
     return adds
 
 
