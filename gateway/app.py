@@ -10,12 +10,9 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
 
-from gateway import health, inference
-from gateway.cache import ResponseCache
+from gateway import cache_and_limits, health, inference
 from gateway.errors import GatewayError, NotFound
 from gateway.hostguard import HostGuard
-from gateway.limits import Limiter
-from gateway.redis_link import RedisLink
 from gateway.rendering import error_response
 from gateway.services import Services
 from gateway.settings import Settings
@@ -30,18 +27,13 @@ def create_app(settings: Settings | None = None) -> Starlette:
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         http = create_client(settings)
-        services = app.state.services = Services(
-            settings=settings, http=http, host_guard=HostGuard(settings.trusted_host_set))
-        services.redis = RedisLink.from_settings(settings)
-        services.cache = ResponseCache.from_settings(settings, services.redis)
-        services.limiter = Limiter.from_settings(settings, services.redis)
-        services.recorders.append(services.limiter.finished)
+        app.state.services = Services(settings=settings, http=http,
+                                      host_guard=HostGuard(settings.trusted_host_set))
         try:
+            cache_and_limits.attach(app.state.services)
             yield
         finally:
-            await services.limiter.drain()
-            if services.redis is not None:
-                await services.redis.close()
+            await cache_and_limits.detach(app.state.services)
             await http.aclose()
 
     async def on_gateway_error(request: Request, exc: Exception) -> Response:

@@ -9,13 +9,14 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 
 import orjson
 from starlette.datastructures import Headers
 
 from gateway.errors import InvalidRequest
-from gateway.resolve import Principal
+from gateway.resolve import Principal, VirtualKey
 from providers import REGISTRY
 from providers.base import Endpoint
 
@@ -78,10 +79,19 @@ class RequestContext:
     error_message: str | None = None
     principal: Principal | None = None
     virtual_key_id: str | None = None
+    virtual_key_obj: VirtualKey | None = None
     config_id: str | None = None
+    model: str | None = None  # the model sent upstream, after override_params
+    completion_parts: list[str] = field(default_factory=list)  # streamed text, for estimates
+    response_body: str | None = None  # kept only when GATEWAY_LOG_BODIES is on
+    upstream_ms: float = 0.0  # time spent waiting on upstreams
+    backoff_ms: float = 0.0  # time spent sleeping between retries
+    finished_ms: float | None = None
+    cache_status: str | None = None
+    cost_usd: Decimal | None = None
+    prompt_id: str | None = None
+    prompt_version: int | None = None
     recorded: bool = False
-    cost_usd: float | None = None  # filled by usage logging; 0 for cache hits
-    cache_status: str | None = None  # HIT, MISS, REFRESH or DISABLED
     limit_ticket: Any = None  # what the limiter holds for this request until it finishes
 
     @property

@@ -8,6 +8,7 @@ the completion replayed as chunks ending with `[DONE]`.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable
+from decimal import Decimal
 from typing import Any
 
 import httpx
@@ -45,7 +46,7 @@ async def cached_attempt(services: Services, ctx: RequestContext, leaf: Leaf,
         answer = _from_cache(ctx, cached) if cached is not None else None
         if answer is not None:
             ctx.cache_status = "HIT"
-            ctx.cost_usd = 0.0
+            ctx.cost_usd = Decimal(0)
             return answer
     ctx.cache_status = "REFRESH" if refresh else "MISS"
     answer = await attempt(services, ctx, leaf)

@@ -22,7 +22,7 @@ from gateway.errors import RateLimited
 from gateway.limits.checks import Check, Scope, charges_for, checks_for
 from gateway.limits.counters import Counters, MemoryCounters, RedisCounters
 from gateway.redis_link import RedisLink, StoreUnavailable
-from gateway.resolve import Limits
+from gateway.resolve import Limits, VirtualKey
 from gateway.services import Services
 from gateway.settings import Settings
 
@@ -62,12 +62,15 @@ class Limiter:
                    settings.limits_fail_closed)
 
     async def admit(self, ctx: RequestContext, scopes: list[Scope]) -> None:
-        scopes = [s for s in scopes if s.limits != _NO_LIMITS]
+        """Take what the request uses under each scope it does not hold yet, or raise 429."""
+        held: Ticket | None = ctx.limit_ticket
+        taken = {(s.kind, s.id) for s in held.scopes} if held else set()
+        scopes = [s for s in scopes if s.limits != _NO_LIMITS and (s.kind, s.id) not in taken]
         if not scopes:
             return
         now = time.time()
         checks = [c for s in scopes for c in checks_for(s, self.prefix, now, self.slot_ttl)]
-        member = uuid.uuid4().hex
+        member = held.member if held else uuid.uuid4().hex
         try:
             failed, retry_after = await self.counters.admit(checks, now, member)
         except StoreUnavailable:
@@ -76,12 +79,14 @@ class Limiter:
                 raise RateLimited("limits cannot be checked right now; try again shortly",
                                   code="limits_unavailable", headers={"retry-after": "1"}) from None
             self.failed_open += 1
-            ctx.limit_ticket = Ticket(member, tuple(scopes), ())
-            return
-        if failed is not None:
-            raise self._refusal(checks[failed], retry_after)
-        self.admitted += 1
+            checks = []
+        else:
+            if failed is not None:
+                raise self._refusal(checks[failed], retry_after)
+            self.admitted += 1
         slots = tuple(c.key for c in checks if c.kind == "slot")
+        if held is not None:
+            scopes, slots = [*held.scopes, *scopes], held.slots + slots
         ctx.limit_ticket = Ticket(member, tuple(scopes), slots)
 
     def _refusal(self, check: Check, retry_after: float | None) -> RateLimited:
@@ -141,11 +146,25 @@ def scopes_of(ctx: RequestContext, plan: Any) -> list[Scope]:
                             ctx.principal.limits))
     vk = getattr(plan, "virtual_key", None)
     if vk is not None:
-        scopes.append(Scope("virtual_key", vk.id, f"virtual key '{vk.slug}'", vk.limits))
+        scopes.append(virtual_key_scope(vk))
     return scopes
 
 
+def virtual_key_scope(vk: VirtualKey) -> Scope:
+    return Scope("virtual_key", vk.id, f"virtual key '{vk.slug}'", vk.limits)
+
+
 async def admit(services: Services, ctx: RequestContext, plan: Any) -> None:
-    """Raise 429 when the caller's keys are over a limit; else hold what the request uses."""
+    """Raise 429 when the caller's keys are over a limit; else hold what the request uses.
+    Call once the plan is built: the API key, and the virtual key of a single-leaf plan."""
     if services.limiter is not None:
         await services.limiter.admit(ctx, scopes_of(ctx, plan))
+
+
+async def admit_virtual_key(services: Services, ctx: RequestContext, leaf: Any) -> None:
+    """The same for a leaf's virtual key when the leaf is about to run (a target inside a
+    fallback or load-balance tree). A key already held by this request is not counted again,
+    so retries on one leaf count once."""
+    vk = getattr(leaf, "virtual_key", None)
+    if services.limiter is not None and vk is not None:
+        await services.limiter.admit(ctx, [virtual_key_scope(vk)])
