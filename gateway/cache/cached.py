@@ -47,6 +47,7 @@ async def cached_attempt(services: Services, ctx: RequestContext, leaf: Leaf,
         if answer is not None:
             ctx.cache_status = "HIT"
             ctx.cost_usd = Decimal(0)
+            ctx.answered_by, ctx.option_path = leaf.provider, leaf.path
             return answer
     ctx.cache_status = "REFRESH" if refresh else "MISS"
     answer = await attempt(services, ctx, leaf)
