@@ -9,6 +9,7 @@ import asyncio
 import time
 from collections import Counter
 from collections.abc import Callable
+from decimal import Decimal
 from typing import Any
 
 import httpx
@@ -129,7 +130,7 @@ def test_budget_stops_requests_once_the_logged_cost_passes_it(gateway_for, mock:
 
     def price(ctx: Any) -> None:  # a stand-in for the usage logger's cost
         if ctx.usage and ctx.cache_status != "HIT":
-            ctx.cost_usd = 0.02
+            ctx.cost_usd = Decimal("0.02")
 
     services(gateway).recorders.append(price)  # after the limiter's: cost is read later
     statuses = [chat(gateway).status_code for _ in range(5)]
