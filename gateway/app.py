@@ -10,7 +10,7 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
 
-from gateway import admin, health, inference
+from gateway import admin, cache_and_limits, health, inference
 from gateway.errors import GatewayError, NotFound
 from gateway.hostguard import HostGuard
 from gateway.keys import setup as key_store
@@ -35,8 +35,10 @@ def create_app(settings: Settings | None = None) -> Starlette:
                                       host_guard=HostGuard(settings.trusted_host_set))
         await key_store.start(app.state.services)
         try:
+            cache_and_limits.attach(app.state.services)
             yield
         finally:
+            await cache_and_limits.detach(app.state.services)
             await key_store.stop(app.state.services)
             await http.aclose()
 

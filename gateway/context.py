@@ -92,6 +92,7 @@ class RequestContext:
     prompt_id: str | None = None
     prompt_version: int | None = None
     recorded: bool = False
+    limit_ticket: Any = None  # what the limiter holds for this request until it finishes
 
     @property
     def stream(self) -> bool:

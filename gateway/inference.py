@@ -12,6 +12,7 @@ from starlette.routing import Route
 from gateway.attempt import JSONAnswer
 from gateway.context import RequestContext, parse_request
 from gateway.errors import GatewayError
+from gateway.limits import admit
 from gateway.relay import to_response
 from gateway.requests import read_body
 from gateway.routing.execute import execute
@@ -45,13 +46,16 @@ def response_headers(ctx: RequestContext) -> dict[str, str]:
         headers["x-portkey-provider"] = ctx.answered_by
     if ctx.option_path:
         headers["x-portkey-last-used-option-index"] = ctx.option_path
+    headers["x-portkey-cache-status"] = ctx.cache_status or "DISABLED"
     return headers
 
 
 async def _serve(request: Request, endpoint: Endpoint, path: str) -> Response:
     services: Services = request.app.state.services
     ctx = await _context(request, endpoint, path)
-    answer = await execute(services, ctx, await build_plan(services, ctx))
+    plan = await build_plan(services, ctx)
+    await admit(services, ctx, plan)
+    answer = await execute(services, ctx, plan)
     return to_response(answer, ctx, response_headers(ctx), services.record)
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
@@ -15,6 +15,11 @@ from gateway.resolve import NoKeyStore, Resolver
 from gateway.routing.breaker import Breakers
 from gateway.routing.config import ConfigCache
 from gateway.settings import Settings
+
+if TYPE_CHECKING:
+    from gateway.cache.stores import ResponseCache
+    from gateway.limits.limiter import Limiter
+    from gateway.redis_link import RedisLink
 
 # Receives each finished request's context (usage logging, metrics); must not block.
 Recorder = Callable[[Any], None]
@@ -32,6 +37,9 @@ class Services:
     db: Database | None = None
     key_store: KeyStore | None = None  # admin API writes; None until the lifespan opens it
     extras: dict[str, Any] = field(default_factory=dict)
+    redis: RedisLink | None = None
+    cache: ResponseCache | None = None
+    limiter: Limiter | None = None
 
     def record(self, ctx: Any) -> None:
         """Hand a finished request to every recorder, exactly once."""

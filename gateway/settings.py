@@ -56,6 +56,19 @@ class Settings(BaseSettings):
     circuit_window_s: float = 30.0
     circuit_cooldown_s: float = 30.0
     log_level: str = "info"
+    # Redis (cache and limits): key prefix, per-call timeout (s), pause after a failure (s).
+    redis_prefix: str = "gateway:"
+    redis_timeout: float = 0.5
+    redis_retry_interval: float = 1.0
+    # Refuse requests (429) instead of admitting them when limits cannot be checked.
+    limits_fail_closed: bool = False
+    # Seconds a concurrency slot lives if its gateway dies before releasing it.
+    concurrency_slot_ttl: int = 900
+    # Response cache: max_age when a config gives none (s), in-process bounds.
+    cache_default_max_age: int = 86400
+    cache_max_entries: int = 1000
+    cache_max_bytes: int = 64 * 1024 * 1024
+    cache_max_entry_bytes: int = 1024 * 1024
 
     @cached_property
     def trusted_host_set(self) -> frozenset[str]:

@@ -9,6 +9,7 @@ import pytest
 from gateway.app import create_app
 from gateway.settings import Settings
 from tests.support.mock_upstream import MockUpstream
+from tests.support.redis import SharedRedis, open_shared_redis
 from tests.support.servers import ThreadedServer
 
 COMPAT_PROVIDERS = ("openai", "anyscale", "together-ai", "groq", "vllm")
@@ -62,3 +63,9 @@ def start_gateway(tmp_path: Path, mock_url: str) -> Iterator[Callable[..., Threa
 @pytest.fixture
 def gateway(start_gateway: Callable[..., ThreadedServer]) -> ThreadedServer:
     return start_gateway()
+
+
+@pytest.fixture
+def shared_redis() -> Iterator[SharedRedis]:
+    """The test Redis (fails in CI, skips elsewhere when down), under a prefix of our own."""
+    yield from open_shared_redis()

@@ -11,6 +11,7 @@ import asyncio
 import random
 
 from gateway.attempt import Answer, run_attempt
+from gateway.cache import cached_attempt
 from gateway.context import RequestContext
 from gateway.errors import (
     GatewayError,
@@ -20,6 +21,7 @@ from gateway.errors import (
     UpstreamStatus,
     UpstreamUnreachable,
 )
+from gateway.limits import admit_virtual_key
 from gateway.routing.conditional import matches
 from gateway.routing.leaf import Branch, Leaf, Node
 from gateway.routing.retry import retry_delay
@@ -40,7 +42,8 @@ async def execute(services: Services, ctx: RequestContext, plan: Node) -> Answer
 
 async def _run(services: Services, ctx: RequestContext, node: Node) -> Answer:
     if isinstance(node, Leaf):
-        return await _run_leaf(services, ctx, node)
+        # The cache wraps the retrying leaf: a hit costs no attempt at all.
+        return await cached_attempt(services, ctx, node, _run_leaf)
     if node.mode == "fallback":
         return await _fallback(services, ctx, node)
     if node.mode == "loadbalance":
@@ -114,6 +117,7 @@ async def _run_leaf(services: Services, ctx: RequestContext, leaf: Leaf) -> Answ
     deadline = loop.time() + budget
     retries = 0
     ctx.option_path = leaf.path  # on failure too: the last target tried
+    await admit_virtual_key(services, ctx, leaf)
     while True:
         ctx.retry_count = retries
         try:

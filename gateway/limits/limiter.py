@@ -1,0 +1,170 @@
+"""The limiter: admit a request against its API key's and virtual key's limits, and settle
+its account once it is finished (release the concurrency slot, charge tokens and cost).
+
+`admit` runs before the request goes upstream and raises `RateLimited` (429) when a limit
+is reached. `finished` is a services recorder, so it runs on every end of a request: success,
+error, timeout and client disconnect. It settles in a task, after every recorder has run, so
+the usage recorder's `cost_usd` is there to charge.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import time
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from gateway.context import RequestContext
+from gateway.errors import RateLimited
+from gateway.limits.checks import Check, Scope, charges_for, checks_for
+from gateway.limits.counters import Counters, MemoryCounters, RedisCounters
+from gateway.redis_link import RedisLink, StoreUnavailable
+from gateway.resolve import Limits, VirtualKey
+from gateway.services import Services
+from gateway.settings import Settings
+
+log = logging.getLogger("gateway.limits")
+
+_NO_LIMITS = Limits()
+
+
+@dataclass(frozen=True, slots=True)
+class Ticket:
+    """What an admitted request holds until it finishes."""
+
+    member: str
+    scopes: tuple[Scope, ...]
+    slots: tuple[str, ...]
+
+
+class Limiter:
+    def __init__(self, counters: Counters, prefix: str, slot_ttl: int,
+                 fail_closed: bool) -> None:
+        self.counters = counters
+        self.prefix = prefix
+        self.slot_ttl = slot_ttl
+        self.fail_closed = fail_closed
+        self._tasks: set[asyncio.Task[None]] = set()
+        # Counters for metrics.
+        self.admitted = 0
+        self.rejected: dict[str, int] = {}
+        self.failed_open = 0
+        self.failed_closed = 0
+        self.settle_failures = 0
+
+    @classmethod
+    def from_settings(cls, settings: Settings, link: RedisLink | None) -> Limiter:
+        counters: Counters = RedisCounters(link) if link else MemoryCounters()
+        return cls(counters, settings.redis_prefix, settings.concurrency_slot_ttl,
+                   settings.limits_fail_closed)
+
+    async def admit(self, ctx: RequestContext, scopes: list[Scope]) -> None:
+        """Take what the request uses under each scope it does not hold yet, or raise 429."""
+        held: Ticket | None = ctx.limit_ticket
+        taken = {(s.kind, s.id) for s in held.scopes} if held else set()
+        scopes = [s for s in scopes if s.limits != _NO_LIMITS and (s.kind, s.id) not in taken]
+        if not scopes:
+            return
+        now = time.time()
+        checks = [c for s in scopes for c in checks_for(s, self.prefix, now, self.slot_ttl)]
+        member = held.member if held else uuid.uuid4().hex
+        try:
+            failed, retry_after = await self.counters.admit(checks, now, member)
+        except StoreUnavailable:
+            if self.fail_closed:
+                self.failed_closed += 1
+                raise RateLimited("limits cannot be checked right now; try again shortly",
+                                  code="limits_unavailable", headers={"retry-after": "1"}) from None
+            self.failed_open += 1
+            checks = []
+        else:
+            if failed is not None:
+                raise self._refusal(checks[failed], retry_after)
+            self.admitted += 1
+        slots = tuple(c.key for c in checks if c.kind == "slot")
+        if held is not None:
+            scopes, slots = [*held.scopes, *scopes], held.slots + slots
+        ctx.limit_ticket = Ticket(member, tuple(scopes), slots)
+
+    def _refusal(self, check: Check, retry_after: float | None) -> RateLimited:
+        self.rejected[check.code] = self.rejected.get(check.code, 0) + 1
+        wait = retry_after if retry_after is not None else check.retry_after
+        headers = {"retry-after": str(max(1, math.ceil(wait)))} if wait is not None else {}
+        return RateLimited(check.label, code=check.code, headers=headers)
+
+    def finished(self, ctx: Any) -> None:
+        """Recorder: settle the request's ticket once the other recorders have run."""
+        ticket = getattr(ctx, "limit_ticket", None)
+        if ticket is None:
+            return
+        ctx.limit_ticket = None
+        task = asyncio.get_running_loop().create_task(self._settle(ticket, ctx))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _settle(self, ticket: Ticket, ctx: RequestContext) -> None:
+        hit = ctx.cache_status == "HIT"
+        tokens = 0 if hit else _total_tokens(ctx.usage)
+        cost = 0.0 if hit else float(ctx.cost_usd or 0.0)
+        now = time.time()
+        adds = [a for s in ticket.scopes for a in charges_for(s, self.prefix, now, tokens, cost)]
+        try:
+            await self.counters.settle(ticket.member, ticket.slots, adds, now)
+        except StoreUnavailable:
+            # Slots expire by themselves; the charge is lost while Redis is away.
+            self.settle_failures += 1
+
+    @property
+    def pending(self) -> int:
+        """Settlements not yet done."""
+        return len(self._tasks)
+
+    async def drain(self) -> None:
+        """Wait for pending settlements (shutdown, and tests that read counters)."""
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+
+def _total_tokens(usage: dict[str, Any] | None) -> int:
+    if not usage:
+        return 0
+    total = usage.get("total_tokens")
+    if isinstance(total, int):
+        return total
+    parts = (usage.get("prompt_tokens"), usage.get("completion_tokens"))
+    return sum(p for p in parts if isinstance(p, int))
+
+
+def scopes_of(ctx: RequestContext, plan: Any) -> list[Scope]:
+    """The API key's limits, and the virtual key's when the plan is a leaf that has one."""
+    scopes: list[Scope] = []
+    if ctx.principal is not None:
+        scopes.append(Scope("api_key", ctx.principal.id, f"API key '{ctx.principal.name}'",
+                            ctx.principal.limits))
+    vk = getattr(plan, "virtual_key", None)
+    if vk is not None:
+        scopes.append(virtual_key_scope(vk))
+    return scopes
+
+
+def virtual_key_scope(vk: VirtualKey) -> Scope:
+    return Scope("virtual_key", vk.id, f"virtual key '{vk.slug}'", vk.limits)
+
+
+async def admit(services: Services, ctx: RequestContext, plan: Any) -> None:
+    """Raise 429 when the caller's keys are over a limit; else hold what the request uses.
+    Call once the plan is built: the API key, and the virtual key of a single-leaf plan."""
+    if services.limiter is not None:
+        await services.limiter.admit(ctx, scopes_of(ctx, plan))
+
+
+async def admit_virtual_key(services: Services, ctx: RequestContext, leaf: Any) -> None:
+    """The same for a leaf's virtual key when the leaf is about to run (a target inside a
+    fallback or load-balance tree). A key already held by this request is not counted again,
+    so retries on one leaf count once."""
+    vk = getattr(leaf, "virtual_key", None)
+    if services.limiter is not None and vk is not None:
+        await services.limiter.admit(ctx, [virtual_key_scope(vk)])

@@ -1,0 +1,76 @@
+"""The gateway's one Redis connection, shared by the cache and the limiter, and safe to lose.
+
+Every call goes through `RedisLink.run`. A failure (refused, reset, timed out) raises
+`StoreUnavailable`, logs one warning, and pauses Redis use for `redis_retry_interval`
+seconds, so a dead server costs each request nothing; the first call after the pause tries
+again, and the link is back as soon as one succeeds.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+from redis.asyncio import Redis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from redis.exceptions import RedisError
+
+from gateway.settings import Settings
+
+log = logging.getLogger("gateway.redis")
+
+T = TypeVar("T")
+
+
+class StoreUnavailable(Exception):
+    """Redis could not be used for this call; the caller falls back."""
+
+
+class RedisLink:
+    def __init__(self, client: Redis, prefix: str, retry_interval: float) -> None:
+        self.client = client
+        self.prefix = prefix
+        self.retry_interval = retry_interval
+        self._paused_until = 0.0
+        self.healthy = True
+        # Counters for metrics: failed calls, calls skipped while paused, recoveries.
+        self.errors = 0
+        self.skipped = 0
+        self.recoveries = 0
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> RedisLink | None:
+        if not settings.redis_url:
+            return None
+        client = Redis.from_url(
+            settings.redis_url, socket_timeout=settings.redis_timeout,
+            socket_connect_timeout=settings.redis_timeout,
+            # One immediate retry replaces a pooled connection the server closed.
+            retry=Retry(NoBackoff(), 1))
+        return cls(client, settings.redis_prefix, settings.redis_retry_interval)
+
+    async def run(self, call: Callable[[Redis], Awaitable[T]]) -> T:
+        if not self.healthy and time.monotonic() < self._paused_until:
+            self.skipped += 1
+            raise StoreUnavailable("redis paused after a failure")
+        try:
+            result = await call(self.client)
+        except (RedisError, OSError, TimeoutError) as exc:
+            self.errors += 1
+            if self.healthy:
+                log.warning("redis unavailable (%s): cache bypassed, limits not shared; "
+                            "retrying every %ss", type(exc).__name__, self.retry_interval)
+            self.healthy = False
+            self._paused_until = time.monotonic() + self.retry_interval
+            raise StoreUnavailable(str(exc)) from exc
+        if not self.healthy:
+            self.healthy = True
+            self.recoveries += 1
+            log.warning("redis reachable again: cache and shared limits resumed")
+        return result
+
+    async def close(self) -> None:
+        await self.client.aclose()
