@@ -8,6 +8,7 @@ from typing import Any
 
 import httpx
 
+from gateway.credentials import ServiceAccountTokens
 from gateway.hostguard import HostGuard
 from gateway.resolve import NoKeyStore, Resolver
 from gateway.settings import Settings
@@ -24,6 +25,7 @@ class Services:
     resolver: Resolver = field(default_factory=NoKeyStore)
     recorders: list[Recorder] = field(default_factory=list)
     extras: dict[str, Any] = field(default_factory=dict)
+    tokens: ServiceAccountTokens = field(default_factory=ServiceAccountTokens)
 
     def record(self, ctx: Any) -> None:
         """Hand a finished request to every recorder, exactly once."""

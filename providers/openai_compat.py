@@ -112,7 +112,8 @@ class OpenAICompatAdapter:
         return f"{self.base_url(target)}/{path.lstrip('/')}"
 
     def translate_response(
-        self, endpoint: Endpoint, body: dict[str, Any], *, now: int
+        self, endpoint: Endpoint, body: dict[str, Any], *, now: int, request_id: str = "",
+        model: str = "",
     ) -> dict[str, Any]:
         return body
 
