@@ -57,7 +57,7 @@ class FixtureUpstream:
 
     async def handle(self, request: Request) -> Response:
         raw = await request.body()
-        path = request.url.path
+        path = request.scope.get("raw_path", b"").decode() or request.url.path
         self.requests.append(Seen(request.method, path, request.url.query, str(request.url),
                                   dict(request.headers), raw))
         reply = next((r for prefix, r in self.routes.items() if path.startswith(prefix)),
