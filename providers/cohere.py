@@ -211,7 +211,7 @@ class CohereAdapter:
             billed = (body.get("meta") or {}).get("billed_units") or {}
             return shapes.embeddings((body.get("embeddings") or {}).get("float") or [],
                                      model=model, prompt_tokens=int(billed.get("input_tokens")
-                                                                    or 0), encoding_format=None)
+                                                                    or 0))
         return completion_of(body, now=now, model=model)
 
     def translate_event(self, endpoint: Endpoint, event: SSEEvent,

@@ -316,7 +316,7 @@ class GoogleAdapter:
                            request_id: str = "", model: str = "") -> dict[str, Any]:
         if endpoint is Endpoint.EMBEDDINGS:
             return shapes.embeddings([e.get("values", []) for e in body.get("embeddings", [])],
-                                     model=model, prompt_tokens=0, encoding_format=None)
+                                     model=model, prompt_tokens=0)
         return completion_of(body, now=now, response_id=f"chatcmpl-{request_id}", model=model)
 
     def translate_event(self, endpoint: Endpoint, event: SSEEvent,

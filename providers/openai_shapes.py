@@ -3,9 +3,7 @@ they all read (data URLs, tool-call arguments), so each adapter only says what d
 
 from __future__ import annotations
 
-import base64
 import mimetypes
-import struct
 from collections.abc import Iterable
 from typing import Any
 
@@ -68,19 +66,12 @@ def usage_chunk(state: StreamState) -> dict[str, Any]:
             "usage": state.usage}
 
 
-def embeddings(vectors: Iterable[list[float]], *, model: str, prompt_tokens: int,
-               encoding_format: str | None) -> dict[str, Any]:
-    data = [{"object": "embedding", "index": i, "embedding": encode_vector(v, encoding_format)}
-            for i, v in enumerate(vectors)]
+def embeddings(vectors: Iterable[list[float]], *, model: str,
+               prompt_tokens: int) -> dict[str, Any]:
+    """Float vectors always: the OpenAI SDK asks for base64 by default and reads floats too."""
+    data = [{"object": "embedding", "index": i, "embedding": v} for i, v in enumerate(vectors)]
     return {"object": "list", "data": data, "model": model,
             "usage": {"prompt_tokens": prompt_tokens, "total_tokens": prompt_tokens}}
-
-
-def encode_vector(values: list[float], encoding_format: str | None) -> list[float] | str:
-    """OpenAI's `base64` format: little-endian float32s (the OpenAI SDK asks for it)."""
-    if encoding_format != "base64":
-        return values
-    return base64.b64encode(struct.pack(f"<{len(values)}f", *values)).decode()
 
 
 def embedding_inputs(body: dict[str, Any]) -> list[str]:

@@ -87,7 +87,7 @@ def embeddings_of(body: dict[str, Any], model: str) -> dict[str, Any]:
     found = [p.get("embeddings") or {} for p in body.get("predictions") or []]
     tokens = sum(int((e.get("statistics") or {}).get("token_count") or 0) for e in found)
     return shapes.embeddings([e.get("values", []) for e in found], model=model,
-                             prompt_tokens=tokens, encoding_format=None)
+                             prompt_tokens=tokens)
 
 
 class VertexAdapter:

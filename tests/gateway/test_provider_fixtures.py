@@ -6,6 +6,7 @@ For each case under tests/fixtures/<slug>/<case>/ (case.json says what it holds)
   the non-stream response (response.json) and from the stream (stream.sse / stream.bin), and
   the gateway must have sent upstream_request.json to `path` / `stream_path`;
 - `error`: error.json with that status becomes an SDK error with the slug-prefixed message;
+- `expect_embeddings`: the SDK reads the vectors and usage of response.json;
 - `stream_error`: an error event in a 200 stream surfaces as an SDK error: a status before
   the first chunk (so fallback can still happen), an error event after it.
 """
@@ -13,28 +14,16 @@ For each case under tests/fixtures/<slug>/<case>/ (case.json says what it holds)
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import openai
 import pytest
 
-from gateway.app import create_app
-from tests.conftest import gateway_settings
+from tests.gateway.conftest import SLUGS, client
 from tests.support.fixture_upstream import FixtureUpstream, Reply
-from tests.support.servers import ThreadedServer
 
 FIXTURES = Path(__file__).parents[1] / "fixtures"
-SLUGS = ("anthropic", "google", "vertex-ai", "azure-openai", "cohere", "bedrock")
-# Provider options every request of a slug carries (as x-portkey-<name> headers).
-OPTIONS: dict[str, dict[str, str]] = {
-    "vertex-ai": {"vertex-project-id": "my-project", "vertex-region": "us-east5"},
-    "azure-openai": {"azure-resource-name": "contoso", "azure-deployment-id": "gpt-4o-prod",
-                     "azure-api-version": "2024-10-21"},
-    "bedrock": {"aws-access-key-id": "AKIAIOSFODNN7EXAMPLE", "aws-region": "us-west-2",
-                "aws-secret-access-key": "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"},
-}
 STREAM_TYPES = {"stream.sse": "text/event-stream",
                 "stream.bin": "application/vnd.amazon.eventstream"}
 
@@ -42,39 +31,9 @@ STREAM_TYPES = {"stream.sse": "text/event-stream",
 def cases() -> list[Any]:
     found = []
     for slug in SLUGS:
-        for folder in sorted((FIXTURES / slug).iterdir()) if (FIXTURES / slug).exists() else []:
+        for folder in sorted((FIXTURES / slug).iterdir()):
             found.append(pytest.param(slug, folder, id=f"{slug}/{folder.name}"))
     return found
-
-
-@pytest.fixture(scope="module")
-def upstream() -> Iterator[tuple[FixtureUpstream, ThreadedServer]]:
-    fake = FixtureUpstream()
-    with ThreadedServer(fake.app()) as server:
-        yield fake, server
-
-
-@pytest.fixture(scope="module")
-def gateway_url(upstream: tuple[FixtureUpstream, ThreadedServer],
-                tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    _, server = upstream
-    settings = gateway_settings(tmp_path_factory.mktemp("gateway"), server.url,
-                                provider_base_urls={s: f"{server.url}/{s}" for s in SLUGS})
-    with ThreadedServer(create_app(settings)) as gateway:
-        yield gateway.url
-
-
-@pytest.fixture
-def fake(upstream: tuple[FixtureUpstream, ThreadedServer]) -> FixtureUpstream:
-    upstream[0].reset()
-    return upstream[0]
-
-
-def client(gateway_url: str, slug: str, extra: dict[str, str] | None = None) -> openai.OpenAI:
-    options = OPTIONS.get(slug, {}) | (extra or {})
-    headers = {"x-portkey-provider": slug} | {f"x-portkey-{k}": v for k, v in options.items()}
-    return openai.OpenAI(api_key="sk-provider-key", base_url=f"{gateway_url}/v1",
-                         default_headers=headers, max_retries=0)
 
 
 def stream_reply(folder: Path) -> Reply:
@@ -133,6 +92,8 @@ def test_fixture(slug: str, folder: Path, gateway_url: str, fake: FixtureUpstrea
     sdk = client(gateway_url, slug, case.get("headers"))
     if "expect" in case:
         _check_success(case, folder, sdk, fake)
+    elif "expect_embeddings" in case:
+        _check_embeddings(case, folder, sdk, fake)
     elif "error" in case:
         _check_error(case, folder, sdk, fake)
     else:
@@ -159,6 +120,20 @@ def _check_success(case: dict[str, Any], folder: Path, sdk: openai.OpenAI,
     assert whole == case["expect"]
     assert streamed == case["expect"]
     assert all(ids[0]) and all(ids[1])
+
+
+def _check_embeddings(case: dict[str, Any], folder: Path, sdk: openai.OpenAI,
+                      fake: FixtureUpstream) -> None:
+    expected = case["expect_embeddings"]
+    fake.reply = Reply((folder / "response.json").read_bytes())
+    # The SDK asks for base64 unless told otherwise; both forms must decode to the vectors.
+    for encoding in ({}, {"encoding_format": "float"}):
+        result = sdk.embeddings.create(**case["embed_request"], **encoding)
+        assert [pytest.approx(d.embedding, rel=1e-6) for d in result.data] == expected["vectors"]
+        assert result.usage.prompt_tokens == expected["prompt_tokens"]
+        sent = fake.requests[-1]
+        assert sent.json == json.loads((folder / "upstream_request.json").read_text())
+        assert sent.path == case["path"]
 
 
 def _check_error(case: dict[str, Any], folder: Path, sdk: openai.OpenAI,
