@@ -1,7 +1,8 @@
 """AWS's binary event-stream framing (Bedrock's ConverseStream), decoded incrementally.
 
 Frames are parsed and CRC-checked by botocore's `EventStreamBuffer`; each becomes an
-`SSEEvent` named by its `:event-type` header (or `:exception-type` for an error frame),
+`SSEEvent` named by its `:event-type` header (`:exception-type` for an exception, and
+`error`, with `{"message", "code"}`, for a transport error frame),
 with the JSON payload as `data`, so adapters read it exactly like a server-sent event.
 """
 
@@ -18,9 +19,9 @@ from providers.base import SSEEvent
 
 def to_event(headers: dict[str, object], payload: bytes) -> SSEEvent:
     if headers.get(":message-type") == "error":  # a transport-level error frame
-        name = str(headers.get(":error-code") or "internalServerException")
         message = str(headers.get(":error-message") or payload.decode(errors="replace"))
-        return SSEEvent(event=name, data=orjson.dumps({"message": message}).decode())
+        data = {"message": message, "code": str(headers.get(":error-code") or "")}
+        return SSEEvent(event="error", data=orjson.dumps(data).decode())
     name = headers.get(":event-type") or headers.get(":exception-type") or ""
     return SSEEvent(event=str(name), data=payload.decode(errors="replace"))
 

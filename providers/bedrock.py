@@ -193,9 +193,10 @@ def event_chunks(event: SSEEvent, state: StreamState) -> list[dict[str, Any]]:
         state.extra["ended"] = True
         state.usage = usage_of(data.get("usage") or {})
         return [shapes.usage_chunk(state)]
-    if kind.endswith("Exception"):
+    if kind.endswith("Exception") or kind == "error":
+        code = data.get("code") or kind
         raise StreamError(ProviderError(EXCEPTION_STATUS.get(kind, 500),
-                                        str(data.get("message") or kind), kind, code=kind))
+                                        str(data.get("message") or kind), kind, code=code))
     return []  # contentBlockStop
 
 
