@@ -122,6 +122,11 @@ async def _send(services: Services, ctx: RequestContext, leaf: Leaf,
         request, strip_usage = _build(ctx, leaf, adapter, target)
     except ConfigurationError as exc:
         raise InvalidRequest(str(exc), provider=leaf.provider) from None
+    except (KeyError, TypeError, AttributeError, ValueError) as exc:
+        # A body whose shape an adapter cannot translate (messages not a list, a tool
+        # without a name) is the client's error, never a 500.
+        raise InvalidRequest(f"the request cannot be translated for {leaf.provider}: "
+                             f"{type(exc).__name__} {exc}", provider=leaf.provider) from None
     headers = _forwarded(ctx, leaf.forward_headers) | request.headers
     http_request = services.http.build_request(
         request.method, request.url, headers=headers, content=request.body)

@@ -79,8 +79,13 @@ def messages(value: list[dict[str, Any]]) -> list[dict[str, Any]]:
         if content is not None:
             turn["content"] = content if isinstance(content, str) else [
                 _part(p) for p in shapes.parts_of(content)]
-        if message.get("tool_calls"):
-            turn["tool_calls"] = message["tool_calls"]
+        calls = message.get("tool_calls")
+        if calls:
+            if not isinstance(calls, list) or not all(isinstance(c, dict) for c in calls):
+                raise ConfigurationError("'tool_calls' must be a list of tool calls")
+            for call in calls:
+                shapes.arguments(call)  # refuses arguments that are not a JSON object
+            turn["tool_calls"] = calls
         if role == "tool":
             turn["tool_call_id"] = message.get("tool_call_id")
         out.append(turn)

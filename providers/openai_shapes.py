@@ -151,6 +151,8 @@ def function_tools(tools: list[dict[str, Any]]) -> list[dict[str, Any]]:
         if tool.get("type", "function") != "function" or not isinstance(tool.get("function"), dict):
             raise ConfigurationError(f"tool type '{tool.get('type')}' is not supported here; "
                                      "only function tools")
+        if not isinstance(tool["function"].get("name"), str):
+            raise ConfigurationError("each tool needs function.name")
         functions.append(tool["function"])
     return functions
 

@@ -216,3 +216,19 @@ def test_truncated_stream_is_an_error_not_a_clean_end(gateway_url: str,
             received.append(chunk)
     assert "".join(c.choices[0].delta.content or "" for c in received) == "Paris."
     assert "ended before message_stop" in info.value.message
+
+
+@pytest.mark.parametrize("slug", ["anthropic", "google", "vertex-ai", "cohere", "bedrock"])
+@pytest.mark.parametrize("body", [
+    {"messages": "hello"},
+    {"messages": [{"role": "user", "content": 5}]},
+    {"messages": [{"role": "user", "content": "x"}], "tools": [{"function": {}}]},
+    {"messages": [{"role": "assistant", "tool_calls": "x"}]},
+    {"messages": [{"role": "user", "content": [{"type": "image_url"}]}]},
+])
+def test_untranslatable_bodies_are_400_not_500(gateway_url: str, fake: FixtureUpstream,
+                                               slug: str, body: dict) -> None:
+    with pytest.raises(openai.BadRequestError) as info:
+        client(gateway_url, slug).chat.completions.create(model="m", **body)
+    assert info.value.body["type"] == "invalid_request_error"
+    assert fake.requests == []
