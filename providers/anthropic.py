@@ -20,6 +20,7 @@ from providers.base import (
     ProviderError,
     SSEEvent,
     StreamError,
+    StreamFormat,
     StreamState,
     Target,
     UpstreamRequest,
@@ -224,7 +225,7 @@ def event_chunks(event: SSEEvent, state: StreamState) -> list[dict[str, Any]]:
         return [shapes.usage_chunk(state)] if state.usage else []
     if kind == "error":
         error = data.get("error") or {}
-        raise StreamError(ProviderError(ERROR_STATUS.get(error.get("type"), 500),
+        raise StreamError(ProviderError(ERROR_STATUS.get(str(error.get("type")), 500),
                                         str(error.get("message", "stream error")),
                                         error.get("type")))
     return []  # ping, content_block_stop and event types added later
@@ -238,10 +239,10 @@ def check_stream_end(state: StreamState) -> None:
 
 class AnthropicAdapter:
     slug = "anthropic"
-    stream_format = "sse"
+    stream_format: StreamFormat = "sse"
     injects_stream_usage = True  # the relay hides the usage chunk unless the client asked
     rewrites_responses = True
-    header_options = ("anthropic-version", "anthropic-beta")
+    header_options: tuple[str, ...] = ("anthropic-version", "anthropic-beta")
 
     def build_request(self, endpoint: Endpoint, body: Mapping[str, Any], target: Target, *,
                       stream: bool) -> UpstreamRequest:

@@ -21,6 +21,7 @@ from providers.base import (
     Endpoint,
     ProviderError,
     SSEEvent,
+    StreamFormat,
     StreamState,
     Target,
     UpstreamRequest,
@@ -71,10 +72,10 @@ def endpoint_url(endpoint_path: str, body: Mapping[str, Any], target: Target) ->
 
 class AzureOpenAIAdapter:
     slug = "azure-openai"
-    stream_format = "sse"
+    stream_format: StreamFormat = "sse"
     injects_stream_usage = True
     rewrites_responses = False  # already OpenAI's format
-    header_options = tuple(ALIASES)
+    header_options: tuple[str, ...] = tuple(ALIASES)
 
     def __init__(self) -> None:
         self._openai = OpenAICompatAdapter("openai", HOSTS["openai"])

@@ -26,6 +26,7 @@ from providers.base import (
     ProviderError,
     SSEEvent,
     StreamError,
+    StreamFormat,
     StreamState,
     Target,
     UpstreamRequest,
@@ -214,11 +215,11 @@ def credentials(target: Target) -> tuple[str, str, str | None] | None:
 
 class BedrockAdapter:
     slug = "bedrock"
-    stream_format = "aws-eventstream"
+    stream_format: StreamFormat = "aws-eventstream"
     injects_stream_usage = True
     rewrites_responses = True
-    header_options = ("aws-access-key-id", "aws-secret-access-key", "aws-session-token",
-                      "aws-region")
+    header_options: tuple[str, ...] = (
+        "aws-access-key-id", "aws-secret-access-key", "aws-session-token", "aws-region")
 
     def build_request(self, endpoint: Endpoint, body: Mapping[str, Any], target: Target, *,
                       stream: bool) -> UpstreamRequest:

@@ -20,6 +20,7 @@ from providers.base import (
     ProviderError,
     SSEEvent,
     StreamError,
+    StreamFormat,
     StreamState,
     Target,
     UpstreamRequest,
@@ -185,10 +186,10 @@ def error_of(status: int, body: Any) -> ProviderError:
 
 class CohereAdapter:
     slug = "cohere"
-    stream_format = "sse"
+    stream_format: StreamFormat = "sse"
     injects_stream_usage = True
     rewrites_responses = True
-    header_options = ()
+    header_options: tuple[str, ...] = ()
 
     def build_request(self, endpoint: Endpoint, body: Mapping[str, Any], target: Target, *,
                       stream: bool) -> UpstreamRequest:

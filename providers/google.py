@@ -22,6 +22,7 @@ from providers.base import (
     ProviderError,
     SSEEvent,
     StreamError,
+    StreamFormat,
     StreamState,
     Target,
     UpstreamRequest,
@@ -118,7 +119,9 @@ def _model_parts(message: dict[str, Any], names: dict[str, str]) -> list[dict[st
         {"text": p.get("text", "")} for p in shapes.parts_of(message.get("content"))]
     for call in message.get("tool_calls") or []:
         name = (call.get("function") or {}).get("name")
-        names[call.get("id", "")] = name
+        if not isinstance(name, str):
+            raise ConfigurationError("each tool call needs function.name")
+        names[str(call.get("id", ""))] = name
         parts.append({"functionCall": {"name": name, "args": shapes.arguments(call)}})
     return parts
 
@@ -283,10 +286,10 @@ def embed_body(body: Mapping[str, Any], model: str) -> dict[str, Any]:
 
 class GoogleAdapter:
     slug = "google"
-    stream_format = "sse"
+    stream_format: StreamFormat = "sse"
     injects_stream_usage = True
     rewrites_responses = True
-    header_options = ()
+    header_options: tuple[str, ...] = ()
 
     def build_request(self, endpoint: Endpoint, body: Mapping[str, Any], target: Target, *,
                       stream: bool) -> UpstreamRequest:

@@ -77,11 +77,12 @@ def embeddings(vectors: Iterable[list[float]], *, model: str,
 def embedding_inputs(body: dict[str, Any]) -> list[str]:
     """The texts of an embeddings request; token-id inputs have no translation."""
     value = body.get("input")
-    items = value if isinstance(value, list) else [value]
-    if not items or not all(isinstance(item, str) for item in items):
+    items: list[Any] = value if isinstance(value, list) else [value]
+    texts = [item for item in items if isinstance(item, str)]
+    if not texts or len(texts) != len(items):
         raise ConfigurationError("'input' must be a string or a list of strings "
                                  "for this provider (token ids cannot be translated)")
-    return items
+    return texts
 
 
 def text_of(content: Any) -> str:

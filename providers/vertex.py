@@ -22,6 +22,7 @@ from providers.base import (
     Endpoint,
     ProviderError,
     SSEEvent,
+    StreamFormat,
     StreamState,
     Target,
     UpstreamRequest,
@@ -92,11 +93,11 @@ def embeddings_of(body: dict[str, Any], model: str) -> dict[str, Any]:
 
 class VertexAdapter:
     slug = "vertex-ai"
-    stream_format = "sse"
+    stream_format: StreamFormat = "sse"
     injects_stream_usage = True
     rewrites_responses = True
-    header_options = ("vertex-project-id", "vertex-region", "vertex-service-account-json",
-                      "anthropic-beta")
+    header_options: tuple[str, ...] = (
+        "vertex-project-id", "vertex-region", "vertex-service-account-json", "anthropic-beta")
     service_account_option = "vertex-service-account-json"
 
     def build_request(self, endpoint: Endpoint, body: Mapping[str, Any], target: Target, *,
