@@ -4,6 +4,7 @@ Reference: https://docs.aws.amazon.com/bedrock/latest/APIReference/API_runtime_C
 and ..._ConverseStream.html. Requests are signed with botocore's SigV4 (the clock comes in
 as `Target.now`); streams arrive in AWS's binary event-stream framing, which the gateway
 decodes into events named by `:event-type` (or `:exception-type` for errors).
+Embeddings use InvokeModel (Titan text embeddings, Cohere Embed).
 Credentials: `x-portkey-aws-access-key-id`, `-aws-secret-access-key` (or the Authorization
 key), `-aws-session-token`, `-aws-region`; or a Bedrock API key alone, sent as a bearer token.
 """
@@ -201,6 +202,28 @@ def event_chunks(event: SSEEvent, state: StreamState) -> list[dict[str, Any]]:
     return []  # contentBlockStop
 
 
+def embed_body(body: Mapping[str, Any], model: str) -> dict[str, Any]:
+    """InvokeModel bodies: Cohere Embed takes a batch; Titan one text per request."""
+    texts = shapes.embedding_inputs(dict(body))
+    if "cohere." in model:
+        return {"texts": texts, "input_type": body.get("input_type") or "search_document"}
+    if len(texts) != 1:
+        raise ConfigurationError("Titan embedding models take one input per request; "
+                                 "send 'input' as a string")
+    extra = {"dimensions": body["dimensions"]} if body.get("dimensions") else {}
+    return {"inputText": texts[0]} | extra
+
+
+def embeddings_of(body: dict[str, Any], model: str) -> dict[str, Any]:
+    if "embedding" in body:  # Titan
+        return shapes.embeddings([body["embedding"]], model=model,
+                                 prompt_tokens=int(body.get("inputTextTokenCount") or 0))
+    vectors = body.get("embeddings") or []
+    if isinstance(vectors, dict):  # Cohere's embeddings_by_type
+        vectors = vectors.get("float") or []
+    return shapes.embeddings(vectors, model=model, prompt_tokens=0)
+
+
 def credentials(target: Target) -> tuple[str, str, str | None] | None:
     """(access key id, secret, session token), or None for a Bedrock API key."""
     key_id = target.options.get("aws-access-key-id")
@@ -223,14 +246,17 @@ class BedrockAdapter:
 
     def build_request(self, endpoint: Endpoint, body: Mapping[str, Any], target: Target, *,
                       stream: bool) -> UpstreamRequest:
-        if endpoint is not Endpoint.CHAT:
-            raise ConfigurationError(f"bedrock does not serve /v1/{endpoint.value}")
         model = body.get("model")
         if not isinstance(model, str) or not model:
             raise ConfigurationError("'model' is required (a Bedrock model id or ARN)")
-        action = "converse-stream" if stream else "converse"
+        if endpoint is Endpoint.CHAT:
+            action = "converse-stream" if stream else "converse"
+            payload = orjson.dumps(apply(PARAMS | NATIVE, body))
+        elif endpoint is Endpoint.EMBEDDINGS:
+            action, payload = "invoke", orjson.dumps(embed_body(body, model))
+        else:
+            raise ConfigurationError(f"bedrock does not serve /v1/{endpoint.value}")
         url = self.proxy_url(f"model/{quote(model, safe='')}/{action}", target)
-        payload = orjson.dumps(apply(PARAMS | NATIVE, body))
         headers = {"content-type": "application/json", "accept": "application/json"}
         return UpstreamRequest("POST", url, self._signed(url, payload, headers, target), payload)
 
@@ -259,6 +285,8 @@ class BedrockAdapter:
 
     def translate_response(self, endpoint: Endpoint, body: dict[str, Any], *, now: int,
                            request_id: str = "", model: str = "") -> dict[str, Any]:
+        if endpoint is Endpoint.EMBEDDINGS:
+            return embeddings_of(body, model)
         return completion_of(body, now=now, response_id=f"chatcmpl-{request_id}", model=model)
 
     def translate_event(self, endpoint: Endpoint, event: SSEEvent,

@@ -93,3 +93,15 @@ def test_exception_events_raise_with_a_status(kind: str, status: int) -> None:
 def test_stream_without_metadata_is_truncated() -> None:
     with pytest.raises(StreamError, match="metadata"):
         BedrockAdapter().end_stream(Endpoint.CHAT, StreamState())
+
+
+def test_titan_embeds_one_text_and_cohere_a_batch() -> None:
+    adapter, target = BedrockAdapter(), Target("bedrock", api_key="k")
+    with pytest.raises(ConfigurationError, match="one input per request"):
+        adapter.build_request(Endpoint.EMBEDDINGS, {"model": "amazon.titan-embed-text-v2:0",
+                                                    "input": ["a", "b"]}, target, stream=False)
+    request = adapter.build_request(Endpoint.EMBEDDINGS, {"model": "us.cohere.embed-v4:0",
+                                                          "input": ["a", "b"]}, target,
+                                    stream=False)
+    assert request.url.endswith("/model/us.cohere.embed-v4%3A0/invoke")
+    assert orjson.loads(request.body or b"")["texts"] == ["a", "b"]
