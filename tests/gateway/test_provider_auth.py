@@ -232,3 +232,15 @@ def test_untranslatable_bodies_are_400_not_500(gateway_url: str, fake: FixtureUp
         client(gateway_url, slug).chat.completions.create(model="m", **body)
     assert info.value.body["type"] == "invalid_request_error"
     assert fake.requests == []
+
+
+def test_vertex_token_near_expiry_is_minted_again(gateway_url: str, fake: FixtureUpstream,
+                                                  upstream) -> None:  # type: ignore[no-untyped-def]
+    account, _ = _service_account(f"{upstream[1].url}/oauth/short")
+    fake.routes["/oauth/short"] = Reply(b'{"access_token":"ya29.short","expires_in":60}')
+    fake.reply = reply("vertex-ai", "gemini_text")
+    sdk = client(gateway_url, "vertex-ai", {"vertex-service-account-json": account},
+                 options=False)
+    for _ in range(2):
+        sdk.chat.completions.create(model="gemini-2.5-flash", messages=MESSAGES)
+    assert [r.path for r in fake.requests].count("/oauth/short") == 2
