@@ -155,8 +155,9 @@ async def build_target(services: Services, ctx: RequestContext, leaf: Leaf) -> T
     api_key = leaf.api_key or settings.default_keys.get(leaf.provider)
     account_option = getattr(REGISTRY[leaf.provider], "service_account_option", None)
     if account_option and leaf.options.get(account_option):
-        api_key = await services.tokens.bearer(leaf.options[account_option], services.http,
-                                               services.host_guard)
+        api_key = await services.tokens.bearer(
+            leaf.options[account_option], option=account_option, provider=leaf.provider,
+            http=services.http, guard=services.host_guard)
     return Target(leaf.provider, api_key, base_url, leaf.options, now=time.time())
 
 

@@ -1,5 +1,5 @@
-"""OAuth access tokens minted from Google service-account JSON (Vertex AI), cached until
-shortly before they expire.
+"""OAuth access tokens minted from a Google service-account JSON (for Vertex AI), cached
+until shortly before they expire.
 
 The JWT-bearer grant (RFC 7523): an RS256-signed assertion POSTed to the account's
 `token_uri`. The token URI comes from client-supplied JSON, so it passes the same SSRF
@@ -26,7 +26,8 @@ SCOPE = "https://www.googleapis.com/auth/cloud-platform"
 GRANT_TYPE = "urn:ietf:params:oauth:grant-type:jwt-bearer"
 # Refresh this long before the token's own expiry.
 EARLY_REFRESH_S = 300
-_PARAM = "x-portkey-vertex-service-account-json"
+# Past this many cached accounts, expired tokens are dropped.
+_PRUNE_AT = 256
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,24 +38,25 @@ class ServiceAccount:
     private_key_id: str = ""
 
     @classmethod
-    def parse(cls, text: str) -> ServiceAccount:
+    def parse(cls, text: str, param: str) -> ServiceAccount:
+        """`param` names the header the JSON came in, for the 400 when it is unusable."""
         try:
             data = orjson.loads(text)
         except orjson.JSONDecodeError:
             raise InvalidRequest("the service-account JSON is not valid JSON",
-                                 param=_PARAM) from None
+                                 param=param) from None
         if not isinstance(data, dict):
-            raise InvalidRequest("the service-account JSON must be an object", param=_PARAM)
+            raise InvalidRequest("the service-account JSON must be an object", param=param)
         missing = [k for k in ("client_email", "private_key") if not isinstance(data.get(k), str)]
         if missing:
             raise InvalidRequest("the service-account JSON lacks " + ", ".join(missing),
-                                 param=_PARAM)
+                                 param=param)
         return cls(data["client_email"], data["private_key"],
                    str(data.get("token_uri") or "https://oauth2.googleapis.com/token"),
                    str(data.get("private_key_id") or ""))
 
 
-def assertion(account: ServiceAccount, now: int) -> str:
+def assertion(account: ServiceAccount, now: int, param: str) -> str:
     """The signed JWT that asks `token_uri` for a cloud-platform token."""
     header = {"alg": "RS256", "typ": "JWT"} | (
         {"kid": account.private_key_id} if account.private_key_id else {})
@@ -65,9 +67,9 @@ def assertion(account: ServiceAccount, now: int) -> str:
         key = serialization.load_pem_private_key(account.private_key.encode(), password=None)
     except ValueError:
         raise InvalidRequest("the service-account private_key is not a PEM private key",
-                             param=_PARAM) from None
+                             param=param) from None
     if not isinstance(key, rsa.RSAPrivateKey):
-        raise InvalidRequest("the service-account private_key must be an RSA key", param=_PARAM)
+        raise InvalidRequest("the service-account private_key must be an RSA key", param=param)
     signature = key.sign(signing_input, padding.PKCS1v15(), hashes.SHA256())
     return f"{signing_input.decode()}.{_b64(signature)}"
 
@@ -82,9 +84,11 @@ class ServiceAccountTokens:
 
     _cache: dict[str, tuple[str, float]] = field(default_factory=dict)
 
-    async def bearer(self, account_json: str, http: httpx.AsyncClient,
-                     guard: HostGuard) -> str:
-        account = ServiceAccount.parse(account_json)
+    async def bearer(self, account_json: str, *, option: str, provider: str,
+                     http: httpx.AsyncClient, guard: HostGuard) -> str:
+        """A bearer token for the account in `Target.options[option]` of `provider`."""
+        param = f"x-portkey-{option}"
+        account = ServiceAccount.parse(account_json, param)
         # Keyed by the private key too: knowing an account's email must not fetch its token.
         key = hashlib.sha256(f"{account.client_email}\n{account.token_uri}\n"
                              f"{account.private_key}".encode()).hexdigest()
@@ -93,9 +97,9 @@ class ServiceAccountTokens:
         if cached and cached[1] > now:
             return cached[0]
         token_uri = await guard.check(account.token_uri)
-        with map_httpx_errors("vertex-ai"):
+        with map_httpx_errors(provider):
             response = await http.post(token_uri, data={
-                "grant_type": GRANT_TYPE, "assertion": assertion(account, int(now))})
+                "grant_type": GRANT_TYPE, "assertion": assertion(account, int(now), param)})
         try:
             answer = response.json()
         except ValueError:
@@ -105,9 +109,11 @@ class ServiceAccountTokens:
             reason = answer.get("error_description") or answer.get("error") \
                 if isinstance(answer, dict) else None
             raise AuthenticationFailed(
-                f"vertex-ai: the service account's token request failed "
+                f"{provider}: the service account's token request failed "
                 f"(HTTP {response.status_code}{': ' + str(reason) if reason else ''})",
-                param=_PARAM, provider="vertex-ai")
+                param=param, provider=provider)
         lifetime = float(answer.get("expires_in") or 3600)
+        if len(self._cache) >= _PRUNE_AT:
+            self._cache = {k: v for k, v in self._cache.items() if v[1] > now}
         self._cache[key] = (token, now + max(lifetime - EARLY_REFRESH_S, 0))
         return token

@@ -249,11 +249,12 @@ class AnthropicAdapter:
         if endpoint is not Endpoint.CHAT:
             raise ConfigurationError(f"anthropic does not serve /v1/{endpoint.value}")
         headers = self.auth_headers(target) | {"content-type": "application/json"}
-        return UpstreamRequest("POST", self.proxy_url("v1/messages", target), headers,
+        return UpstreamRequest("POST", self.proxy_url("messages", target), headers,
                                orjson.dumps(messages_body(body)))
 
     def proxy_url(self, path: str, target: Target) -> str:
-        return f"{(target.base_url or BASE_URL).rstrip('/')}/{path.lstrip('/')}"
+        """`path` is below the API's `/v1/`, like the gateway's own routes."""
+        return f"{(target.base_url or BASE_URL).rstrip('/')}/v1/{path.lstrip('/')}"
 
     def auth_headers(self, target: Target) -> dict[str, str]:
         headers = {"anthropic-version": target.options.get("anthropic-version", DEFAULT_VERSION)}

@@ -194,9 +194,9 @@ class CohereAdapter:
     def build_request(self, endpoint: Endpoint, body: Mapping[str, Any], target: Target, *,
                       stream: bool) -> UpstreamRequest:
         if endpoint is Endpoint.CHAT:
-            path, payload = "v2/chat", apply(PARAMS | NATIVE, body)
+            path, payload = "chat", apply(PARAMS | NATIVE, body)
         elif endpoint is Endpoint.EMBEDDINGS:
-            path = "v2/embed"
+            path = "embed"
             payload = apply(EMBED_PARAMS | EMBED_NATIVE, body) | {"embedding_types": ["float"]}
         else:
             raise ConfigurationError(f"cohere does not serve /v1/{endpoint.value}")
@@ -206,7 +206,8 @@ class CohereAdapter:
                                orjson.dumps(payload))
 
     def proxy_url(self, path: str, target: Target) -> str:
-        return f"{(target.base_url or BASE_URL).rstrip('/')}/{path.lstrip('/')}"
+        """`path` is below the v2 API, the one the translation speaks."""
+        return f"{(target.base_url or BASE_URL).rstrip('/')}/v2/{path.lstrip('/')}"
 
     def auth_headers(self, target: Target) -> dict[str, str]:
         return {"authorization": f"Bearer {target.api_key}"} if target.api_key else {}

@@ -296,7 +296,7 @@ class GoogleAdapter:
         model = body.get("model")
         if not isinstance(model, str) or not model:
             raise ConfigurationError("'model' is required")
-        base = f"v1beta/models/{quote(model, safe='')}"
+        base = f"models/{quote(model, safe='')}"
         if endpoint is Endpoint.EMBEDDINGS:
             url, payload = f"{base}:batchEmbedContents", embed_body(body, model)
         elif endpoint is Endpoint.CHAT:
@@ -309,7 +309,8 @@ class GoogleAdapter:
                                orjson.dumps(payload))
 
     def proxy_url(self, path: str, target: Target) -> str:
-        return f"{(target.base_url or BASE_URL).rstrip('/')}/{path.lstrip('/')}"
+        """`path` is below the API's version (`v1beta`, the one with every feature)."""
+        return f"{(target.base_url or BASE_URL).rstrip('/')}/v1beta/{path.lstrip('/')}"
 
     def auth_headers(self, target: Target) -> dict[str, str]:
         # A header rather than `?key=`: keys in URLs end up in access logs.

@@ -110,19 +110,20 @@ class VertexAdapter:
         publisher, name = publisher_and_model(model)
         region = target.options.get("vertex-region", DEFAULT_REGION)
         method = _method(endpoint, publisher, stream)
-        path = (f"v1/projects/{quote(project_of(target), safe='')}/locations/{region}/publishers/"
+        path = (f"projects/{quote(project_of(target), safe='')}/locations/{region}/publishers/"
                 f"{publisher}/models/{quote(name, safe='@')}:{method}")
         if endpoint is Endpoint.EMBEDDINGS:
             payload = embed_body(body)
         else:
             payload = claude_body(body) if publisher == "anthropic" else google.gemini_body(body)
         headers = self.auth_headers(target) | {"content-type": "application/json"}
-        return UpstreamRequest("POST", f"{base_url(target, region)}/{path}", headers,
+        return UpstreamRequest("POST", self.proxy_url(path, target), headers,
                                orjson.dumps(payload))
 
     def proxy_url(self, path: str, target: Target) -> str:
+        """`path` is below the API's `/v1/` (`projects/...`)."""
         region = target.options.get("vertex-region", DEFAULT_REGION)
-        return f"{base_url(target, region)}/{path.lstrip('/')}"
+        return f"{base_url(target, region)}/v1/{path.lstrip('/')}"
 
     def auth_headers(self, target: Target) -> dict[str, str]:
         headers = {"authorization": f"Bearer {target.api_key}"} if target.api_key else {}

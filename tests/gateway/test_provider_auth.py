@@ -244,3 +244,24 @@ def test_vertex_token_near_expiry_is_minted_again(gateway_url: str, fake: Fixtur
     for _ in range(2):
         sdk.chat.completions.create(model="gemini-2.5-flash", messages=MESSAGES)
     assert [r.path for r in fake.requests].count("/oauth/short") == 2
+
+
+@pytest.mark.parametrize(("slug", "path", "expected", "auth"), [
+    ("anthropic", "messages/count_tokens", "/anthropic/v1/messages/count_tokens", "x-api-key"),
+    ("google", "models/gemini-2.5-flash:countTokens",
+     "/google/v1beta/models/gemini-2.5-flash:countTokens", "x-goog-api-key"),
+    ("cohere", "rerank", "/cohere/v2/rerank", "authorization"),
+    ("azure-openai", "deployments/gpt-4o-prod/audio/speech",
+     "/azure-openai/openai/deployments/gpt-4o-prod/audio/speech", "api-key"),
+])
+def test_passthrough_reaches_the_provider_api_root(gateway_url: str, fake: FixtureUpstream,
+                                                   slug: str, path: str, expected: str,
+                                                   auth: str) -> None:
+    fake.reply = Reply(b'{"ok": true}')
+    sdk = client(gateway_url, slug)
+    answer = sdk.post(f"/{path}", body={"x": 1}, cast_to=object)
+    assert answer == {"ok": True}
+    (seen,) = fake.requests
+    assert seen.path == expected
+    assert "sk-provider-key" in seen.headers[auth]
+    assert seen.json == {"x": 1}
