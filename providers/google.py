@@ -62,6 +62,9 @@ FINISH_REASONS = {
     "IMAGE_SAFETY": "content_filter", "MALFORMED_FUNCTION_CALL": "stop", "OTHER": "stop",
 }
 # google.rpc status -> HTTP status, for errors that arrive inside a 200 stream.
+# Gemini signs its function calls (`thoughtSignature`) and wants the signature back with the
+# call in the next turn; OpenAI has no field for it, so it rides in the tool call id.
+SIGNATURE_SEP = "__thought__"
 RPC_STATUS = {
     "INVALID_ARGUMENT": 400, "FAILED_PRECONDITION": 400, "UNAUTHENTICATED": 401,
     "PERMISSION_DENIED": 403, "NOT_FOUND": 404, "RESOURCE_EXHAUSTED": 429, "CANCELLED": 499,
@@ -122,7 +125,11 @@ def _model_parts(message: dict[str, Any], names: dict[str, str]) -> list[dict[st
         if not isinstance(name, str):
             raise ConfigurationError("each tool call needs function.name")
         names[str(call.get("id", ""))] = name
-        parts.append({"functionCall": {"name": name, "args": shapes.arguments(call)}})
+        part: dict[str, Any] = {"functionCall": {"name": name, "args": shapes.arguments(call)}}
+        _, sep, signature = str(call.get("id", "")).partition(SIGNATURE_SEP)
+        if sep and signature:
+            part["thoughtSignature"] = signature
+        parts.append(part)
     return parts
 
 
@@ -184,8 +191,13 @@ def _finish(reason: str | None, called_tools: bool) -> str | None:
     return "tool_calls" if called_tools and mapped == "stop" else mapped
 
 
-def _call_id(response_id: str, index: int, call: Mapping[str, Any]) -> str:
-    return call.get("id") or f"call_{response_id}_{index}"
+def _tool_call(response_id: str, index: int, part: Mapping[str, Any]) -> dict[str, Any]:
+    """An OpenAI tool call for a `functionCall` part, its signature kept in the id."""
+    call = part["functionCall"]
+    call_id = call.get("id") or f"call_{response_id}_{index}"
+    if part.get("thoughtSignature"):
+        call_id += SIGNATURE_SEP + part["thoughtSignature"]
+    return shapes.tool_call(call_id, call["name"], orjson.dumps(call.get("args", {})).decode())
 
 
 def completion_of(body: dict[str, Any], *, now: int, response_id: str,
@@ -195,10 +207,8 @@ def completion_of(body: dict[str, Any], *, now: int, response_id: str,
     for position, candidate in enumerate(body.get("candidates") or []):
         parts = (candidate.get("content") or {}).get("parts") or []
         text = "".join(p["text"] for p in parts if "text" in p and not p.get("thought"))
-        calls = [p["functionCall"] for p in parts if "functionCall" in p]
-        tool_calls = [shapes.tool_call(_call_id(response_id, i, c), c["name"],
-                                       orjson.dumps(c.get("args", {})).decode())
-                      for i, c in enumerate(calls)]
+        calls = [p for p in parts if "functionCall" in p]
+        tool_calls = [_tool_call(response_id, i, p) for i, p in enumerate(calls)]
         one = shapes.completion(response_id=response_id, model="", created=now, content=text,
                                 tool_calls=tool_calls, usage=None,
                                 index=candidate.get("index", position),
@@ -243,11 +253,8 @@ def event_chunks(event: SSEEvent, state: StreamState) -> list[dict[str, Any]]:
         calls = []
         for part in parts:
             if "functionCall" in part:
-                call = part["functionCall"]
                 number = seen[index] = seen.get(index, -1) + 1
-                calls.append(shapes.tool_call(_call_id(state.response_id, number, call),
-                                              call["name"], orjson.dumps(call.get("args", {}))
-                                              .decode()) | {"index": number})
+                calls.append(_tool_call(state.response_id, number, part) | {"index": number})
         if calls:
             delta["tool_calls"] = calls
         finish = _finish(candidate.get("finishReason"), index in seen)

@@ -116,3 +116,19 @@ def test_urls_and_key_header() -> None:
     with pytest.raises(ConfigurationError, match="token ids"):
         adapter.build_request(Endpoint.EMBEDDINGS, {"model": "e", "input": [[1, 2]]}, target,
                               stream=False)
+
+
+def test_thought_signatures_ride_in_the_tool_call_id_and_come_back() -> None:
+    whole = response("google", "tools")["choices"][0]["message"]["tool_calls"]
+    assert whole[0]["id"] == "call_tOolsRespId01_0__thought__CiQB0e2Kb7xE3b9n"
+    assert whole[1]["id"] == "call_tOolsRespId01_1"  # unsigned calls carry no signature
+    chunks, _ = stream_chunks("google", "tools")
+    assert [c["id"] for c in tool_calls_of(chunks).values()] == [c["id"] for c in whole]
+    out = contents([{"role": "user", "content": "q"},
+                    {"role": "assistant", "tool_calls": whole},
+                    {"role": "tool", "tool_call_id": whole[0]["id"], "content": "18"}])
+    assert out["contents"][1]["parts"][0] == {
+        "functionCall": {"name": "get_weather", "args": {"city": "Paris"}},
+        "thoughtSignature": "CiQB0e2Kb7xE3b9n"}
+    assert "thoughtSignature" not in out["contents"][1]["parts"][1]
+    assert out["contents"][2]["parts"][0]["functionResponse"]["name"] == "get_weather"
