@@ -29,6 +29,8 @@ from providers.base import (
 from providers.openai_compat import HOSTS, OpenAICompatAdapter, openai_error
 
 DEFAULT_API_VERSION = "2024-10-21"
+# Older dated versions reject `stream_options` with a 400.
+FIRST_STREAM_OPTIONS_VERSION = "2024-09-01"
 
 # option -> other names a virtual key may store it under
 ALIASES: dict[str, tuple[str, ...]] = {
@@ -85,6 +87,9 @@ class AzureOpenAIAdapter:
         if endpoint is Endpoint.MODELS:
             raise ConfigurationError("azure-openai lists models per resource in its portal; "
                                      "/v1/models is not served")
+        version = option(target, "azure-api-version") or DEFAULT_API_VERSION
+        if version[:1].isdigit() and version < FIRST_STREAM_OPTIONS_VERSION:
+            body = {k: v for k, v in body.items() if k != "stream_options"}
         headers = self.auth_headers(target) | {"content-type": "application/json"}
         return UpstreamRequest("POST", endpoint_url(endpoint.value, body, target), headers,
                                orjson.dumps(body))

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import orjson
 import pytest
 
 from providers.azure import AzureOpenAIAdapter
@@ -36,3 +37,13 @@ def test_missing_resource_names_the_header() -> None:
     with pytest.raises(ConfigurationError, match="x-portkey-azure-resource-name"):
         AzureOpenAIAdapter().build_request(Endpoint.CHAT, BODY, Target("azure-openai"),
                                            stream=False)
+
+
+@pytest.mark.parametrize(("version", "kept"), [
+    ("2024-06-01", False), ("2024-09-01-preview", True), ("2024-10-21", True), ("v1", True)])
+def test_stream_options_only_for_versions_that_accept_them(version: str, kept: bool) -> None:
+    target = Target("azure-openai", options={"azure-resource-name": "r",
+                                             "azure-api-version": version})
+    body = BODY | {"stream": True, "stream_options": {"include_usage": True}}
+    request = AzureOpenAIAdapter().build_request(Endpoint.CHAT, body, target, stream=True)
+    assert ("stream_options" in orjson.loads(request.body or b"")) is kept
