@@ -17,10 +17,11 @@ import json
 from pathlib import Path
 from typing import Any
 
+import httpx
 import openai
 import pytest
 
-from tests.gateway.conftest import SLUGS, client
+from tests.gateway.conftest import OPTIONS, SLUGS, client
 from tests.support.fixture_upstream import FixtureUpstream, Reply
 
 FIXTURES = Path(__file__).parents[1] / "fixtures"
@@ -175,3 +176,19 @@ def test_stream_hides_usage_unless_asked(gateway_url: str, fake: FixtureUpstream
         **case["request"], stream=True))
     assert all(c.usage is None for c in chunks)
     assert chunks[-1].choices[0].finish_reason == "stop"
+
+
+@pytest.mark.parametrize("slug", ["google", "vertex-ai", "bedrock", "anthropic", "cohere"])
+def test_raw_stream_ends_with_done(slug: str, gateway_url: str, fake: FixtureUpstream) -> None:
+    """Gemini has no end marker of its own (Portkey never sent [DONE] for it)."""
+    folder = FIXTURES / slug / ("gemini_text" if slug == "vertex-ai" else "text")
+    case = json.loads((folder / "case.json").read_text())
+    fake.reply = stream_reply(folder)
+    headers = {"x-portkey-provider": slug, "authorization": "Bearer k"} | {
+        f"x-portkey-{k}": v for k, v in OPTIONS.get(slug, {}).items()}
+    response = httpx.post(f"{gateway_url}/v1/chat/completions", headers=headers,
+                          json=case["request"] | {"stream": True})
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/event-stream")
+    assert response.text.endswith("data: [DONE]\n\n")
+    assert response.text.count("data: [DONE]") == 1
