@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,6 +25,7 @@ from gateway.errors import (
     UpstreamMalformed,
     UpstreamStatus,
 )
+from gateway.eventstream import decode_eventstream
 from gateway.keys.access import ensure_model_allowed
 from gateway.routing.leaf import Leaf
 from gateway.services import Services
@@ -36,11 +37,18 @@ from providers.base import (
     Adapter,
     ConfigurationError,
     Endpoint,
+    SSEEvent,
     StreamError,
     StreamState,
     Target,
     UpstreamRequest,
 )
+
+# How each `adapter.stream_format` is read off the wire.
+_DECODERS: dict[str, Callable[[httpx.Response], AsyncIterator[SSEEvent]]] = {
+    "sse": lambda response: decode_stream(response.aiter_text()),
+    "aws-eventstream": lambda response: decode_eventstream(response.aiter_bytes()),
+}
 
 # Upstream response headers worth passing back to the client.
 _PASSED_HEADER_PREFIXES = ("x-ratelimit-", "retry-after", "openai-", "anthropic-ratelimit-")
@@ -117,6 +125,11 @@ async def _send(services: Services, ctx: RequestContext, leaf: Leaf,
         request, strip_usage = _build(ctx, leaf, adapter, target)
     except ConfigurationError as exc:
         raise InvalidRequest(str(exc), provider=leaf.provider) from None
+    except (KeyError, TypeError, AttributeError, ValueError) as exc:
+        # A body whose shape an adapter cannot translate (messages not a list, a tool
+        # without a name) is the client's error, never a 500.
+        raise InvalidRequest(f"the request cannot be translated for {leaf.provider}: "
+                             f"{type(exc).__name__} {exc}", provider=leaf.provider) from None
     headers = _forwarded(ctx, leaf.forward_headers) | request.headers
     http_request = services.http.build_request(
         request.method, request.url, headers=headers, content=request.body)
@@ -143,7 +156,12 @@ async def build_target(services: Services, ctx: RequestContext, leaf: Leaf) -> T
     else:
         base_url = leaf.base_url or settings.base_urls.get(leaf.provider)
     api_key = leaf.api_key or settings.default_keys.get(leaf.provider)
-    return Target(leaf.provider, api_key, base_url, leaf.options)
+    account_option = getattr(REGISTRY[leaf.provider], "service_account_option", None)
+    if account_option and leaf.options.get(account_option):
+        api_key = await services.tokens.bearer(
+            leaf.options[account_option], option=account_option, provider=leaf.provider,
+            http=services.http, guard=services.host_guard)
+    return Target(leaf.provider, api_key, base_url, leaf.options, now=time.time())
 
 
 def _build(ctx: RequestContext, leaf: Leaf, adapter: Adapter,
@@ -203,7 +221,14 @@ async def _read_json(ctx: RequestContext, adapter: Adapter, response: httpx.Resp
         raise UpstreamMalformed(f"{adapter.slug} returned JSON that is not an object",
                                 provider=adapter.slug)
     if getattr(adapter, "rewrites_responses", True):
-        body = adapter.translate_response(ctx.endpoint, body, now=int(time.time()))
+        try:
+            body = adapter.translate_response(ctx.endpoint, body, now=int(time.time()),
+                                              request_id=ctx.request_id, model=_model(ctx))
+        except StreamError as exc:  # e.g. a 200 whose only content is a refusal
+            raise UpstreamStatus(adapter.slug, exc.error) from None
+        except (ValueError, KeyError, TypeError) as exc:
+            raise UpstreamMalformed(f"{adapter.slug} returned a body that could not be read: "
+                                    f"{exc}", provider=adapter.slug) from None
         raw = orjson.dumps(body)
     usage = body.get("usage")
     if isinstance(usage, dict):
@@ -217,7 +242,8 @@ async def _read_json(ctx: RequestContext, adapter: Adapter, response: httpx.Resp
 
 async def _open_stream(ctx: RequestContext, adapter: Adapter, response: httpx.Response,
                        headers: dict[str, str], strip_usage: bool) -> StreamAnswer:
-    state = StreamState()
+    state = StreamState(model=_model(ctx), response_id=f"chatcmpl-{ctx.request_id}",
+                        created=int(time.time()))
     chunks = _translated_chunks(ctx, adapter, response, state)
     first: list[dict[str, Any]] = []
     with contextlib.suppress(StopAsyncIteration):
@@ -228,21 +254,35 @@ async def _open_stream(ctx: RequestContext, adapter: Adapter, response: httpx.Re
 async def _translated_chunks(ctx: RequestContext, adapter: Adapter, response: httpx.Response,
                              state: StreamState) -> AsyncIterator[dict[str, Any]]:
     """Chunks in OpenAI's shape; provider errors surface as GatewayErrors."""
+    end_stream = getattr(adapter, "end_stream", None)
     with map_httpx_errors(adapter.slug):
-        async for event in decode_stream(response.aiter_text()):
-            try:
-                chunks = adapter.translate_event(ctx.endpoint, event, state)
-            except StreamError as exc:
-                raise UpstreamStatus(adapter.slug, exc.error) from None
-            except (ValueError, KeyError, TypeError) as exc:
-                raise UpstreamMalformed(
-                    f"{adapter.slug} sent a stream event that could not be read: {exc}",
-                    provider=adapter.slug) from None
-            for chunk in chunks:
+        async for event in _DECODERS[adapter.stream_format](response):
+            for chunk in _translate(adapter, adapter.translate_event, ctx.endpoint, event, state):
                 yield chunk
-    if not (state.completed or state.finish_reason):
+    if end_stream is not None:  # the adapter checks that its end marker came
+        for chunk in _translate(adapter, end_stream, ctx.endpoint, state):
+            yield chunk
+    elif not (state.completed or state.finish_reason):
         raise UpstreamMalformed(f"{adapter.slug} ended the stream before it was complete",
                                 provider=adapter.slug)
+
+
+def _translate(adapter: Adapter, step: Callable[..., list[dict[str, Any]]],
+               *args: Any) -> list[dict[str, Any]]:
+    """Run one adapter step; its errors become gateway errors."""
+    try:
+        return step(*args)
+    except StreamError as exc:
+        raise UpstreamStatus(adapter.slug, exc.error) from None
+    except (ValueError, KeyError, TypeError) as exc:
+        raise UpstreamMalformed(
+            f"{adapter.slug} sent a stream event that could not be read: {exc}",
+            provider=adapter.slug) from None
+
+
+def _model(ctx: RequestContext) -> str:
+    model = (ctx.body or {}).get("model")
+    return model if isinstance(model, str) else ""
 
 
 def _answer_status(answer: Answer) -> int:

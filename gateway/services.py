@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
+from gateway.credentials import ServiceAccountTokens
 from gateway.db.engine import Database
 from gateway.hostguard import HostGuard
 from gateway.keys.store import KeyStore
@@ -40,6 +41,7 @@ class Services:
     redis: RedisLink | None = None
     cache: ResponseCache | None = None
     limiter: Limiter | None = None
+    tokens: ServiceAccountTokens = field(default_factory=ServiceAccountTokens)
 
     def record(self, ctx: Any) -> None:
         """Hand a finished request to every recorder, exactly once."""

@@ -7,7 +7,7 @@ answer back through `translate_response`, `translate_event` and `translate_error
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Literal, Protocol
@@ -34,6 +34,22 @@ class Target:
     api_key: str | None = None
     base_url: str | None = None
     options: Mapping[str, str] = field(default_factory=dict)
+    # Seconds since the epoch, set by the gateway: request signing (SigV4) needs a clock.
+    now: float | None = None
+
+
+# A `Param.target` of MERGE means: the transform returns a dict merged into the body's root.
+MERGE = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Param:
+    """One row of a provider table: where an OpenAI field goes and how it changes on the way."""
+
+    target: str  # dotted path in the provider's body, or MERGE
+    transform: Callable[[Any], Any] | None = None
+    clamp: tuple[float, float] | None = None
+    default: Any = None  # written when no row filled `target`
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,7 +123,8 @@ class Adapter(Protocol):
     def auth_headers(self, target: Target) -> dict[str, str]: ...
 
     def translate_response(
-        self, endpoint: Endpoint, body: dict[str, Any], *, now: int
+        self, endpoint: Endpoint, body: dict[str, Any], *, now: int, request_id: str = "",
+        model: str = "",
     ) -> dict[str, Any]: ...
 
     def translate_event(
@@ -115,3 +132,20 @@ class Adapter(Protocol):
     ) -> list[dict[str, Any]]: ...
 
     def translate_error(self, status: int, body: Any) -> ProviderError: ...
+
+
+class EndsStreams(Protocol):
+    """Optional: adapters whose streams carry an explicit end check it here.
+
+    Called once the upstream stream is exhausted; returns the last chunks (a usage chunk)
+    or raises StreamError when the provider's end marker never came (a truncated stream).
+    """
+
+    def end_stream(self, endpoint: Endpoint, state: StreamState) -> list[dict[str, Any]]: ...
+
+
+class MintsTokens(Protocol):
+    """Optional: adapters whose `Target.options[service_account_option]` holds a Google
+    service-account JSON; the gateway mints a bearer token from it into `Target.api_key`."""
+
+    service_account_option: str

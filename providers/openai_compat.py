@@ -19,6 +19,7 @@ from providers.base import (
     ProviderError,
     SSEEvent,
     StreamError,
+    StreamFormat,
     StreamState,
     Target,
     UpstreamRequest,
@@ -64,7 +65,7 @@ _TRANSLATED_ENDPOINTS = (Endpoint.CHAT, Endpoint.COMPLETIONS, Endpoint.EMBEDDING
 
 
 class OpenAICompatAdapter:
-    stream_format = "sse"
+    stream_format: StreamFormat = "sse"
     injects_stream_usage = True
     rewrites_responses = False
 
@@ -112,7 +113,8 @@ class OpenAICompatAdapter:
         return f"{self.base_url(target)}/{path.lstrip('/')}"
 
     def translate_response(
-        self, endpoint: Endpoint, body: dict[str, Any], *, now: int
+        self, endpoint: Endpoint, body: dict[str, Any], *, now: int, request_id: str = "",
+        model: str = "",
     ) -> dict[str, Any]:
         return body
 
