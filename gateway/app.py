@@ -7,12 +7,14 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
 
-from gateway import health, inference
+from gateway import health, inference, metrics, observability
 from gateway.errors import GatewayError, NotFound
 from gateway.hostguard import HostGuard
+from gateway.otel import Telemetry, TraceMiddleware
 from gateway.rendering import error_response
 from gateway.routing.breaker import Breakers
 from gateway.services import Services
@@ -24,6 +26,7 @@ log = logging.getLogger("gateway")
 
 def create_app(settings: Settings | None = None) -> Starlette:
     settings = settings or Settings()
+    telemetry = Telemetry(settings) if settings.otlp_endpoint else None
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -32,9 +35,13 @@ def create_app(settings: Settings | None = None) -> Starlette:
                             settings.circuit_cooldown_s)
         app.state.services = Services(settings=settings, http=http, breakers=breakers,
                                       host_guard=HostGuard(settings.trusted_host_set))
+        await observability.start(app.state.services, telemetry)
         try:
             yield
         finally:
+            # uvicorn runs this only after it stopped accepting and in-flight responses ended
+            # (or GATEWAY_SHUTDOWN_GRACE_S ran out); close the usage writer first, then these.
+            await observability.stop(app.state.services)
             await http.aclose()
 
     async def on_gateway_error(request: Request, exc: Exception) -> Response:
@@ -47,7 +54,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
         error.status = status
         return error_response(request, error)
 
-    app = Starlette(routes=[*health.routes, *inference.routes], lifespan=lifespan,
+    middleware = [Middleware(TraceMiddleware, telemetry=telemetry)] if telemetry else []
+    app = Starlette(routes=[*health.routes, *metrics.routes, *inference.routes],
+                    lifespan=lifespan, middleware=middleware,
                     exception_handlers={GatewayError: on_gateway_error, 404: on_http_error,
                                         405: on_http_error})
     app.state.settings = settings

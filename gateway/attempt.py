@@ -25,6 +25,7 @@ from gateway.errors import (
     UpstreamMalformed,
     UpstreamStatus,
 )
+from gateway.otel import traced_attempt
 from gateway.routing.leaf import Leaf
 from gateway.services import Services
 from gateway.sse import decode_stream
@@ -74,6 +75,7 @@ class RawAnswer:
 Answer = JSONAnswer | StreamAnswer | RawAnswer
 
 
+@traced_attempt
 async def run_attempt(services: Services, ctx: RequestContext, leaf: Leaf) -> Answer:
     """One upstream call for one leaf; raises a GatewayError on any failure."""
     adapter = REGISTRY[leaf.provider]

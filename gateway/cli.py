@@ -8,6 +8,7 @@ import sys
 
 import uvicorn
 
+from gateway.multiproc import shared_metrics_dir
 from gateway.settings import Settings
 
 
@@ -17,7 +18,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve = commands.add_parser("serve", help="serve the gateway over HTTP")
     serve.add_argument("--host", help="address to listen on (GATEWAY_HOST)")
     serve.add_argument("--port", type=int, help="port to listen on (GATEWAY_PORT)")
-    serve.add_argument("--workers", type=int, default=1, help="worker processes")
+    serve.add_argument("--workers", type=int, help="worker processes (GATEWAY_WORKERS)")
     serve.set_defaults(run=_serve)
     return parser
 
@@ -25,12 +26,16 @@ def build_parser() -> argparse.ArgumentParser:
 def _serve(args: argparse.Namespace, settings: Settings) -> int:
     logging.basicConfig(level=settings.log_level.upper(),
                         format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    uvicorn.run(
-        "gateway.app:create_app", factory=True,
-        host=args.host or settings.host, port=args.port or settings.port,
-        workers=args.workers, loop="uvloop", http="httptools",
-        log_level=settings.log_level, access_log=False, timeout_graceful_shutdown=30,
-    )
+    workers = args.workers or settings.workers
+    with shared_metrics_dir(settings, workers):
+        uvicorn.run(
+            "gateway.app:create_app", factory=True,
+            host=args.host or settings.host, port=args.port or settings.port,
+            workers=workers, loop="uvloop", http="httptools",
+            log_level=settings.log_level, access_log=False,
+            # On SIGTERM: stop accepting, give in-flight streams this long, then shut down.
+            timeout_graceful_shutdown=max(1, round(settings.shutdown_grace_s)),
+        )
     return 0
 
 

@@ -50,6 +50,17 @@ class Settings(BaseSettings):
     circuit_window_s: float = 30.0
     circuit_cooldown_s: float = 30.0
     log_level: str = "info"
+    # Operations: worker processes for `serve`, seconds in-flight requests get to finish on
+    # SIGTERM, the OTLP/HTTP collector traces go to (unset: no tracing), and /metrics.
+    workers: int = 1
+    shutdown_grace_s: float = 30.0
+    otlp_endpoint: str | None = None
+    otlp_export_interval_ms: int = 5000
+    service_name: str = "ai-gateway"
+    metrics_enabled: bool = True
+    # Set by `serve --workers N` (N > 1) so every worker's metrics land in one directory.
+    prometheus_multiproc_dir: Path | None = Field(
+        None, validation_alias=AliasChoices("PROMETHEUS_MULTIPROC_DIR"))
 
     @cached_property
     def trusted_host_set(self) -> frozenset[str]:
