@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import signal
 import sys
 
 import uvicorn
@@ -27,6 +28,9 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     logging.basicConfig(level=settings.log_level.upper(),
                         format="%(asctime)s %(levelname)s %(name)s %(message)s")
     workers = args.workers or settings.workers
+    # uvicorn raises the SIGTERM it caught again once it has shut down; after a graceful
+    # stop that should mean exit status 0, not death by signal.
+    signal.signal(signal.SIGTERM, lambda signum, frame: None)
     with shared_metrics_dir(settings, workers):
         uvicorn.run(
             "gateway.app:create_app", factory=True,
