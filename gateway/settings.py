@@ -13,7 +13,8 @@ _DEFAULT_TRUSTED = ("localhost", "127.0.0.1", "::1")
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="GATEWAY_", extra="ignore")
+    # An empty variable (compose's `${VAR:-}`) means unset, not an empty value.
+    model_config = SettingsConfigDict(env_prefix="GATEWAY_", extra="ignore", env_ignore_empty=True)
 
     database_url: str = Field(
         "sqlite+aiosqlite:///./gateway.sqlite3",
