@@ -18,12 +18,14 @@ from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from opentelemetry import trace
+from opentelemetry.context import Context
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 from opentelemetry.sdk.trace.id_generator import RandomIdGenerator
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode
+from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -34,6 +36,7 @@ if TYPE_CHECKING:
     from gateway.routing.leaf import Leaf
 
 _W3C_TRACE_ID = re.compile(r"^[0-9a-f]{32}$")
+_W3C = TraceContextTextMapPropagator()
 
 
 def w3c_trace_id(value: str) -> int | None:
@@ -72,11 +75,13 @@ class Telemetry:
         self.tracer = self.provider.get_tracer("gateway")
 
     @contextmanager
-    def request_span(self, name: str, trace_id: int | None) -> Iterator[Span]:
-        """A root server span, under `trace_id` when one is given; current while open."""
+    def request_span(self, name: str, trace_id: int | None,
+                     parent: Context | None = None) -> Iterator[Span]:
+        """A server span: under `trace_id` when given, else a child of a W3C `traceparent`."""
         token = self.ids.wanted.set(trace_id)
         try:
-            span = self.tracer.start_span(name, kind=SpanKind.SERVER)
+            span = self.tracer.start_span(name, context=None if trace_id else parent,
+                                          kind=SpanKind.SERVER)
         finally:
             self.ids.wanted.reset(token)
         with trace.use_span(span, end_on_exit=True, record_exception=False):
@@ -99,7 +104,8 @@ class TraceMiddleware:
             await self.app(scope, receive, send)
             return
         request = Request(scope)
-        _, trace = request_ids(request)
+        _, echoed = request_ids(request)
+        trace_id, parent = _trace_origin(request, echoed)
         status: list[int] = []
 
         async def send_status(message: Message) -> None:
@@ -108,12 +114,25 @@ class TraceMiddleware:
             await send(message)
 
         name = f"{scope['method']} {scope['path']}"
-        with self.telemetry.request_span(name, w3c_trace_id(trace)) as span:
+        with self.telemetry.request_span(name, trace_id, parent) as span:
             try:
                 await self.app(scope, receive, send_status)
             finally:
                 describe_request(span, getattr(request.state, "ctx", None),
                                  status[0] if status else 500)
+
+
+def _trace_origin(request: Request, echoed: str) -> tuple[int | None, Context | None]:
+    """The trace a request joins: the client's x-portkey-trace-id, else the caller's span
+    named by a W3C `traceparent`, else the trace id the gateway echoes back."""
+    explicit = w3c_trace_id(request.headers.get("x-portkey-trace-id", ""))
+    if explicit is not None:
+        return explicit, None
+    if "traceparent" in request.headers:
+        parent = _W3C.extract({"traceparent": request.headers["traceparent"]})
+        if trace.get_current_span(parent).get_span_context().is_valid:
+            return None, parent
+    return w3c_trace_id(echoed), None
 
 
 def describe_request(span: Span, ctx: Any, status: int) -> None:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+from types import SimpleNamespace
 
 import httpx
 import openai
@@ -10,7 +12,8 @@ import pytest
 from portkey_ai import createHeaders
 from prometheus_client.parser import text_string_to_metric_families
 
-from gateway.metrics import count_spooled_rows
+from gateway.metrics import Metrics, count_spooled_rows
+from gateway.settings import Settings
 from tests.support.mock_upstream import MockUpstream
 
 MESSAGES = [{"role": "user", "content": "count my words"}]  # 3 prompt tokens at the mock
@@ -145,3 +148,42 @@ def test_metrics_can_be_turned_off(start_gateway):
     response = httpx.get(f"{gateway.url}/metrics")
     assert response.status_code == 404
     assert "GATEWAY_METRICS_ENABLED" in response.json()["error"]["message"]
+
+
+def _sample(metrics: Metrics, name: str, **labels: str) -> float:
+    return metrics.registry.get_sample_value(name, labels) or 0.0
+
+
+def test_counts_kept_by_the_cache_limiter_and_usage_writer_are_read(tmp_path):
+    # The attribute names issue 8's ResponseCache and Limiter keep, and a usage writer's queue.
+    metrics = Metrics(Settings(_env_file=None, spool_dir=tmp_path))
+    queue: asyncio.Queue[int] = asyncio.Queue()
+    for row in range(4):
+        queue.put_nowait(row)
+    limiter = SimpleNamespace(rejected={"rate_limit_exceeded": 3}, failed_open=1,
+                              failed_closed=0, settle_failures=0)
+    services = SimpleNamespace(breakers=SimpleNamespace(opens=2), extras={
+        "usage": SimpleNamespace(queue=queue)}, cache=SimpleNamespace(unavailable=2),
+        limiter=limiter)
+    metrics.refresh(services)  # type: ignore[arg-type]
+    limiter.rejected["rate_limit_exceeded"] = 5
+    limiter.failed_closed = 1
+    metrics.refresh(services)  # type: ignore[arg-type]
+    metrics.refresh(services)  # type: ignore[arg-type]  # no change: no double counting
+    assert _sample(metrics, "gateway_circuit_breaker_opens_total") == 2
+    assert _sample(metrics, "gateway_limit_rejections_total", code="rate_limit_exceeded") == 5
+    assert _sample(metrics, "gateway_limit_rejections_total", code="limits_unavailable") == 1
+    assert _sample(metrics, "gateway_redis_failures_total") == 2 + 1 + 1
+    assert _sample(metrics, "gateway_usage_queue_depth") == 4
+
+
+def test_cache_status_and_cost_on_the_context_are_counted(tmp_path):
+    metrics = Metrics(Settings(_env_file=None, spool_dir=tmp_path))
+    for status in ("HIT", "MISS", "REFRESH", "DISABLED", None, "HIT"):
+        metrics.record(SimpleNamespace(
+            answered_by="openai", attempts=[], provider="openai", body={"model": "m"},
+            status=200, ttfb_ms=1.0, usage=None, stream=False, elapsed_ms=lambda: 2.0,
+            cache_status=status, cost_usd=0.25))
+    assert _sample(metrics, "gateway_cache_hits_total") == 2
+    assert _sample(metrics, "gateway_cache_misses_total") == 1
+    assert _sample(metrics, "gateway_cost_usd_total", provider="openai", model="m") == 1.5

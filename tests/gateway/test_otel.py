@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import threading
 
+import httpx
 import openai
 import pytest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
@@ -115,3 +116,15 @@ def test_no_endpoint_no_tracing(gateway, mock_url):
                            default_headers=createHeaders(provider="openai"))
     client.chat.completions.create(model="m", messages=MESSAGES)
     assert "telemetry" not in gateway.config.app.state.services.extras
+
+
+def test_a_traceparent_makes_the_request_a_child_of_the_callers_span(start_gateway, collector):
+    gateway = start_gateway(otlp_endpoint=collector.url, otlp_export_interval_ms=50)
+    parent_span = "00f067aa0ba902b7"
+    response = httpx.get(f"{gateway.url}/healthz",
+                         headers={"traceparent": f"00-{TRACE_ID}-{parent_span}-01"})
+    assert response.status_code == 200
+    gateway.stop()
+    [span] = [s for s in collector.spans if s.name == "GET /healthz"]
+    assert span.trace_id.hex() == TRACE_ID
+    assert span.parent_span_id.hex() == parent_span
