@@ -7,7 +7,8 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
     GATEWAY_HOST=0.0.0.0 \
     GATEWAY_PORT=8787 \
-    GATEWAY_SPOOL_DIR=/var/lib/gateway/spool
+    GATEWAY_SPOOL_DIR=/var/lib/gateway/spool \
+    DATABASE_URL=sqlite+aiosqlite:////var/lib/gateway/gateway.sqlite3
 
 WORKDIR /app
 # Dependencies first, so code changes do not reinstall them.
