@@ -7,13 +7,15 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
 
-from gateway import admin, cache_and_limits, health, inference
+from gateway import admin, cache_and_limits, health, inference, metrics, observability
 from gateway.errors import GatewayError, NotFound
 from gateway.hostguard import HostGuard
 from gateway.keys import setup as key_store
+from gateway.otel import Telemetry, TraceMiddleware
 from gateway.rendering import error_response
 from gateway.routing.breaker import Breakers
 from gateway.services import Services
@@ -25,6 +27,7 @@ log = logging.getLogger("gateway")
 
 def create_app(settings: Settings | None = None) -> Starlette:
     settings = settings or Settings()
+    telemetry = Telemetry(settings) if settings.otlp_endpoint else None
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -34,11 +37,15 @@ def create_app(settings: Settings | None = None) -> Starlette:
         app.state.services = Services(settings=settings, http=http, breakers=breakers,
                                       host_guard=HostGuard(settings.trusted_host_set))
         await key_store.start(app.state.services)
+        await observability.start(app.state.services, telemetry)
         try:
             cache_and_limits.attach(app.state.services)
             yield
         finally:
+            # uvicorn runs this only after it stopped accepting and in-flight responses ended
+            # (or GATEWAY_SHUTDOWN_GRACE_S ran out); close the usage writer first, then these.
             await cache_and_limits.detach(app.state.services)
+            await observability.stop(app.state.services)
             await key_store.stop(app.state.services)
             await http.aclose()
 
@@ -52,7 +59,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
         error.status = status
         return error_response(request, error)
 
-    app = Starlette(routes=[*health.routes, *admin.routes, *inference.routes], lifespan=lifespan,
+    middleware = [Middleware(TraceMiddleware, telemetry=telemetry)] if telemetry else []
+    app = Starlette(routes=[*health.routes, *metrics.routes, *admin.routes, *inference.routes],
+                    lifespan=lifespan, middleware=middleware,
                     exception_handlers={GatewayError: on_gateway_error, 404: on_http_error,
                                         405: on_http_error})
     app.state.settings = settings

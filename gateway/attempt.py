@@ -27,6 +27,7 @@ from gateway.errors import (
 )
 from gateway.eventstream import decode_eventstream
 from gateway.keys.access import ensure_model_allowed
+from gateway.otel import traced_attempt
 from gateway.routing.leaf import Leaf
 from gateway.services import Services
 from gateway.sse import decode_stream
@@ -84,6 +85,7 @@ class RawAnswer:
 Answer = JSONAnswer | StreamAnswer | RawAnswer
 
 
+@traced_attempt
 async def run_attempt(services: Services, ctx: RequestContext, leaf: Leaf) -> Answer:
     """One upstream call for one leaf; raises a GatewayError on any failure."""
     adapter = REGISTRY[leaf.provider]

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import argparse
 import logging
+import signal
 import sys
 
 import uvicorn
 
 from gateway.keys import cli as key_store_cli
+from gateway.multiproc import shared_metrics_dir
 from gateway.settings import Settings
 
 
@@ -18,7 +20,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve = commands.add_parser("serve", help="serve the gateway over HTTP")
     serve.add_argument("--host", help="address to listen on (GATEWAY_HOST)")
     serve.add_argument("--port", type=int, help="port to listen on (GATEWAY_PORT)")
-    serve.add_argument("--workers", type=int, default=1, help="worker processes")
+    serve.add_argument("--workers", type=int, help="worker processes (GATEWAY_WORKERS)")
     serve.set_defaults(run=_serve)
     key_store_cli.register(commands)
     return parser
@@ -27,12 +29,19 @@ def build_parser() -> argparse.ArgumentParser:
 def _serve(args: argparse.Namespace, settings: Settings) -> int:
     logging.basicConfig(level=settings.log_level.upper(),
                         format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    uvicorn.run(
-        "gateway.app:create_app", factory=True,
-        host=args.host or settings.host, port=args.port or settings.port,
-        workers=args.workers, loop="uvloop", http="httptools",
-        log_level=settings.log_level, access_log=False, timeout_graceful_shutdown=30,
-    )
+    workers = args.workers or settings.workers
+    # uvicorn raises the SIGTERM it caught again once it has shut down; after a graceful
+    # stop that should mean exit status 0, not death by signal.
+    signal.signal(signal.SIGTERM, lambda signum, frame: None)
+    with shared_metrics_dir(settings, workers):
+        uvicorn.run(
+            "gateway.app:create_app", factory=True,
+            host=args.host or settings.host, port=args.port or settings.port,
+            workers=workers, loop="uvloop", http="httptools",
+            log_level=settings.log_level, access_log=False,
+            # On SIGTERM: stop accepting, give in-flight streams this long, then shut down.
+            timeout_graceful_shutdown=max(1, round(settings.shutdown_grace_s)),
+        )
     return 0
 
 

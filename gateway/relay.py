@@ -34,7 +34,8 @@ def to_response(answer: Answer, ctx: RequestContext, headers: dict[str, str],
     """The client's response; `finish` runs once the last byte is sent or the client left."""
     if isinstance(answer, JSONAnswer):
         ctx.status = answer.status
-        ctx.ttfb_ms = ctx.elapsed_ms()
+        if ctx.ttfb_ms is None:
+            ctx.ttfb_ms = ctx.elapsed_ms()
         finish(ctx)
         return Response(answer.content, answer.status, headers | answer.headers,
                         media_type="application/json")
@@ -73,6 +74,8 @@ class _Relay(Response):
                 group.start_soon(watch_disconnect)
                 await send({"type": "http.response.start", "status": self.status_code,
                             "headers": self.raw_headers})
+                if self.ctx.ttfb_ms is None:
+                    self.ctx.ttfb_ms = self.ctx.elapsed_ms()
                 await self.stream_body(send)
                 done = True
                 await send({"type": "http.response.body", "body": b"", "more_body": False})

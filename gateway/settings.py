@@ -13,7 +13,8 @@ _DEFAULT_TRUSTED = ("localhost", "127.0.0.1", "::1")
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="GATEWAY_", extra="ignore")
+    # An empty variable (compose's `${VAR:-}`) means unset, not an empty value.
+    model_config = SettingsConfigDict(env_prefix="GATEWAY_", extra="ignore", env_ignore_empty=True)
 
     database_url: str = Field(
         "sqlite+aiosqlite:///./gateway.sqlite3",
@@ -69,6 +70,17 @@ class Settings(BaseSettings):
     cache_max_entries: int = 1000
     cache_max_bytes: int = 64 * 1024 * 1024
     cache_max_entry_bytes: int = 1024 * 1024
+    # Operations: worker processes for `serve`, seconds in-flight requests get to finish on
+    # SIGTERM, the OTLP/HTTP collector traces go to (unset: no tracing), and /metrics.
+    workers: int = 1
+    shutdown_grace_s: float = 30.0
+    otlp_endpoint: str | None = None
+    otlp_export_interval_ms: int = 5000
+    service_name: str = "ai-gateway"
+    metrics_enabled: bool = True
+    # Set by `serve --workers N` (N > 1) so every worker's metrics land in one directory.
+    prometheus_multiproc_dir: Path | None = Field(
+        None, validation_alias=AliasChoices("PROMETHEUS_MULTIPROC_DIR"))
 
     @cached_property
     def trusted_host_set(self) -> frozenset[str]:

@@ -61,7 +61,8 @@ def gateway_for(request: pytest.FixtureRequest,
     overrides: dict[str, Any] = {}
     if request.param == "redis":
         redis = request.getfixturevalue("shared_redis")
-        overrides = {"redis_url": redis.url, "redis_prefix": redis.prefix}
+        # A generous timeout: on a loaded machine a slow Redis call must not fail open.
+        overrides = {"redis_url": redis.url, "redis_prefix": redis.prefix, "redis_timeout": 5.0}
 
     def start(limits: dict[str, Any], **settings: Any) -> ThreadedServer:
         server = start_gateway(**(overrides | settings))

@@ -1,0 +1,189 @@
+"""`GET /metrics` moves as requests succeed, fail, retry, fall back and open circuits."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from types import SimpleNamespace
+
+import httpx
+import openai
+import pytest
+from portkey_ai import createHeaders
+from prometheus_client.parser import text_string_to_metric_families
+
+from gateway.metrics import Metrics, count_spooled_rows
+from gateway.settings import Settings
+from tests.support.mock_upstream import MockUpstream
+
+MESSAGES = [{"role": "user", "content": "count my words"}]  # 3 prompt tokens at the mock
+
+
+def scrape(gateway) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    """Every sample of /metrics, keyed by (name, sorted labels)."""
+    response = httpx.get(f"{gateway.url}/metrics")
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/plain")
+    samples = {}
+    for family in text_string_to_metric_families(response.text):
+        for sample in family.samples:
+            samples[(sample.name, tuple(sorted(sample.labels.items())))] = sample.value
+    return samples
+
+
+def value(samples, name: str, **labels: str) -> float:
+    return samples.get((name, tuple(sorted(labels.items()))), 0.0)
+
+
+def families(gateway) -> set[str]:
+    text = httpx.get(f"{gateway.url}/metrics").text
+    return {family.name for family in text_string_to_metric_families(text)}
+
+
+def client(gateway, config: dict | None = None, provider: str = "openai") -> openai.OpenAI:
+    headers = createHeaders(config=json.dumps(config)) if config else createHeaders(
+        provider=provider)
+    return openai.OpenAI(api_key="sk-test", base_url=f"{gateway.url}/v1", max_retries=0,
+                         default_headers=headers)
+
+
+def target(mock_url: str, scenario: str) -> dict:
+    return {"provider": "openai", "api_key": "sk-test",
+            "custom_host": f"{mock_url}/s/{scenario}/v1"}
+
+
+@pytest.fixture
+def fast_gateway(start_gateway):
+    return start_gateway(retry_backoff_base_ms=5, retry_backoff_max_ms=20,
+                         circuit_failure_threshold=2, circuit_window_s=60,
+                         circuit_cooldown_s=60)
+
+
+def test_every_metric_is_exposed_before_any_request(fast_gateway):
+    names = families(fast_gateway)
+    assert {
+        "gateway_requests", "gateway_request_duration_seconds",
+        "gateway_time_to_first_byte_seconds", "gateway_overhead_seconds", "gateway_tokens",
+        "gateway_cost_usd", "gateway_retries", "gateway_fallbacks",
+        "gateway_circuit_breaker_opens", "gateway_cache_hits", "gateway_cache_misses",
+        "gateway_limit_rejections", "gateway_redis_failures", "gateway_usage_queue_depth",
+        "gateway_usage_spooled_rows",
+    } <= names
+
+
+def test_successes_count_requests_tokens_and_latency(fast_gateway, mock: MockUpstream):
+    before = scrape(fast_gateway)
+    gpt = client(fast_gateway)
+    gpt.chat.completions.create(model="gpt-x", messages=MESSAGES)
+    chunks = list(gpt.chat.completions.create(model="gpt-x", messages=MESSAGES, stream=True))
+    assert chunks
+    after = scrape(fast_gateway)
+    labels = {"provider": "openai", "model": "gpt-x"}
+    assert value(after, "gateway_requests_total", status="200", **labels) - value(
+        before, "gateway_requests_total", status="200", **labels) == 2
+    # The mock counts words: 3 prompt tokens and 6 completion tokens per request.
+    assert value(after, "gateway_tokens_total", type="prompt", **labels) == 6
+    assert value(after, "gateway_tokens_total", type="completion", **labels) == 12
+    assert value(after, "gateway_request_duration_seconds_count", **labels) == 2
+    assert value(after, "gateway_time_to_first_byte_seconds_count", **labels) == 2
+    assert value(after, "gateway_overhead_seconds_count", provider="openai") == 1  # non-stream
+    assert value(after, "gateway_retries_total", provider="openai") == 0
+
+
+def test_failures_are_counted_by_status(fast_gateway, mock_url):
+    gpt = client(fast_gateway, target(mock_url, "status-400"))
+    with pytest.raises(openai.BadRequestError):
+        gpt.chat.completions.create(model="gpt-x", messages=MESSAGES)
+    samples = scrape(fast_gateway)
+    assert value(samples, "gateway_requests_total", provider="openai", model="gpt-x",
+                 status="400") == 1
+    assert value(samples, "gateway_requests_total", provider="openai", model="gpt-x",
+                 status="200") == 0
+
+
+def test_retries_and_fallbacks_are_counted(fast_gateway, mock_url):
+    retrying = {"retry": {"attempts": 3}, **target(mock_url, "fail-first-2+status-503")}
+    client(fast_gateway, retrying).chat.completions.create(model="gpt-x", messages=MESSAGES)
+    falling_back = {"strategy": {"mode": "fallback"},
+                    "targets": [target(mock_url, "status-502"), target(mock_url, "ok")]}
+    client(fast_gateway, falling_back).chat.completions.create(model="gpt-x",
+                                                               messages=MESSAGES)
+    samples = scrape(fast_gateway)
+    assert value(samples, "gateway_retries_total", provider="openai") == 2
+    assert value(samples, "gateway_fallbacks_total", provider="openai") == 1
+    assert value(samples, "gateway_requests_total", provider="openai", model="gpt-x",
+                 status="200") == 2
+
+
+def test_circuit_breaker_opens_are_counted(fast_gateway, mock_url):
+    assert value(scrape(fast_gateway), "gateway_circuit_breaker_opens_total") == 0
+    gpt = client(fast_gateway, target(mock_url, "status-503"))
+    for _ in range(2):  # threshold 2: the second failure opens the circuit
+        with pytest.raises(openai.InternalServerError):
+            gpt.chat.completions.create(model="gpt-x", messages=MESSAGES)
+    assert value(scrape(fast_gateway), "gateway_circuit_breaker_opens_total") == 1
+
+
+def test_cache_and_limit_counters_exist_at_zero(fast_gateway):
+    # Filled once the cache and limits land (issue 8): ctx.cache_status, limiter.rejected.
+    samples = scrape(fast_gateway)
+    assert ("gateway_cache_hits_total", ()) in samples
+    assert ("gateway_cache_misses_total", ()) in samples
+    assert value(samples, "gateway_cache_hits_total") == 0
+    assert ("gateway_redis_failures_total", ()) in samples
+
+
+def test_spooled_rows_gauge_reads_the_spool_directory(start_gateway, tmp_path):
+    spool = tmp_path / "ops-spool"
+    spool.mkdir()
+    (spool / "rows-1.jsonl").write_bytes(b'{"a": 1}\n{"a": 2}\n')
+    (spool / "rows-2.jsonl").write_bytes(b'{"a": 3}\n')
+    assert count_spooled_rows(spool) == 3
+    gateway = start_gateway(spool_dir=spool)
+    assert value(scrape(gateway), "gateway_usage_spooled_rows") == 3
+
+
+def test_metrics_can_be_turned_off(start_gateway):
+    gateway = start_gateway(metrics_enabled=False)
+    response = httpx.get(f"{gateway.url}/metrics")
+    assert response.status_code == 404
+    assert "GATEWAY_METRICS_ENABLED" in response.json()["error"]["message"]
+
+
+def _sample(metrics: Metrics, name: str, **labels: str) -> float:
+    return metrics.registry.get_sample_value(name, labels) or 0.0
+
+
+def test_counts_kept_by_the_cache_limiter_and_usage_writer_are_read(tmp_path):
+    # The attribute names issue 8's ResponseCache and Limiter keep, and a usage writer's queue.
+    metrics = Metrics(Settings(_env_file=None, spool_dir=tmp_path))
+    queue: asyncio.Queue[int] = asyncio.Queue()
+    for row in range(4):
+        queue.put_nowait(row)
+    limiter = SimpleNamespace(rejected={"rate_limit_exceeded": 3}, failed_open=1,
+                              failed_closed=0, settle_failures=0)
+    services = SimpleNamespace(breakers=SimpleNamespace(opens=2), extras={
+        "usage": SimpleNamespace(queue=queue)}, cache=SimpleNamespace(unavailable=2),
+        limiter=limiter)
+    metrics.refresh(services)  # type: ignore[arg-type]
+    limiter.rejected["rate_limit_exceeded"] = 5
+    limiter.failed_closed = 1
+    metrics.refresh(services)  # type: ignore[arg-type]
+    metrics.refresh(services)  # type: ignore[arg-type]  # no change: no double counting
+    assert _sample(metrics, "gateway_circuit_breaker_opens_total") == 2
+    assert _sample(metrics, "gateway_limit_rejections_total", code="rate_limit_exceeded") == 5
+    assert _sample(metrics, "gateway_limit_rejections_total", code="limits_unavailable") == 1
+    assert _sample(metrics, "gateway_redis_failures_total") == 2 + 1 + 1
+    assert _sample(metrics, "gateway_usage_queue_depth") == 4
+
+
+def test_cache_status_and_cost_on_the_context_are_counted(tmp_path):
+    metrics = Metrics(Settings(_env_file=None, spool_dir=tmp_path))
+    for status in ("HIT", "MISS", "REFRESH", "DISABLED", None, "HIT"):
+        metrics.record(SimpleNamespace(
+            answered_by="openai", attempts=[], provider="openai", body={"model": "m"},
+            status=200, ttfb_ms=1.0, usage=None, stream=False, elapsed_ms=lambda: 2.0,
+            cache_status=status, cost_usd=0.25))
+    assert _sample(metrics, "gateway_cache_hits_total") == 2
+    assert _sample(metrics, "gateway_cache_misses_total") == 1
+    assert _sample(metrics, "gateway_cost_usd_total", provider="openai", model="m") == 1.5
