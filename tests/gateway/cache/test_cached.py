@@ -33,7 +33,7 @@ def gateway_for(request: pytest.FixtureRequest, start_gateway: Callable[..., Thr
     overrides: dict[str, Any] = {}
     if request.param == "redis":
         redis = request.getfixturevalue("shared_redis")
-        overrides = {"redis_url": redis.url, "redis_prefix": redis.prefix}
+        overrides = {"redis_url": redis.url, "redis_prefix": redis.prefix, "redis_timeout": 5.0}
     return lambda **more: start_gateway(**(overrides | more))
 
 
