@@ -107,6 +107,8 @@ class Run:
     seconds: float = 0.0
     results: list[Result] = field(default_factory=list)
     failures: int = 0
+    completed: int = 0  # responses, warm-up included
+    cpu_seconds: float = float("nan")  # the server's CPU time over the run, warm-up included
 
     @property
     def ok(self) -> list[Result]:
@@ -121,6 +123,10 @@ class Run:
     @property
     def errors(self) -> int:
         return self.failures + len(self.results) - len(self.ok)
+
+    @property
+    def cpu_per_request(self) -> float:
+        return self.cpu_seconds / self.completed if self.completed else float("nan")
 
     def percentile(self, q: float, attr: str = "latency") -> float:
         values = sorted(getattr(r, attr) for r in self.ok)
@@ -145,6 +151,7 @@ async def load(port: int, data: bytes, concurrency: int, duration: float,
             except OSError:
                 run.failures += 1
                 return
+            run.completed += 1
             if loop.time() >= begin:
                 run.results.append(result)
 

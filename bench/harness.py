@@ -98,6 +98,14 @@ def gateway(upstream_url: str, **env: str) -> Iterator[tuple[int, subprocess.Pop
             _stop(proc)
 
 
+def cpu_seconds(pid: int) -> float:
+    """User plus system CPU time a process has used, from /proc (Linux)."""
+    with open(f"/proc/{pid}/stat") as stat:
+        # The command name may hold spaces; the fields after its closing parenthesis do not.
+        fields = stat.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def rss_bytes(pid: int) -> int:
     """Resident memory of a process and its descendants, from /proc (Linux)."""
     total = 0

@@ -25,7 +25,7 @@ from urllib.parse import urlsplit
 import orjson
 
 from bench.client import Run, chat_request, load
-from bench.harness import gateway, mock_upstream, run_fast
+from bench.harness import cpu_seconds, gateway, mock_upstream, run_fast
 
 ADDED_P50_TARGET_MS = 1.0
 THROUGHPUT_TARGET_RPS = 1500.0
@@ -35,18 +35,25 @@ def _ms(seconds: float) -> str:
     return "-" if math.isnan(seconds) else f"{seconds * 1000:.2f}"
 
 
+def _us(seconds: float) -> str:
+    return "-" if math.isnan(seconds) else f"{seconds * 1e6:.0f}"
+
+
 def _row(mode: str, direct: Run, through: Run) -> str:
     added = through.percentile(0.5) - direct.percentile(0.5)
     return (f"{mode:<10} {direct.concurrency:>5} | {direct.rps:>8.0f}"
             f" {_ms(direct.percentile(0.5)):>8} {_ms(direct.percentile(0.99)):>8}"
             f" | {through.rps:>8.0f}"
             f" {_ms(through.percentile(0.5)):>8} {_ms(through.percentile(0.99)):>8}"
-            f" | {_ms(added):>9} {direct.errors + through.errors:>6}")
+            f" | {_ms(added):>9} {_us(through.cpu_per_request):>9}"
+            f" {direct.errors + through.errors:>6}")
 
 
 HEADER = (f"{'mode':<10} {'conc':>5} | {'direct':>8} {'p50 ms':>8} {'p99 ms':>8} |"
-          f" {'gateway':>8} {'p50 ms':>8} {'p99 ms':>8} | {'+p50 ms':>9} {'errors':>6}\n"
-          f"{'':<10} {'':>5} | {'req/s':>8} {'':>8} {'':>8} | {'req/s':>8} {'':>8} {'':>8} |")
+          f" {'gateway':>8} {'p50 ms':>8} {'p99 ms':>8} | {'+p50 ms':>9} {'gw CPU':>9}"
+          f" {'errors':>6}\n"
+          f"{'':<10} {'':>5} | {'req/s':>8} {'':>8} {'':>8} | {'req/s':>8} {'':>8} {'':>8} |"
+          f" {'':>9} {'us/req':>9}")
 
 
 @contextlib.contextmanager
@@ -58,7 +65,7 @@ def profiled(pid: int, output: str | None) -> Iterator[None]:
     spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
     fmt = {"txt": "raw", "json": "speedscope"}.get(output.rsplit(".", 1)[-1], "flamegraph")
     proc = subprocess.Popen([spy, "record", "--pid", str(pid), "--output", output,
-                             "--format", fmt, "--rate", "250", "--nonblocking"])
+                             "--format", fmt, "--rate", "500"])
     try:
         yield
     finally:
@@ -81,8 +88,11 @@ async def _bench(args: argparse.Namespace) -> list[dict[str, object]]:
                 for concurrency in args.concurrency:
                     direct = await load(mock_port, chat_request(mock_port, stream=stream),
                                         concurrency, args.duration, args.warmup, stream=stream)
+                    cpu = cpu_seconds(proc.pid)
                     through = await load(port, chat_request(port, stream=stream),
                                          concurrency, args.duration, args.warmup, stream=stream)
+                    # CPU per request holds up on a busy machine, where req/s does not.
+                    through.cpu_seconds = cpu_seconds(proc.pid) - cpu
                     print(_row(mode, direct, through), flush=True)
                     rows.append(_summary(mode, direct, through))
     return rows
@@ -93,7 +103,8 @@ def _summary(mode: str, direct: Run, through: Run) -> dict[str, object]:
         return {"rps": round(run.rps, 1), "p50_ms": round(run.percentile(0.5) * 1000, 3),
                 "p99_ms": round(run.percentile(0.99) * 1000, 3),
                 "ttfb_p50_ms": round(run.percentile(0.5, "ttfb") * 1000, 3),
-                "requests": len(run.ok), "errors": run.errors}
+                "requests": len(run.ok), "errors": run.errors,
+                "cpu_us_per_request": round(run.cpu_per_request * 1e6, 1)}
     return {"mode": mode, "concurrency": direct.concurrency, "direct": one(direct),
             "gateway": one(through),
             "added_p50_ms": round((through.percentile(0.5) - direct.percentile(0.5)) * 1000, 3)}
