@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from http.cookiejar import Cookie, CookieJar
 
 import httpx
 
@@ -19,7 +20,18 @@ def create_client(settings: Settings) -> httpx.AsyncClient:
     timeout = httpx.Timeout(connect=settings.connect_timeout, read=settings.stream_idle_timeout,
                             write=60.0, pool=settings.connect_timeout)
     return httpx.AsyncClient(limits=limits, timeout=timeout, follow_redirects=False,
-                             trust_env=False)
+                             trust_env=False, cookies=_NoCookies())
+
+
+class _NoCookies(CookieJar):
+    """The client is shared by every caller: a cookie one upstream answer sets must never
+    ride along on someone else's request, so nothing is stored (and nothing is parsed)."""
+
+    def extract_cookies(self, response: object, request: object) -> None:
+        return None
+
+    def set_cookie(self, cookie: Cookie) -> None:
+        return None
 
 
 @contextmanager
