@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from functools import cached_property
 from pathlib import Path
+from typing import Literal
 from urllib.parse import urlsplit
 
 from pydantic import AliasChoices, Field, SecretStr
@@ -41,6 +42,8 @@ class Settings(BaseSettings):
     # Default per-attempt limit (ms) when neither header nor config sets one; 0 = none.
     request_timeout_ms: int = 0
     max_connections: int = 1000
+    # Who holds the upstream connections under httpx's API: aiohttp (fast) or httpx's own pool.
+    upstream_transport: Literal["aiohttp", "httpx"] = "aiohttp"
     log_level: str = "info"
 
     @cached_property
