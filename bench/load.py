@@ -7,6 +7,7 @@ gateway, back to back, and prints them side by side.
 
     python -m bench.load [--duration 5] [--concurrency 1,16,64] [--json out.json]
     python -m bench.load --py-spy profile.svg   # also profile the gateway (pip install py-spy)
+    python -m bench.load --gateway-env GATEWAY_UPSTREAM_TRANSPORT=httpx   # httpx's own pool
 """
 
 from __future__ import annotations
@@ -75,7 +76,8 @@ def profiled(pid: int, output: str | None) -> Iterator[None]:
 
 async def _bench(args: argparse.Namespace) -> list[dict[str, object]]:
     rows: list[dict[str, object]] = []
-    with mock_upstream(chunks=args.chunks) as upstream, gateway(upstream) as (port, proc):
+    with mock_upstream(chunks=args.chunks) as upstream, \
+            gateway(upstream, **dict(args.gateway_env)) as (port, proc):
         mock_port = urlsplit(upstream).port
         assert mock_port is not None
         # Warm both (imports, pools, caches) before anything is measured.
@@ -139,6 +141,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         type=lambda s: [m.strip() for m in s.split(",")])
     parser.add_argument("--chunks", type=int, default=8, help="content chunks per stream")
     parser.add_argument("--json", help="also write the figures to this file")
+    parser.add_argument("--gateway-env", action="append", default=[], metavar="NAME=VALUE",
+                        type=lambda s: tuple(s.split("=", 1)),
+                        help="extra environment for the gateway, e.g. "
+                             "GATEWAY_UPSTREAM_TRANSPORT=httpx (repeatable)")
     parser.add_argument("--py-spy", help="profile the gateway with py-spy into this file")
     args = parser.parse_args(argv)
     unknown = set(args.modes) - {"non-stream", "stream"}
