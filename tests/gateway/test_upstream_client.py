@@ -71,9 +71,10 @@ def test_client_leaving_mid_stream_cancels_the_upstream_stream(
     assert mock.cancelled_streams == 1
 
 
-@pytest.fixture
-def garbage_upstream() -> Iterator[str]:
-    """A TCP server that answers every request with bytes that are not HTTP."""
+@pytest.fixture(params=[b"this is not HTTP at all\r\n\r\n", b""], ids=["garbage", "close"])
+def broken_upstream(request: pytest.FixtureRequest) -> Iterator[str]:
+    """A TCP server that answers every request with bytes that are not HTTP, or hangs up."""
+    reply: bytes = request.param
     listener = socket.create_server(("127.0.0.1", 0))
     stop = threading.Event()
 
@@ -86,7 +87,7 @@ def garbage_upstream() -> Iterator[str]:
                 continue
             with conn:
                 conn.recv(65536)
-                conn.sendall(b"this is not HTTP at all\r\n\r\n")
+                conn.sendall(reply)
 
     thread = threading.Thread(target=serve, daemon=True)
     thread.start()
@@ -97,12 +98,23 @@ def garbage_upstream() -> Iterator[str]:
 
 
 @TRANSPORTS
-def test_upstream_answering_garbage_is_502(
-        start_gateway: Callable[..., ThreadedServer], garbage_upstream: str, transport: str):
-    gateway = start_gateway(provider_base_urls={"openai": garbage_upstream},
+def test_upstream_answering_garbage_or_nothing_is_502(
+        start_gateway: Callable[..., ThreadedServer], broken_upstream: str, transport: str):
+    gateway = start_gateway(provider_base_urls={"openai": broken_upstream},
                             upstream_transport=transport)
     for stream in (False, True):
         response = httpx.post(f"{gateway.url}/v1/chat/completions",
                               json={**CHAT, "stream": stream}, headers=OPENAI, timeout=10)
         assert response.status_code == 502, response.text
         assert response.json()["error"]["message"].startswith("openai ")
+
+
+@TRANSPORTS
+def test_request_timeout_cancels_a_hanging_upstream(
+        start_gateway: Callable[..., ThreadedServer], mock_url: str, transport: str):
+    gateway = start_gateway(provider_base_urls={"openai": f"{mock_url}/s/hang/v1"},
+                            upstream_transport=transport)
+    response = httpx.post(f"{gateway.url}/v1/chat/completions", json=CHAT, timeout=10,
+                          headers={**OPENAI, "x-portkey-request-timeout": "300"})
+    assert response.status_code == 408
+    assert response.json()["error"]["type"] == "timeout_error"
