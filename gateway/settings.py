@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from functools import cached_property
 from pathlib import Path
+from typing import Literal
 from urllib.parse import urlsplit
 
 from pydantic import AliasChoices, Field, SecretStr
@@ -56,6 +57,8 @@ class Settings(BaseSettings):
     circuit_failure_threshold: int = 5
     circuit_window_s: float = 30.0
     circuit_cooldown_s: float = 30.0
+    # Who holds the upstream connections under httpx's API: aiohttp (fast) or httpx's own pool.
+    upstream_transport: Literal["aiohttp", "httpx"] = "aiohttp"
     log_level: str = "info"
     # Redis (cache and limits): key prefix, per-call timeout (s), pause after a failure (s).
     redis_prefix: str = "gateway:"

@@ -1,11 +1,19 @@
-"""The one shared HTTP client, and the one place where httpx's errors become gateway errors."""
+"""The one shared HTTP client, and the one place where its errors become gateway errors.
+
+The client is httpx's API; by default its connections are aiohttp's (GATEWAY_UPSTREAM_TRANSPORT).
+httpcore's own pool spends about three times the CPU per request, and more the more connections
+it pools (it probes every idle one on every request): see bench/README.md.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from http.cookiejar import Cookie, CookieJar
 
+import aiohttp
 import httpx
+from httpx_aiohttp import AiohttpTransport
 
 from gateway.errors import RequestTimeout, UpstreamMalformed, UpstreamUnreachable
 from gateway.settings import Settings
@@ -18,8 +26,33 @@ def create_client(settings: Settings) -> httpx.AsyncClient:
     # Overall limits come from asyncio timeouts per attempt; httpx bounds connect and idle reads.
     timeout = httpx.Timeout(connect=settings.connect_timeout, read=settings.stream_idle_timeout,
                             write=60.0, pool=settings.connect_timeout)
+    transport = _aiohttp_transport(settings) if settings.upstream_transport == "aiohttp" else None
     return httpx.AsyncClient(limits=limits, timeout=timeout, follow_redirects=False,
-                             trust_env=False)
+                             trust_env=False, cookies=_NoCookies(), transport=transport)
+
+
+def _aiohttp_transport(settings: Settings) -> httpx.AsyncBaseTransport:
+    ssl_context = httpx.create_ssl_context(trust_env=False)
+
+    def session() -> aiohttp.ClientSession:
+        # Made on first use, inside the running loop; closed by the client's aclose().
+        connector = aiohttp.TCPConnector(limit=settings.max_connections, keepalive_timeout=30,
+                                         ssl=ssl_context)
+        return aiohttp.ClientSession(connector=connector, cookie_jar=aiohttp.DummyCookieJar(),
+                                     auto_decompress=False, trust_env=False)
+
+    return AiohttpTransport(client=session)
+
+
+class _NoCookies(CookieJar):
+    """The client is shared by every caller: a cookie one upstream answer sets must never
+    ride along on someone else's request, so nothing is stored (and nothing is parsed)."""
+
+    def extract_cookies(self, response: object, request: object) -> None:
+        return None
+
+    def set_cookie(self, cookie: Cookie) -> None:
+        return None
 
 
 @contextmanager
@@ -39,6 +72,9 @@ def map_httpx_errors(provider: str) -> Iterator[None]:
     except httpx.HTTPError as exc:
         raise UpstreamUnreachable(f"{provider} request failed: {_describe(exc)}",
                                   provider=provider) from exc
+    except aiohttp.ClientError as exc:  # what the aiohttp transport does not map to httpx's
+        raise UpstreamMalformed(f"{provider} broke the connection: {_describe(exc)}",
+                                provider=provider) from exc
 
 
 def _describe(exc: Exception) -> str:

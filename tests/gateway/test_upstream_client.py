@@ -1,0 +1,120 @@
+"""The shared upstream client, under each transport: it keeps no caller's state, cancels what
+the client abandons, and turns a broken upstream into a 502."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator
+
+import httpx
+import pytest
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from tests.support.mock_upstream import MockUpstream
+from tests.support.servers import ThreadedServer
+
+TRANSPORTS = pytest.mark.parametrize("transport", ["aiohttp", "httpx"])
+OPENAI = {"x-portkey-provider": "openai", "authorization": "Bearer sk-test"}
+CHAT = {"model": "m", "messages": [{"role": "user", "content": "hi"}]}
+
+
+def cookie_upstream() -> Starlette:
+    async def login(request: Request) -> JSONResponse:
+        response = JSONResponse({"ok": True})
+        response.set_cookie("session", "tenant-a-secret", path="/")
+        return response
+
+    async def whoami(request: Request) -> JSONResponse:
+        return JSONResponse({"cookie": request.headers.get("cookie")})
+
+    return Starlette(routes=[Route("/v1/login", login, methods=["POST"]),
+                             Route("/v1/whoami", whoami, methods=["GET"])])
+
+
+@TRANSPORTS
+def test_upstream_cookies_never_reach_another_request(
+        start_gateway: Callable[..., ThreadedServer], transport: str):
+    """A Set-Cookie from an upstream answer to one caller is not replayed for the next."""
+    with ThreadedServer(cookie_upstream()) as upstream:
+        gateway = start_gateway(provider_base_urls={"openai": f"{upstream.url}/v1"},
+                                upstream_transport=transport)
+        with httpx.Client(base_url=f"{gateway.url}/v1") as client:
+            tenant_a = client.post("/login", json={},
+                                   headers={**OPENAI, "authorization": "Bearer sk-tenant-a"})
+            assert tenant_a.status_code == 200
+            client.cookies.clear()
+            tenant_b = client.get("/whoami",
+                                  headers={**OPENAI, "authorization": "Bearer sk-tenant-b"})
+    assert tenant_b.status_code == 200
+    assert tenant_b.json() == {"cookie": None}
+
+
+@TRANSPORTS
+def test_client_leaving_mid_stream_cancels_the_upstream_stream(
+        start_gateway: Callable[..., ThreadedServer], mock: MockUpstream, mock_url: str,
+        transport: str):
+    gateway = start_gateway(provider_base_urls={"openai": f"{mock_url}/s/slow-300/v1"},
+                            upstream_transport=transport)
+    with httpx.Client(base_url=f"{gateway.url}/v1", timeout=10) as client, client.stream(
+            "POST", "/chat/completions", json={**CHAT, "stream": True}, headers=OPENAI) as resp:
+        assert resp.status_code == 200
+        first = next(resp.iter_lines())
+        assert first.startswith("data: ")
+    deadline = time.monotonic() + 10
+    while mock.cancelled_streams == 0 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert mock.cancelled_streams == 1
+
+
+@pytest.fixture(params=[b"this is not HTTP at all\r\n\r\n", b""], ids=["garbage", "close"])
+def broken_upstream(request: pytest.FixtureRequest) -> Iterator[str]:
+    """A TCP server that answers every request with bytes that are not HTTP, or hangs up."""
+    reply: bytes = request.param
+    listener = socket.create_server(("127.0.0.1", 0))
+    stop = threading.Event()
+
+    def serve() -> None:
+        listener.settimeout(0.1)
+        while not stop.is_set():
+            try:
+                conn, _ = listener.accept()
+            except TimeoutError:
+                continue
+            with conn:
+                conn.recv(65536)
+                conn.sendall(reply)
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{listener.getsockname()[1]}/v1"
+    stop.set()
+    thread.join(5)
+    listener.close()
+
+
+@TRANSPORTS
+def test_upstream_answering_garbage_or_nothing_is_502(
+        start_gateway: Callable[..., ThreadedServer], broken_upstream: str, transport: str):
+    gateway = start_gateway(provider_base_urls={"openai": broken_upstream},
+                            upstream_transport=transport)
+    for stream in (False, True):
+        response = httpx.post(f"{gateway.url}/v1/chat/completions",
+                              json={**CHAT, "stream": stream}, headers=OPENAI, timeout=10)
+        assert response.status_code == 502, response.text
+        assert response.json()["error"]["message"].startswith("openai ")
+
+
+@TRANSPORTS
+def test_request_timeout_cancels_a_hanging_upstream(
+        start_gateway: Callable[..., ThreadedServer], mock_url: str, transport: str):
+    gateway = start_gateway(provider_base_urls={"openai": f"{mock_url}/s/hang/v1"},
+                            upstream_transport=transport)
+    response = httpx.post(f"{gateway.url}/v1/chat/completions", json=CHAT, timeout=10,
+                          headers={**OPENAI, "x-portkey-request-timeout": "300"})
+    assert response.status_code == 408
+    assert response.json()["error"]["type"] == "timeout_error"
