@@ -16,6 +16,7 @@ from gateway.errors import GatewayError, NotFound
 from gateway.hostguard import HostGuard
 from gateway.keys import setup as key_store
 from gateway.otel import Telemetry, TraceMiddleware
+from gateway.prompts import routes as prompts
 from gateway.rendering import error_response
 from gateway.routing.breaker import Breakers
 from gateway.services import Services
@@ -60,7 +61,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
         return error_response(request, error)
 
     middleware = [Middleware(TraceMiddleware, telemetry=telemetry)] if telemetry else []
-    app = Starlette(routes=[*health.routes, *metrics.routes, *admin.routes, *inference.routes],
+    app = Starlette(routes=[*health.routes, *metrics.routes, *admin.routes,
+                            *prompts.routes, *inference.routes],
                     lifespan=lifespan, middleware=middleware,
                     exception_handlers={GatewayError: on_gateway_error, 404: on_http_error,
                                         405: on_http_error})
