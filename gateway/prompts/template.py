@@ -16,7 +16,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import orjson
 from pystache.context import ContextStack, KeyNotFoundError
 from pystache.parsed import ParsedTemplate
 from pystache.parser import ParsingError, _PartialNode, parse
@@ -74,7 +73,7 @@ class _Engine(RenderEngine):  # type: ignore[misc]  # pystache ships no type hin
         if isinstance(value, str):
             return value
         if isinstance(value, int | float) and not isinstance(value, bool):
-            return orjson.dumps(value).decode()
+            return str(value)  # 5 -> "5", 0.25 -> "0.25"
         self.wrong.setdefault(name, _json_type(value))
         return ""
 
