@@ -39,6 +39,14 @@ class Settings(BaseSettings):
     vllm_url: str = "http://127.0.0.1:8000/v1"
     vllm_api_key: SecretStr | None = None
     spool_dir: Path = Path("./spool")
+    # Usage writer: queue bound (rows), rows per insert, longest wait before a partial batch (s).
+    usage_queue_size: int = 10_000
+    usage_batch_size: int = 500
+    usage_flush_interval_s: float = 1.0
+    # JSON object: "provider/model" or "model" -> {"input", "output", "cached_input"} in USD
+    # per million tokens; adds to or overrides the shipped table (self-hosted models cost 0
+    # until priced here).
+    model_prices: dict[str, dict[str, float]] = Field(default_factory=dict)
     log_bodies: bool = False
     # JSON object: provider slug -> base URL, replacing the provider's public URL.
     provider_base_urls: dict[str, str] = Field(default_factory=dict)
