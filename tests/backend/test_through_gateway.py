@@ -14,19 +14,22 @@ from tests.support.backend_process import BackendProcess
 from tests.support.servers import ThreadedServer
 
 MESSAGES = [{"role": "user", "content": "Say hello to the gateway"}]
+# vLLM's own parameters are not in the OpenAI SDK's signatures: they go in extra_body.
+IGNORE_EOS = {"ignore_eos": True}
 
 
 @pytest.fixture
 def vllm_gateway(start_gateway: Callable[..., ThreadedServer],
                  vllm_backend: BackendProcess) -> ThreadedServer:
-    return start_gateway(vllm_url=f"{vllm_backend.url}/v1", vllm_api_key=vllm_backend.api_key)
+    return start_gateway(vllm_url=f"{vllm_backend.url}/v1", vllm_api_key=vllm_backend.api_key,
+                         provider_base_urls={})
 
 
 @pytest.fixture
 def client(vllm_gateway: ThreadedServer) -> openai.OpenAI:
-    # No key from the client: the gateway adds the backend's own (GATEWAY_VLLM_API_KEY).
-    return openai.OpenAI(api_key="", base_url=f"{vllm_gateway.url}/v1", max_retries=0,
-                         default_headers=createHeaders(provider="vllm"))
+    # The client's key is not the backend's: the gateway sends its own (GATEWAY_VLLM_API_KEY).
+    return openai.OpenAI(api_key="sk-not-the-backend-key", base_url=f"{vllm_gateway.url}/v1",
+                         max_retries=0, default_headers=createHeaders(provider="vllm"))
 
 
 @pytest.fixture
@@ -39,7 +42,7 @@ def recorded(vllm_gateway: ThreadedServer) -> list[Any]:
 
 def test_chat_through_gateway_returns_vllm_completion(client, vllm_backend, recorded):
     raw = client.chat.completions.with_raw_response.create(
-        model=vllm_backend.model, messages=MESSAGES, max_tokens=8, ignore_eos=True)
+        model=vllm_backend.model, messages=MESSAGES, max_tokens=8, extra_body=IGNORE_EOS)
     completion = raw.parse()
     assert raw.headers["x-portkey-provider"] == "vllm"
     assert completion.model == vllm_backend.model
@@ -55,8 +58,8 @@ def test_chat_through_gateway_returns_vllm_completion(client, vllm_backend, reco
 
 def test_completions_through_gateway(client, vllm_backend):
     completion = client.completions.create(
-        model=vllm_backend.model, prompt="Open source models", max_tokens=6, ignore_eos=True,
-        echo=True)
+        model=vllm_backend.model, prompt="Open source models", max_tokens=6, echo=True,
+        extra_body=IGNORE_EOS)
     assert completion.object == "text_completion"
     # echo reached vLLM: the prompt comes back in front of the generated text.
     assert completion.choices[0].text.startswith("Open source models")
@@ -65,7 +68,7 @@ def test_completions_through_gateway(client, vllm_backend):
 
 def test_chat_stream_with_usage(client, vllm_backend, recorded):
     chunks = list(client.chat.completions.create(
-        model=vllm_backend.model, messages=MESSAGES, max_tokens=10, ignore_eos=True,
+        model=vllm_backend.model, messages=MESSAGES, max_tokens=10, extra_body=IGNORE_EOS,
         stream=True, stream_options={"include_usage": True}))
     pieces = [c.choices[0].delta.content or "" for c in chunks if c.choices]
     assert "".join(pieces)
@@ -80,8 +83,8 @@ def test_chat_stream_with_usage(client, vllm_backend, recorded):
 
 def test_stream_without_usage_still_records_vllm_counts(client, vllm_backend, recorded):
     chunks = list(client.completions.create(
-        model=vllm_backend.model, prompt="Tokens stream back", max_tokens=5, ignore_eos=True,
-        stream=True))
+        model=vllm_backend.model, prompt="Tokens stream back", max_tokens=5, stream=True,
+        extra_body=IGNORE_EOS))
     assert all(c.usage is None for c in chunks)
     (ctx,) = recorded
     assert ctx.usage["completion_tokens"] == 5
@@ -90,7 +93,7 @@ def test_stream_without_usage_still_records_vllm_counts(client, vllm_backend, re
 
 def test_n_returns_that_many_choices(client, vllm_backend):
     completion = client.chat.completions.create(
-        model=vllm_backend.model, messages=MESSAGES, n=2, max_tokens=6, ignore_eos=True,
+        model=vllm_backend.model, messages=MESSAGES, n=2, max_tokens=6, extra_body=IGNORE_EOS,
         temperature=1.0)
     assert sorted(choice.index for choice in completion.choices) == [0, 1]
     assert completion.usage.completion_tokens == 12
@@ -100,7 +103,7 @@ def test_fixed_seed_gives_same_text_and_another_seed_differs(client, vllm_backen
     def sample(seed: int) -> str:
         completion = client.chat.completions.create(
             model=vllm_backend.model, messages=MESSAGES, temperature=1.0, seed=seed,
-            max_tokens=16, ignore_eos=True)
+            max_tokens=16, extra_body=IGNORE_EOS)
         return completion.choices[0].message.content or ""
 
     first = sample(1234)
@@ -110,7 +113,7 @@ def test_fixed_seed_gives_same_text_and_another_seed_differs(client, vllm_backen
 
 def test_max_tokens_respected(client, vllm_backend):
     completion = client.completions.create(
-        model=vllm_backend.model, prompt="A gateway", max_tokens=3, ignore_eos=True)
+        model=vllm_backend.model, prompt="A gateway", max_tokens=3, extra_body=IGNORE_EOS)
     assert completion.usage.completion_tokens == 3
     assert completion.choices[0].finish_reason == "length"
 
@@ -124,7 +127,7 @@ def test_ignore_eos_honoured(client, vllm_backend):
     assert stopped.usage.completion_tokens == probe["eos_after"] + 1  # the EOS itself counts
     ignored = client.completions.create(
         model=vllm_backend.model, prompt=probe["prompt"], max_tokens=12, temperature=0,
-        ignore_eos=True)
+        extra_body=IGNORE_EOS)
     assert ignored.choices[0].finish_reason == "length"
     assert ignored.usage.completion_tokens == 12
 
@@ -134,7 +137,7 @@ def test_stop_token_ids_honoured(client, vllm_backend):
     second = probe["greedy_ids"][1]
     completion = client.completions.create(
         model=vllm_backend.model, prompt=probe["prompt"], max_tokens=12, temperature=0,
-        ignore_eos=True, extra_body={"stop_token_ids": [second]})
+        extra_body={"ignore_eos": True, "stop_token_ids": [second]})
     assert completion.choices[0].finish_reason == "stop"
     assert completion.choices[0].stop_reason == second
     assert completion.usage.completion_tokens == 2
@@ -149,7 +152,8 @@ def test_logprobs_and_sampling_parameters_accepted(client, vllm_backend):
             "skip_special_tokens": True, "include_stop_str_in_output": False})
     assert len(completion.choices) == 2
     assert len(completion.choices[0].logprobs.tokens) == 4
-    assert all(len(top) <= 2 for top in completion.choices[0].logprobs.top_logprobs)
+    # vLLM gives the 2 best plus the sampled token when that is not among them.
+    assert all(2 <= len(top) <= 3 for top in completion.choices[0].logprobs.top_logprobs)
 
 
 def test_beam_search_reaches_vllm(client, vllm_backend):
@@ -183,7 +187,7 @@ def test_models_listed_without_provider_header(vllm_gateway, vllm_backend):
     response = httpx.get(f"{vllm_gateway.url}/v1/models")
     assert response.status_code == 200
     assert [m["id"] for m in response.json()["data"]] == [vllm_backend.model]
-    models = openai.OpenAI(api_key="", base_url=f"{vllm_gateway.url}/v1").models.list()
+    models = openai.OpenAI(api_key="placeholder", base_url=f"{vllm_gateway.url}/v1").models.list()
     assert [m.id for m in models] == [vllm_backend.model]
 
 
@@ -200,8 +204,8 @@ def test_backend_rejects_calls_without_its_key(vllm_backend):
 
 
 def test_gateway_without_backend_key_gets_backend_401(start_gateway, vllm_backend):
-    gateway = start_gateway(vllm_url=f"{vllm_backend.url}/v1")
-    client = openai.OpenAI(api_key="", base_url=f"{gateway.url}/v1", max_retries=0,
-                           default_headers=createHeaders(provider="vllm"))
+    gateway = start_gateway(vllm_url=f"{vllm_backend.url}/v1", provider_base_urls={})
+    client = openai.OpenAI(api_key="sk-not-the-backend-key", base_url=f"{gateway.url}/v1",
+                           max_retries=0, default_headers=createHeaders(provider="vllm"))
     with pytest.raises(openai.AuthenticationError):
         client.completions.create(model=vllm_backend.model, prompt="Hello", max_tokens=2)
