@@ -28,7 +28,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -71,7 +71,7 @@ async def one_stream(client: httpx.AsyncClient, target: Target, body: dict) -> S
         if response.status_code != 200:
             raise RuntimeError(f"{target.name}: {response.status_code} "
                                f"{(await response.aread())[:200]!r}")
-        async for line in response.aiter_lines():
+        async for line in sse_lines(response):
             if not line.startswith("data: ") or line == "data: [DONE]":
                 continue
             chunk = json.loads(line[6:])
@@ -81,6 +81,15 @@ async def one_stream(client: httpx.AsyncClient, target: Target, body: dict) -> S
             if chunk.get("usage"):
                 tokens = int(chunk["usage"]["completion_tokens"])
     return Sample(ttft if ttft is not None else time.perf_counter() - started, tokens)
+
+
+async def sse_lines(response: httpx.Response) -> AsyncIterator[str]:
+    """Lines split at LF only (aiter_lines would also split at U+2028 inside JSON strings)."""
+    buffer = ""
+    async for text in response.aiter_text():
+        *lines, buffer = (buffer + text).split("\n")
+        for line in lines:
+            yield line.rstrip("\r")
 
 
 async def run_level(target: Target, body: dict, concurrency: int, requests: int) -> LevelResult:
@@ -119,32 +128,54 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-@contextmanager
-def spawned_gateway(backend_url: str, api_key: str) -> Iterator[str]:
-    """`python -m gateway serve` on a free port, pointed at the backend."""
-    port = free_port()
-    with tempfile.TemporaryDirectory() as tmp:
-        env = {**os.environ, "GATEWAY_VLLM_URL": f"{backend_url}/v1",
-               "GATEWAY_VLLM_API_KEY": api_key, "GATEWAY_LOG_LEVEL": "warning",
-               "DATABASE_URL": f"sqlite+aiosqlite:///{tmp}/bench.sqlite3",
-               "GATEWAY_SPOOL_DIR": f"{tmp}/spool"}
-        process = subprocess.Popen([sys.executable, "-m", "gateway", "serve", "--port",
-                                    str(port)], env=env)
-        url = f"http://127.0.0.1:{port}"
-        try:
-            deadline = time.monotonic() + 30
-            while time.monotonic() < deadline:
-                try:
-                    if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    time.sleep(0.2)
-            else:
-                raise RuntimeError("the gateway did not start")
-            yield url
-        finally:
-            process.terminate()
-            process.wait(30)
+class SpawnedGateway:
+    """`python -m gateway serve` on a free port, pointed at the backend; keeps its CPU time."""
+
+    def __init__(self, backend_url: str, api_key: str) -> None:
+        self.backend_url, self.api_key = backend_url, api_key
+        self.url = f"http://127.0.0.1:{free_port()}"
+        self.cpu_s: float | None = None
+
+    @contextmanager
+    def running(self) -> Iterator[str]:
+        with tempfile.TemporaryDirectory() as tmp:
+            env = {**os.environ, "GATEWAY_VLLM_URL": f"{self.backend_url}/v1",
+                   "GATEWAY_VLLM_API_KEY": self.api_key, "GATEWAY_LOG_LEVEL": "warning",
+                   "DATABASE_URL": f"sqlite+aiosqlite:///{tmp}/bench.sqlite3",
+                   "GATEWAY_SPOOL_DIR": f"{tmp}/spool"}
+            port = self.url.rsplit(":", 1)[1]
+            process = subprocess.Popen([sys.executable, "-m", "gateway", "serve", "--port",
+                                        port], env=env)
+            try:
+                self._wait_healthy()
+                started = _cpu_seconds(process.pid)  # leave out imports and startup
+                yield self.url
+                ended = _cpu_seconds(process.pid)
+                if started is not None and ended is not None:
+                    self.cpu_s = ended - started
+            finally:
+                process.terminate()
+                process.wait(30)
+
+    def _wait_healthy(self) -> None:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.2)
+        raise RuntimeError("the gateway did not start")
+
+
+def _cpu_seconds(pid: int) -> float | None:
+    """User plus system CPU time of a process so far (Linux /proc; None elsewhere)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def first_model(backend_url: str, api_key: str) -> str:
@@ -229,12 +260,19 @@ def main(argv: list[str] | None = None) -> int:
     model = args.model or first_model(args.backend_url, args.api_key)
     print(f"model {model!r}; concurrency {args.concurrency}; {args.max_tokens} tokens/request",
           file=sys.stderr)
+    spawned = None
     if args.gateway_url:
         results = asyncio.run(measure(args, args.gateway_url.rstrip("/"), model))
     else:
-        with spawned_gateway(args.backend_url, args.api_key) as gateway_url:
+        spawned = SpawnedGateway(args.backend_url, args.api_key)
+        with spawned.running() as gateway_url:
             results = asyncio.run(measure(args, gateway_url, model))
     ok = report(results, args.min_ratio)
+    if spawned and spawned.cpu_s is not None:
+        # Every round of every level (warm-up requests left out: a slight overestimate).
+        tokens = sum(r.tokens for r in results if r.target == "gateway") * args.rounds
+        print(f"gateway CPU: {spawned.cpu_s:.1f} s in all, about "
+              f"{1e6 * spawned.cpu_s / max(tokens, 1):.0f} us per streamed token")
     if args.json:
         args.json.write_text(json.dumps([asdict(r) for r in results], indent=2))
     return 0 if ok else 1
