@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -40,6 +41,15 @@ def recorded(vllm_gateway: ThreadedServer) -> list[Any]:
     return contexts
 
 
+def one_record(recorded: list[Any]) -> Any:
+    """The single recorded request; a stream is recorded just after its last byte went out."""
+    deadline = time.monotonic() + 10
+    while not recorded and time.monotonic() < deadline:
+        time.sleep(0.01)
+    (ctx,) = recorded
+    return ctx
+
+
 def test_chat_through_gateway_returns_vllm_completion(client, vllm_backend, recorded):
     raw = client.chat.completions.with_raw_response.create(
         model=vllm_backend.model, messages=MESSAGES, max_tokens=8, extra_body=IGNORE_EOS)
@@ -51,7 +61,7 @@ def test_chat_through_gateway_returns_vllm_completion(client, vllm_backend, reco
     assert completion.usage.completion_tokens == 8
     assert completion.usage.prompt_tokens > 0
     # The gateway kept vLLM's own token counts for the usage record.
-    (ctx,) = recorded
+    ctx = one_record(recorded)
     assert ctx.usage["prompt_tokens"] == completion.usage.prompt_tokens
     assert ctx.usage["completion_tokens"] == 8
 
@@ -76,7 +86,7 @@ def test_chat_stream_with_usage(client, vllm_backend, recorded):
     usage = chunks[-1].usage
     assert usage.completion_tokens == 10
     assert usage.total_tokens == usage.prompt_tokens + 10
-    (ctx,) = recorded
+    ctx = one_record(recorded)
     assert ctx.usage["completion_tokens"] == 10
     assert ctx.usage["prompt_tokens"] == usage.prompt_tokens
 
@@ -86,7 +96,7 @@ def test_stream_without_usage_still_records_vllm_counts(client, vllm_backend, re
         model=vllm_backend.model, prompt="Tokens stream back", max_tokens=5, stream=True,
         extra_body=IGNORE_EOS))
     assert all(c.usage is None for c in chunks)
-    (ctx,) = recorded
+    ctx = one_record(recorded)
     assert ctx.usage["completion_tokens"] == 5
     assert ctx.usage["prompt_tokens"] > 0
 
