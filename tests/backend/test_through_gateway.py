@@ -219,3 +219,33 @@ def test_gateway_without_backend_key_gets_backend_401(start_gateway, vllm_backen
                            max_retries=0, default_headers=createHeaders(provider="vllm"))
     with pytest.raises(openai.AuthenticationError):
         client.completions.create(model=vllm_backend.model, prompt="Hello", max_tokens=2)
+
+
+def test_usage_row_holds_vllms_real_token_counts_and_the_operator_price(
+        start_gateway: Callable[..., ThreadedServer], vllm_backend: BackendProcess, tmp_path):
+    model = next(iter(openai.OpenAI(api_key=vllm_backend.api_key,
+                                    base_url=f"{vllm_backend.url}/v1").models.list())).id
+    gateway = start_gateway(vllm_url=f"{vllm_backend.url}/v1", vllm_api_key=vllm_backend.api_key,
+                            provider_base_urls={}, usage_flush_interval_s=0.05,
+                            model_prices={f"vllm/{model}": {"input": 1.0, "output": 2.0}})
+    sdk = openai.OpenAI(api_key="sk-x", base_url=f"{gateway.url}/v1", max_retries=0,
+                        default_headers=createHeaders(provider="vllm"))
+    raw = sdk.chat.completions.with_raw_response.create(
+        model=model, messages=MESSAGES, max_tokens=7, extra_body=IGNORE_EOS)
+    usage = raw.parse().usage
+    request_id = raw.headers["x-portkey-request-id"]
+    import sqlite3
+    from decimal import Decimal
+    deadline = time.monotonic() + 10
+    row = None
+    while row is None and time.monotonic() < deadline:
+        with sqlite3.connect(tmp_path / "gateway.sqlite3") as db:
+            row = db.execute("SELECT prompt_tokens, completion_tokens, tokens_estimated, "
+                             "cost_usd, provider FROM request_logs WHERE id = ?",
+                             (request_id,)).fetchone()
+        time.sleep(0.05)
+    assert row is not None
+    assert row[:3] == (usage.prompt_tokens, 7, 0)
+    expected = (Decimal(usage.prompt_tokens) * 1 + Decimal(7) * 2) / 1_000_000
+    # SQLite keeps NUMERIC as a float (Postgres keeps the exact decimal: see tests/gateway/usage).
+    assert abs(Decimal(str(row[3])) - expected) < Decimal("1e-15") and row[4] == "vllm"
