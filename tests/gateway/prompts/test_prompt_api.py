@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import httpx
 import orjson
 import pytest
 
-from tests.support.databases import admin_client
+from tests.support.databases import admin_client, query
 from tests.support.keys import create_api_key, create_virtual_key
 from tests.support.mock_upstream import MockUpstream
 from tests.support.servers import ThreadedServer
@@ -162,22 +163,38 @@ def test_prompts_need_a_gateway_api_key(setup, mock: MockUpstream):
     assert mock.requests == []
 
 
-def test_stored_virtual_key_routes_and_the_row_names_prompt_and_version(
-        setup, mock: MockUpstream):
-    gateway, key = setup
+def wait_for_rows(url: str, count: int, timeout: float = 60) -> list[dict[str, Any]]:
+    deadline = time.monotonic() + timeout
+    while True:
+        found = query(url, "SELECT * FROM request_logs ORDER BY created_at")
+        if len(found) >= count or time.monotonic() > deadline:
+            return found
+        time.sleep(0.1)
+
+
+def test_stored_virtual_key_routes_and_the_log_row_names_prompt_and_version(
+        keyed_gateway, mock: MockUpstream, database_url: str):
+    gateway = keyed_gateway(usage_flush_interval_s=0.05)
+    key = create_api_key(gateway)
     vk = create_virtual_key(gateway, key=SECRET)["slug"]
     slug = create_prompt(gateway, provider=None, virtual_key=vk)["slug"]
-    finished: list[Any] = []
-    gateway.config.app.state.services.recorders.append(finished.append)
-    response = call(gateway, f"{slug}@1", key, {"variables": {"title": "T", "num_sections": 1}},
-                    provider="openai", provider_key="sk-ignored")
-    assert response.status_code == 200, response.text
+    with admin_client(gateway) as admin:
+        admin.put(f"/admin/prompts/{slug}", json={"model": "mistral-8x7b"})  # version 2
+    # The stored virtual key wins over the caller's provider and Authorization.
+    ok = call(gateway, f"{slug}@2", key, {"variables": {"title": "T", "num_sections": 1}},
+              provider="openai", provider_key="sk-ignored")
+    assert ok.status_code == 200, ok.text
     assert mock.requests[-1].headers["authorization"] == f"Bearer {SECRET}"
     bad = call(gateway, slug, key, {"variables": {}})
     assert bad.status_code == 400
-    assert [(c.prompt_id, c.prompt_version, c.status) for c in finished] == [
-        (slug, 1, 200), (slug, 1, 400)]
-    assert finished[0].virtual_key_id is not None
+    rows = {row["id"]: row for row in wait_for_rows(database_url, 2)}
+    good_row = rows[ok.headers["x-portkey-request-id"]]
+    bad_row = rows[bad.headers["x-portkey-request-id"]]
+    assert (good_row["prompt_id"], good_row["prompt_version"]) == (slug, 2)
+    assert (good_row["status_code"], good_row["model"]) == (200, "mistral-8x7b")
+    assert good_row["virtual_key_id"] is not None and good_row["endpoint"] == "chat/completions"
+    assert (bad_row["prompt_id"], bad_row["prompt_version"], bad_row["status_code"]) == (
+        slug, 1, 400)
 
 
 def test_stored_saved_config_routes_unless_the_caller_sends_a_config(setup, mock: MockUpstream):
@@ -185,13 +202,19 @@ def test_stored_saved_config_routes_unless_the_caller_sends_a_config(setup, mock
     vk = create_virtual_key(gateway, key=SECRET)["slug"]
     with admin_client(gateway) as admin:
         config = admin.post("/admin/configs", json={
-            "name": "via vk", "config": {"virtual_key": vk,
+            "name": "via vk", "config": {"virtual_key": vk, "cache": {"mode": "simple"},
                                          "override_params": {"seed": 7}}}).json()["slug"]
     slug = create_prompt(gateway, provider=None, config=config)["slug"]
     variables = {"variables": {"title": "T", "num_sections": 1}}
-    assert call(gateway, slug, key, variables).status_code == 200
+    first = call(gateway, slug, key, variables)
+    assert first.status_code == 200 and first.headers["x-portkey-cache-status"] == "MISS"
     assert mock.requests[-1].headers["authorization"] == f"Bearer {SECRET}"
     assert mock.requests[-1].body["seed"] == 7
+    # The rendered body is what the cache keys on: the same variables hit, others miss.
+    again = call(gateway, slug, key, variables)
+    assert again.headers["x-portkey-cache-status"] == "HIT" and len(mock.requests) == 1
+    other = call(gateway, slug, key, {"variables": {"title": "U", "num_sections": 1}})
+    assert other.headers["x-portkey-cache-status"] == "MISS" and len(mock.requests) == 2
     own = orjson.dumps({"provider": "openai", "api_key": "sk-callers-own"}).decode()
     assert call(gateway, slug, key, variables, config=own).status_code == 200
     assert mock.requests[-1].headers["authorization"] == "Bearer sk-callers-own"
@@ -237,3 +260,16 @@ def test_admin_lifecycle_and_bad_templates(setup):
         assert admin.get(f"/admin/prompts/{slug}").status_code == 404
     gone = call(gateway, slug, key, {"variables": {"title": "T", "num_sections": 1}})
     assert gone.status_code == 404 and gone.json()["error"]["code"] == "prompt_not_found"
+
+
+def test_unrouted_prompt_uses_the_request_headers_and_limits_apply(keyed_gateway,
+                                                                   mock: MockUpstream):
+    gateway = keyed_gateway()
+    key = create_api_key(gateway, rate_limits=[{"type": "requests", "unit": "rpm", "value": 1}])
+    slug = create_prompt(gateway, provider=None)["slug"]
+    variables = {"variables": {"title": "T", "num_sections": 1}}
+    first = call(gateway, slug, key, variables, provider="anyscale", provider_key="sk-own")
+    assert first.status_code == 200, first.text
+    assert mock.requests[-1].headers["authorization"] == "Bearer sk-own"
+    second = call(gateway, slug, key, variables, provider="anyscale", provider_key="sk-own")
+    assert second.status_code == 429 and len(mock.requests) == 1
