@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 import orjson
@@ -32,7 +33,7 @@ def chat_body(prompt: StoredPrompt, request: dict[str, Any]) -> dict[str, Any]:
         raise InvalidRequest("'messages' cannot be sent to a prompt: its template makes them; "
                              "send 'variables'", param="messages", code="invalid_field")
     messages = prompt.template.render({} if variables is None else variables)
-    body: dict[str, Any] = dict(prompt.parameters)
+    body: dict[str, Any] = copy.deepcopy(dict(prompt.parameters))  # shared by the cache
     if prompt.model is not None:
         body["model"] = prompt.model
     body.update(fields)

@@ -12,6 +12,7 @@ Every missing variable, and every wrong one, is named in one 400.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -130,11 +131,7 @@ class Template:
             raise InvalidRequest("'variables' must be a JSON object", param="variables",
                                  code="invalid_variables")
         engine = _Engine()
-        out = [dict(m) for m in self.messages]
-        for message in out:
-            if isinstance(message.get("content"), list):
-                message["content"] = [dict(p) if isinstance(p, dict) else p
-                                      for p in message["content"]]
+        out = [copy.deepcopy(dict(m)) for m in self.messages]  # the cached template stays intact
         for (i, j), parsed in self.parsed:
             text = parsed.render(engine, ContextStack(dict(variables)))
             if j is None:
