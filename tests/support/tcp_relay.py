@@ -20,6 +20,7 @@ class TcpRelay:
         self.thread.start()
         self.server: asyncio.Server | None = None
         self.writers: set[asyncio.StreamWriter] = set()
+        self.tasks: set[asyncio.Task[None]] = set()
 
     def start(self) -> TcpRelay:
         asyncio.run_coroutine_threadsafe(self._start(), self.loop).result(10)
@@ -44,10 +45,17 @@ class TcpRelay:
         for writer in self.writers:
             writer.transport.abort()
         self.writers.clear()
+        for task in self.tasks:
+            task.cancel()
+        await asyncio.gather(*self.tasks, return_exceptions=True)
         await self.server.wait_closed()
         self.server = None
 
     async def _relay(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
         try:
             up_reader, up_writer = await asyncio.open_connection(*self.target)
         except OSError:
