@@ -64,8 +64,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
         return error_response(request, error)
 
     middleware = [Middleware(TraceMiddleware, telemetry=telemetry)] if telemetry else []
-    app = Starlette(routes=[*health.routes, *metrics.routes, *admin.routes,
-                            *prompts.routes, *inference.routes],
+    app = Starlette(routes=[*inference.routes, *health.routes, *metrics.routes, *admin.routes,
+                            *prompts.routes, *inference.passthrough_routes],
                     lifespan=lifespan, middleware=middleware,
                     exception_handlers={GatewayError: on_gateway_error, 404: on_http_error,
                                         405: on_http_error})

@@ -95,11 +95,15 @@ async def passthrough(request: Request) -> Response:
     return await _serve(request, Endpoint.PROXY, request.path_params["path"])
 
 
+# Mounted first: the busiest paths should not be matched against every admin route.
 routes = [
     Route("/v1/chat/completions", chat_completions, methods=["POST"]),
     Route("/v1/completions", completions, methods=["POST"]),
     Route("/v1/embeddings", embeddings, methods=["POST"]),
     Route("/v1/models", models, methods=["GET"]),
+]
+# Mounted last: any other /v1 path that no admin or prompt route claimed.
+passthrough_routes = [
     Route("/v1/{path:path}", passthrough,
           methods=["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]),
 ]

@@ -34,6 +34,9 @@ def create_client(settings: Settings) -> httpx.AsyncClient:
                           trust_env=False, cookies=_NoCookies(), transport=transport)
 
 
+_URL_CACHE_SIZE = 4096
+
+
 class UpstreamClient(httpx.AsyncClient):
     """httpx's client, plus a direct path for the request hot path.
 
@@ -45,11 +48,21 @@ class UpstreamClient(httpx.AsyncClient):
     def __init__(self, *, timeout: httpx.Timeout, **options: Any) -> None:
         super().__init__(timeout=timeout, **options)
         self._timeouts = timeout.as_dict()
+        self._urls: dict[str, httpx.URL] = {}
+
+    def _url(self, url: str) -> httpx.URL:
+        """Parsed URLs, kept: upstream URLs repeat, and parsing one costs more than sending."""
+        parsed = self._urls.get(url)
+        if parsed is None:
+            if len(self._urls) >= _URL_CACHE_SIZE:
+                self._urls.clear()
+            parsed = self._urls[url] = httpx.URL(url)
+        return parsed
 
     async def send_direct(self, method: str, url: str, headers: dict[str, str],
                           content: bytes | None) -> httpx.Response:
         """Send and return the response with its body unread (close it with `aclose`)."""
-        request = httpx.Request(method, url, headers=headers, content=content,
+        request = httpx.Request(method, self._url(url), headers=headers, content=content,
                                 extensions={"timeout": self._timeouts})
         response = await self._transport_for_url(request.url).handle_async_request(request)
         response.request = request

@@ -11,6 +11,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 from gateway.routing.leaf import Leaf
 
@@ -21,8 +22,12 @@ TRIPPING_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
 def target_key(leaf: Leaf) -> str:
     """Identity of an upstream target: provider, host and a digest of the key."""
     key = leaf.virtual_key.id if leaf.virtual_key else (leaf.api_key or "")
-    digest = hashlib.sha256(key.encode()).hexdigest()[:12]
-    return f"{leaf.provider}|{leaf.custom_host or leaf.base_url or ''}|{digest}"
+    return _target_key(leaf.provider, leaf.custom_host or leaf.base_url or "", key)
+
+
+@lru_cache(maxsize=4096)
+def _target_key(provider: str, host: str, key: str) -> str:
+    return f"{provider}|{host}|{hashlib.sha256(key.encode()).hexdigest()[:12]}"
 
 
 @dataclass
