@@ -11,7 +11,6 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 import orjson
-from botocore.eventstream import EventStreamBuffer, ParserError
 
 from gateway.errors import UpstreamMalformed
 from providers.base import SSEEvent
@@ -27,6 +26,10 @@ def to_event(headers: dict[str, object], payload: bytes) -> SSEEvent:
 
 
 async def decode_eventstream(chunks: AsyncIterator[bytes]) -> AsyncIterator[SSEEvent]:
+    # botocore loads on the first Bedrock stream: a gateway that never calls AWS keeps the
+    # memory.
+    from botocore.eventstream import EventStreamBuffer, ParserError
+
     buffer = EventStreamBuffer()
     async for chunk in chunks:
         buffer.add_data(chunk)

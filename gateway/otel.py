@@ -19,11 +19,6 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from opentelemetry import trace
 from opentelemetry.context import Context
-from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
-from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import BatchSpanProcessor
-from opentelemetry.sdk.trace.id_generator import RandomIdGenerator
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 from starlette.requests import Request
@@ -47,25 +42,36 @@ def w3c_trace_id(value: str) -> int | None:
     return int(value, 16)
 
 
-class _HeaderTraceIds(RandomIdGenerator):
-    """Root spans take the trace id the request asked for; everything else is random."""
+def _header_trace_ids() -> Any:
+    """An id generator whose root spans take the trace id the request asked for."""
+    from opentelemetry.sdk.trace.id_generator import RandomIdGenerator
 
-    def __init__(self) -> None:
-        self.wanted: ContextVar[int | None] = ContextVar("wanted_trace_id", default=None)
+    class HeaderTraceIds(RandomIdGenerator):  # type: ignore[misc]
+        def __init__(self) -> None:
+            self.wanted: ContextVar[int | None] = ContextVar("wanted_trace_id", default=None)
 
-    def generate_trace_id(self) -> int:
-        return self.wanted.get() or super().generate_trace_id()
+        def generate_trace_id(self) -> int:
+            return self.wanted.get() or int(super().generate_trace_id())
+
+    return HeaderTraceIds()
 
 
 class Telemetry:
     """The app's tracer: created from settings, flushed and shut down with the app."""
 
     def __init__(self, settings: Settings) -> None:
+        # The SDK and the exporter (protobuf) load only when tracing is on: tens of MB that a
+        # gateway without a collector should not carry.
+        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+        from opentelemetry.sdk.resources import Resource
+        from opentelemetry.sdk.trace import TracerProvider
+        from opentelemetry.sdk.trace.export import BatchSpanProcessor
+
         assert settings.otlp_endpoint
         endpoint = settings.otlp_endpoint.rstrip("/")
         if not endpoint.endswith("/v1/traces"):
             endpoint += "/v1/traces"
-        self.ids = _HeaderTraceIds()
+        self.ids = _header_trace_ids()
         self.provider = TracerProvider(
             resource=Resource.create({"service.name": settings.service_name}),
             id_generator=self.ids)

@@ -18,7 +18,6 @@ from urllib.parse import quote
 import orjson
 
 from providers import openai_shapes as shapes
-from providers.aws_signing import sign
 from providers.base import (
     MERGE,
     ConfigurationError,
@@ -267,6 +266,9 @@ class BedrockAdapter:
             return headers | self.auth_headers(target)
         if target.now is None:
             raise ConfigurationError("bedrock signing needs the gateway's clock (Target.now)")
+        # botocore loads on the first signed request (it is large; most gateways never sign).
+        from providers.aws_signing import sign
+
         return sign("POST", url, headers, payload, keys=keys, region=self._region(target),
                     service="bedrock", now=target.now)
 

