@@ -12,6 +12,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from gateway import admin, cache_and_limits, health, inference, metrics, observability
+from gateway.console import attach as attach_console
+from gateway.console import routes as console_routes
 from gateway.errors import GatewayError, NotFound
 from gateway.hostguard import HostGuard
 from gateway.keys import setup as key_store
@@ -40,6 +42,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         await observability.start(app.state.services, telemetry)
         try:
             cache_and_limits.attach(app.state.services)
+            attach_console(app.state.services)
             yield
         finally:
             # uvicorn runs this only after it stopped accepting and in-flight responses ended
@@ -60,7 +63,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
         return error_response(request, error)
 
     middleware = [Middleware(TraceMiddleware, telemetry=telemetry)] if telemetry else []
-    app = Starlette(routes=[*health.routes, *metrics.routes, *admin.routes, *inference.routes],
+    app = Starlette(routes=[*health.routes, *metrics.routes, *admin.routes,
+                            *console_routes, *inference.routes],
                     lifespan=lifespan, middleware=middleware,
                     exception_handlers={GatewayError: on_gateway_error, 404: on_http_error,
                                         405: on_http_error})
