@@ -23,6 +23,7 @@ from gateway.routing.breaker import Breakers
 from gateway.services import Services
 from gateway.settings import Settings
 from gateway.upstream import create_client
+from gateway.usage import setup as usage_log
 
 log = logging.getLogger("gateway")
 
@@ -39,6 +40,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         app.state.services = Services(settings=settings, http=http, breakers=breakers,
                                       host_guard=HostGuard(settings.trusted_host_set))
         await key_store.start(app.state.services)
+        await usage_log.start(app.state.services)
         await observability.start(app.state.services, telemetry)
         try:
             cache_and_limits.attach(app.state.services)
@@ -47,6 +49,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         finally:
             # uvicorn runs this only after it stopped accepting and in-flight responses ended
             # (or GATEWAY_SHUTDOWN_GRACE_S ran out); close the usage writer first, then these.
+            await usage_log.stop(app.state.services)
             await cache_and_limits.detach(app.state.services)
             await observability.stop(app.state.services)
             await key_store.stop(app.state.services)

@@ -158,12 +158,21 @@ async def build_target(services: Services, ctx: RequestContext, leaf: Leaf) -> T
     else:
         base_url = leaf.base_url or settings.base_urls.get(leaf.provider)
     api_key = leaf.api_key or settings.default_keys.get(leaf.provider)
+    if _bundled_backend(leaf) and leaf.provider in settings.default_keys:
+        # The operator's backend key wins over the client's Authorization: SDKs always send
+        # one (a placeholder, or the gateway key), and clients are not meant to know it.
+        api_key = settings.default_keys[leaf.provider]
     account_option = getattr(REGISTRY[leaf.provider], "service_account_option", None)
     if account_option and leaf.options.get(account_option):
         api_key = await services.tokens.bearer(
             leaf.options[account_option], option=account_option, provider=leaf.provider,
             http=services.http, guard=services.host_guard)
     return Target(leaf.provider, api_key, base_url, leaf.options, now=time.time())
+
+
+def _bundled_backend(leaf: Leaf) -> bool:
+    """A target at the gateway's own default URL, not one a client or virtual key chose."""
+    return not (leaf.custom_host or leaf.base_url or leaf.virtual_key)
 
 
 def _build(ctx: RequestContext, leaf: Leaf, adapter: Adapter,

@@ -6,7 +6,6 @@ Bad input fails here, with a 400 that names the header or field at fault.
 from __future__ import annotations
 
 import time
-import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -106,10 +105,6 @@ _KNOWN = {
     "provider", "config", "custom-host", "forward-headers", "request-timeout", "trace-id",
     "metadata", "api-key", "virtual-key",
 }
-
-
-def new_request_id() -> str:
-    return str(uuid.uuid4())
 
 
 def parse_request(

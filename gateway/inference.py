@@ -30,8 +30,9 @@ async def _context(request: Request, endpoint: Endpoint, path: str) -> RequestCo
     raw = b"" if request.method in ("GET", "HEAD") else await read_body(
         request, services.settings.max_body_bytes)
     ctx = parse_request(endpoint=endpoint, method=request.method, path=path,
-                        query=request.url.query, headers=request.headers, raw_body=raw,
-                        request_id=request_id, trace_id=trace_id)
+                        query=request.scope["query_string"].decode("latin-1"),
+                        headers=request.headers, raw_body=raw, request_id=request_id,
+                        trace_id=trace_id)
     request.state.ctx = ctx
     return ctx
 

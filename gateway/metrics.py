@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 import logging
 import os
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -68,6 +69,9 @@ class Metrics:
                               (*req, "type"), registry=r)
         self.cost = Counter("gateway_cost_usd", "Cost of requests in US dollars.", req,
                             registry=r)
+        self.unpriced = Counter("gateway_unpriced_requests",
+                                "Requests with tokens but no known price (cost logged as null).",
+                                req, registry=r)
         self.retries = Counter("gateway_retries", "Repeated attempts on the same target.",
                                ("provider",), registry=r)
         self.fallbacks = Counter("gateway_fallbacks",
@@ -129,8 +133,10 @@ class Metrics:
             if isinstance(count, int) and count > 0:
                 self.tokens.labels(provider, model, kind).inc(count)
         cost = getattr(ctx, "cost_usd", None)
-        if isinstance(cost, int | float) and cost > 0:
-            self.cost.labels(provider, model).inc(cost)
+        if isinstance(cost, int | float | Decimal) and cost > 0:
+            self.cost.labels(provider, model).inc(float(cost))
+        elif cost is None and usage and (ctx.status or 0) < 400:
+            self.unpriced.labels(provider, model).inc()  # tokens with no price: cost is null
 
     def refresh(self, services: Services) -> None:
         """Bring counters and gauges kept on other objects up to date."""

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from gateway.cache.stores import ResponseCache
     from gateway.limits.limiter import Limiter
     from gateway.redis_link import RedisLink
+    from gateway.usage.setup import UsageLog
 
 # Receives each finished request's context (usage logging, metrics); must not block.
 Recorder = Callable[[Any], None]
@@ -42,6 +43,7 @@ class Services:
     cache: ResponseCache | None = None
     limiter: Limiter | None = None
     tokens: ServiceAccountTokens = field(default_factory=ServiceAccountTokens)
+    usage: UsageLog | None = None  # the usage log, once the database is open
 
     def record(self, ctx: Any) -> None:
         """Hand a finished request to every recorder, exactly once."""

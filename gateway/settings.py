@@ -7,10 +7,20 @@ from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
 
-from pydantic import AliasChoices, Field, SecretStr
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 _DEFAULT_TRUSTED = ("localhost", "127.0.0.1", "::1")
+
+
+class ModelPrice(BaseModel):
+    """USD per million tokens; cached input defaults to the input price."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    input: float = Field(ge=0)
+    output: float = Field(ge=0)
+    cached_input: float | None = Field(None, ge=0)
 
 
 class Settings(BaseSettings):
@@ -38,7 +48,16 @@ class Settings(BaseSettings):
     trusted_hosts: str = ",".join(_DEFAULT_TRUSTED)
     vllm_url: str = "http://127.0.0.1:8000/v1"
     vllm_api_key: SecretStr | None = None
+    # JSON object: "<provider>/<model>" (e.g. "vllm/meta-llama/Llama-3.1-8B-Instruct") or a
+    # bare "<model>" -> {"input": .., "output": .., "cached_input": ..} in USD per million
+    # tokens. Operators price their own backend's models here (they cost 0 until priced: see
+    # gateway/usage/pricing.py); it overrides any built-in price.
+    model_prices: dict[str, ModelPrice] = Field(default_factory=dict)
     spool_dir: Path = Path("./spool")
+    # Usage writer: queue bound (rows), rows per insert, longest wait before a partial batch (s).
+    usage_queue_size: int = 10_000
+    usage_batch_size: int = 500
+    usage_flush_interval_s: float = 1.0
     log_bodies: bool = False
     # JSON object: provider slug -> base URL, replacing the provider's public URL.
     provider_base_urls: dict[str, str] = Field(default_factory=dict)
@@ -102,6 +121,10 @@ class Settings(BaseSettings):
     def base_urls(self) -> dict[str, str]:
         """Operator-set base URLs per provider; the bundled backend is `vllm`'s default."""
         return {"vllm": self.vllm_url, **self.provider_base_urls}
+
+    def model_price(self, provider: str, model: str) -> ModelPrice | None:
+        """The operator's price for a model, from GATEWAY_MODEL_PRICES, if any."""
+        return self.model_prices.get(f"{provider}/{model}")
 
     @cached_property
     def default_keys(self) -> dict[str, str]:

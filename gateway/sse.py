@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator, Iterable
 from typing import Any
 
@@ -10,6 +11,7 @@ import orjson
 from providers.base import SSEEvent
 
 DONE = b"data: [DONE]\n\n"
+_LINE_BREAK = re.compile(r"\r\n|\r|\n")
 
 
 class SSEDecoder:
@@ -27,14 +29,12 @@ class SSEDecoder:
         if self._pending_cr and chunk.startswith("\n"):
             chunk = chunk[1:]
         self._pending_cr = chunk.endswith("\r")
-        text = self._buffer + chunk
-        lines = text.splitlines(keepends=True)
-        self._buffer = ""
-        if lines and not lines[-1].endswith(("\n", "\r")):
-            self._buffer = lines.pop()
+        # Only CR, LF and CRLF end a line: str.splitlines would also split inside JSON
+        # strings holding U+2028, U+0085 or \x1c, which models do emit.
+        *lines, self._buffer = _LINE_BREAK.split(self._buffer + chunk)
         events = []
         for line in lines:
-            event = self._line(line.rstrip("\r\n"))
+            event = self._line(line)
             if event is not None:
                 events.append(event)
         return events

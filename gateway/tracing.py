@@ -14,9 +14,10 @@ def request_ids(request: Request) -> tuple[str, str]:
     """The request's (request id, trace id), made once and kept on request.state."""
     ids = getattr(request.state, "ids", None)
     if ids is None:
+        request_id = uuid.uuid4()
         trace = request.headers.get("x-portkey-trace-id", "")
         if not _TRACE_ID.match(trace):
-            trace = uuid.uuid4().hex
-        ids = (str(uuid.uuid4()), trace)
+            trace = request_id.hex  # one random draw serves both ids
+        ids = (str(request_id), trace)
         request.state.ids = ids
     return ids

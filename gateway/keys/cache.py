@@ -10,11 +10,18 @@ V = TypeVar("V")
 
 
 class TTLCache(Generic[V]):
-    """Bounded; a load that started before `clear()` does not store its stale answer."""
+    """Bounded; a load that started before `clear()` does not store its stale answer.
 
-    def __init__(self, ttl: float, max_entries: int = 10_000) -> None:
+    When a reload fails with one of `stale_on` (the database is down), the expired answer is
+    served for another TTL: requests keep flowing on what was last known, rather than all
+    failing until the database returns.
+    """
+
+    def __init__(self, ttl: float, max_entries: int = 10_000,
+                 stale_on: tuple[type[BaseException], ...] = ()) -> None:
         self.ttl = ttl
         self.max_entries = max_entries
+        self.stale_on = stale_on
         self._entries: dict[str, tuple[float, V]] = {}
         self._generation = 0
 
@@ -24,7 +31,13 @@ class TTLCache(Generic[V]):
         if entry is not None and entry[0] > now:
             return entry[1]
         generation = self._generation
-        value = await load()
+        try:
+            value = await load()
+        except self.stale_on:
+            if entry is None:
+                raise
+            self._entries[key] = (now + self.ttl, entry[1])
+            return entry[1]
         if generation == self._generation and self.ttl > 0:
             if len(self._entries) >= self.max_entries:
                 self._evict(now)

@@ -18,7 +18,7 @@ from sqlalchemy import or_, select
 from gateway.db.engine import Database
 from gateway.db.models import ApiKeyRow, ConfigRow, VirtualKeyRow
 from gateway.db.types import utcnow
-from gateway.errors import AuthenticationFailed, NotFound
+from gateway.errors import AuthenticationFailed, NotFound, ServiceUnavailable
 from gateway.keys import tokens
 from gateway.keys.cache import TTLCache
 from gateway.keys.crypto import SecretBox
@@ -47,7 +47,8 @@ class DatabaseResolver:
         self.db = db
         self.box = box
         self.require_api_key = settings.require_api_key
-        self._cache: TTLCache[Any] = TTLCache(settings.key_cache_ttl)
+        self._cache: TTLCache[Any] = TTLCache(settings.key_cache_ttl,
+                                              stale_on=(ServiceUnavailable,))
 
     def invalidate(self) -> None:
         self._cache.clear()

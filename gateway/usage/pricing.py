@@ -24,6 +24,8 @@ _VERSION_SUFFIX = re.compile(
 _BEDROCK_PREFIX = re.compile(
     r"^(?:(?:us|eu|apac|global)\.)?(?:anthropic|meta|mistral|cohere|amazon|ai21)\.")
 # Resellers of other vendors' models: priced by the vendor's row.
+# Self-hosted backends: free unless the operator prices their models.
+SELF_HOSTED = frozenset({"vllm", "ollama"})
 RESELLERS = {"azure-openai": ("openai",), "vertex-ai": ("google", "anthropic"),
              "bedrock": ("anthropic", "mistral-ai", "cohere"), "openrouter": ()}
 
@@ -35,7 +37,9 @@ class Price:
     cached_input: Decimal | None = None
 
     @classmethod
-    def parse(cls, row: Mapping[str, Any]) -> Price:
+    def parse(cls, row: Mapping[str, Any] | Any) -> Price:
+        if hasattr(row, "model_dump"):  # a validated ModelPrice from the settings
+            row = row.model_dump()
         cached = row.get("cached_input")
         return cls(Decimal(str(row["input"])), Decimal(str(row["output"])),
                    None if cached is None else Decimal(str(cached)))
@@ -46,6 +50,9 @@ class Price:
         fresh = max(prompt_tokens - cached_tokens, 0)
         total = fresh * self.input + cached_tokens * cached_price + completion_tokens * self.output
         return total / _MILLION
+
+
+FREE = Price(Decimal(0), Decimal(0))
 
 
 def base_model(model: str) -> str:
@@ -69,7 +76,7 @@ class PriceBook:
     """Finds a price: virtual-key override, operator override, then the shipped table."""
 
     def __init__(self, table: dict[str, dict[str, Price]],
-                 overrides: Mapping[str, Mapping[str, Any]] | None = None) -> None:
+                 overrides: Mapping[str, Any] | None = None) -> None:
         self.table = table
         self.overrides = {key: Price.parse(row) for key, row in (overrides or {}).items()}
 
@@ -90,4 +97,4 @@ class PriceBook:
             found = rows.get(model) or rows.get(base_model(model))
             if found:
                 return found
-        return None
+        return FREE if provider in SELF_HOSTED else None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import signal
 import socket
+import sqlite3
 import time
 
 import httpx
@@ -28,7 +29,7 @@ def served(tmp_path, mock_url):
     process.stop()
 
 
-def test_sigterm_lets_a_long_stream_finish_then_exits_0(served, mock, mock_url):
+def test_sigterm_lets_a_long_stream_finish_then_exits_0(served, mock, mock_url, tmp_path):
     # 400 ms between chunks: the stream is still running well after SIGTERM arrives.
     body = {"model": "m", "stream": True, "messages": [{"role": "user", "content": "hi there"}]}
     headers = {"x-portkey-provider": "openai", "authorization": "Bearer sk-test",
@@ -55,9 +56,11 @@ def test_sigterm_lets_a_long_stream_finish_then_exits_0(served, mock, mock_url):
     text = "".join(c["choices"][0]["delta"].get("content") or "" for c in chunks if c["choices"])
     assert text == "".join(STREAM_WORDS)
     assert served.process.wait(timeout=60) == 0, served.output()
-    assert request_id
-    # TODO(usage writer, issue 5): assert the stream's usage row (request_id) was written
-    # before exit, e.g. GET /admin/logs/{request_id} on a restarted gateway or the table.
+    # The usage writer was flushed before exit: the stream's row is in the database.
+    with sqlite3.connect(tmp_path / "gateway.sqlite3") as db:
+        row = db.execute("SELECT status_code, completion_tokens, stream FROM request_logs "
+                         "WHERE id = ?", (request_id,)).fetchone()
+    assert row == (200, len(STREAM_WORDS), 1)
 
 
 def test_sigterm_when_idle_exits_0_promptly(served):

@@ -3,11 +3,9 @@
 
 from __future__ import annotations
 
-import asyncio
 import os
 import shutil
 import subprocess
-import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -18,6 +16,7 @@ import pytest
 import redis
 
 from tests.support.servers import free_port
+from tests.support.tcp_relay import TcpRelay
 
 
 @dataclass(frozen=True)
@@ -93,71 +92,19 @@ class RedisProcess:
         self.stop()
 
 
-class RedisCut:
-    """A TCP relay on a port of its own to the shared Redis, which a test can cut (every
-    connection dropped, the port closed) and restore: Redis going away, where no
-    redis-server binary is installed to run a private one."""
+class RedisCut(TcpRelay):
+    """A cuttable relay to the shared Redis, where no redis-server binary is installed to run
+    a private one."""
 
     def __init__(self, shared: SharedRedis) -> None:
         parts = urlsplit(shared.url)
-        self.target = (parts.hostname or "127.0.0.1", parts.port or 6379)
+        super().__init__((parts.hostname or "127.0.0.1", parts.port or 6379))
         self.db = parts.path or "/0"
         self.prefix = shared.prefix
-        self.port = free_port()
-        self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
-        self.thread.start()
-        self.server: asyncio.Server | None = None
-        self.writers: set[asyncio.StreamWriter] = set()
 
     @property
     def url(self) -> str:
         return f"redis://127.0.0.1:{self.port}{self.db}"
-
-    def start(self) -> RedisCut:
-        asyncio.run_coroutine_threadsafe(self._start(), self.loop).result(10)
-        return self
-
-    def stop(self) -> None:
-        asyncio.run_coroutine_threadsafe(self._stop(), self.loop).result(10)
-
-    def close(self) -> None:
-        self.stop()
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(10)
-
-    async def _start(self) -> None:
-        self.server = await asyncio.start_server(self._relay, "127.0.0.1", self.port,
-                                                 reuse_address=True)
-
-    async def _stop(self) -> None:
-        if self.server is None:
-            return
-        self.server.close()
-        for writer in self.writers:
-            writer.transport.abort()
-        self.writers.clear()
-        await self.server.wait_closed()
-        self.server = None
-
-    async def _relay(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            up_reader, up_writer = await asyncio.open_connection(*self.target)
-        except OSError:
-            writer.transport.abort()
-            return
-        self.writers |= {writer, up_writer}
-        await asyncio.gather(_pipe(reader, up_writer), _pipe(up_reader, writer),
-                             return_exceptions=True)
-
-
-async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-    try:
-        while data := await reader.read(65536):
-            writer.write(data)
-            await writer.drain()
-    finally:
-        writer.transport.abort()
 
 
 def redis_to_cut(request: pytest.FixtureRequest) -> RedisProcess | RedisCut:

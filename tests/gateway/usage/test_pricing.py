@@ -48,7 +48,8 @@ def test_lookups(book: PriceBook):
     assert book.price("bedrock", "anthropic.claude-3-haiku-20240307-v1:0") == book.price(
         "anthropic", "claude-3-haiku")
     assert book.price("openai", "made-up-model") is None
-    assert book.price("vllm", "my-llama") is None  # priced only by the operator
+    assert book.price("vllm", "my-llama") == Price(Decimal(0), Decimal(0))  # self-hosted: free
+    assert book.price("ollama", "llama3") == Price(Decimal(0), Decimal(0))
 
 
 def test_cost_is_exact_and_counts_cached_tokens_at_their_price():

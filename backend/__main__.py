@@ -1,0 +1,5 @@
+import sys
+
+from backend.launcher import main
+
+sys.exit(main())

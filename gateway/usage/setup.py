@@ -1,0 +1,90 @@
+"""The usage log's life: opened in the lifespan after the database, closed first at shutdown."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import Any
+
+from gateway.context import RequestContext
+from gateway.services import Services
+from gateway.settings import Settings
+from gateway.usage.pricing import PriceBook, load_table
+from gateway.usage.row import build_row
+from gateway.usage.spool import Spool
+from gateway.usage.store import UsageStore
+from gateway.usage.writer import UsageWriter
+
+log = logging.getLogger("gateway.usage")
+_PARTITION_CHECK_S = 6 * 3600
+
+
+class UsageLog:
+    """Builds each finished request's row and hands it to the writer; never blocks."""
+
+    def __init__(self, settings: Settings, store: UsageStore) -> None:
+        self.store = store
+        self.prices = PriceBook(load_table(), settings.model_prices)
+        self.log_bodies = settings.log_bodies
+        self.spool = Spool(settings.spool_dir)
+        self.writer = UsageWriter(store.insert, self.spool, queue_size=settings.usage_queue_size,
+                                  batch_size=settings.usage_batch_size,
+                                  interval_s=settings.usage_flush_interval_s)
+        self._partitions: asyncio.Task[None] | None = None
+
+    def record(self, ctx: RequestContext) -> None:
+        try:
+            row = build_row(ctx, self.prices, self.log_bodies)
+        except Exception:  # a bug here must not lose the response; log it loudly
+            log.exception("usage: could not build the row for request %s", ctx.request_id)
+            return
+        self.writer.submit(row)
+
+    @property
+    def depth(self) -> int:
+        return self.writer.depth
+
+    @property
+    def spooled_rows(self) -> int:
+        return self.spool.pending_rows()
+
+    async def start(self) -> None:
+        await self._ensure_partitions()
+        self.writer.start()
+        self._partitions = asyncio.create_task(self._keep_partitions(), name="usage-partitions")
+
+    async def close(self) -> None:
+        if self._partitions is not None:
+            self._partitions.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._partitions
+        await self.writer.close()
+
+    async def _ensure_partitions(self) -> None:
+        try:
+            await self.store.ensure_partitions()
+        except Exception as exc:  # the database may be down: rows go to the default partition
+            log.warning("usage: partitions not checked: %s", type(exc).__name__)
+
+    async def _keep_partitions(self) -> None:
+        while True:
+            await asyncio.sleep(_PARTITION_CHECK_S)
+            await self._ensure_partitions()
+
+
+async def start(services: Services) -> None:
+    if services.db is None:
+        return
+    usage = UsageLog(services.settings, UsageStore(services.db))
+    await usage.start()
+    services.usage = usage
+    # First, so that metrics and limits see the cost it computes.
+    services.recorders.insert(0, usage.record)
+
+
+async def stop(services: Services) -> None:
+    usage: Any = services.usage
+    if usage is not None:
+        await usage.close()
+        services.usage = None
