@@ -11,6 +11,7 @@ import sqlalchemy as sa
 from gateway.db.engine import Database
 from gateway.db.models import ApiKeyRow, VirtualKeyRow
 from gateway.errors import InvalidRequest, NotFound
+from gateway.usage.queries import LogFilters as UsageFilters
 from gateway.usage.table import request_logs as logs
 
 PAGE_SIZE = 50
@@ -36,31 +37,24 @@ class LogFilters:
 
 
 def _conditions(filters: LogFilters, vk_id: str | None) -> list[Any]:
-    where: list[Any] = []
-    if filters.provider:
-        where.append(logs.c.provider == filters.provider)
-    if filters.model:
-        where.append(logs.c.model == filters.model)
-    if filters.status == "ok":
-        where.append(logs.c.status_code < 400)
-    elif filters.status == "error":
-        where.append(sa.or_(logs.c.status_code >= 400, logs.c.status_code.is_(None)))
-    elif filters.status:
-        if not filters.status.isdigit():
-            raise InvalidRequest("status must be ok, error or an HTTP status code",
-                                 param="status")
-        where.append(logs.c.status_code == int(filters.status))
-    if filters.virtual_key:
-        where.append(logs.c.virtual_key_id == (vk_id or filters.virtual_key))
-    if filters.api_key:
-        where.append(logs.c.api_key_id == filters.api_key)
-    if filters.trace_id:
-        where.append(logs.c.trace_id == filters.trace_id)
+    """The usage API's filters, plus what the console adds: ok/error classes, key slugs."""
+    status = int(filters.status) if filters.status.isdigit() else None
+    if filters.status and status is None and filters.status not in ("ok", "error"):
+        raise InvalidRequest("status must be ok, error or an HTTP status code", param="status")
+    metadata: dict[str, str] = {}
     if filters.metadata:
         key, sep, value = filters.metadata.partition("=")
         if not sep or not key.strip():
             raise InvalidRequest("metadata filter must look like key=value", param="metadata")
-        where.append(logs.c.metadata[key.strip()].as_string() == value.strip())
+        metadata[key.strip()] = value.strip()
+    where: list[Any] = UsageFilters(
+        provider=filters.provider or None, model=filters.model or None, status=status,
+        api_key_id=filters.api_key or None, trace_id=filters.trace_id or None,
+        virtual_key_id=(vk_id or filters.virtual_key) or None, metadata=metadata).clauses()
+    if filters.status == "ok":
+        where.append(logs.c.status_code < 400)
+    elif filters.status == "error":
+        where.append(sa.or_(logs.c.status_code >= 400, logs.c.status_code.is_(None)))
     if filters.before:
         where.append(_before(filters.before))
     return where

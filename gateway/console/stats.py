@@ -5,7 +5,7 @@ its newest MAX_ROWS (the page says so)."""
 
 from __future__ import annotations
 
-import math
+import statistics
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -27,12 +27,12 @@ _COLUMNS = (logs.c.created_at, logs.c.provider, logs.c.model, logs.c.virtual_key
             logs.c.ttfb_ms)
 
 
-def percentile(values: list[float], p: float) -> float | None:
-    """Nearest-rank percentile; None for no values."""
-    if not values:
-        return None
-    ordered = sorted(values)
-    return ordered[max(math.ceil(p / 100 * len(ordered)) - 1, 0)]
+def percentile(values: list[float], p: int) -> float | None:
+    """Interpolated like the analytics API's (`statistics.quantiles`, inclusive), so the
+    console and /admin/analytics agree; None for no values."""
+    if len(values) < 2:
+        return values[0] if values else None
+    return statistics.quantiles(values, n=100, method="inclusive")[p - 1]
 
 
 @dataclass(slots=True)
@@ -53,10 +53,10 @@ class Totals:
         if row.ttfb_ms is not None:
             self.ttfbs.append(row.ttfb_ms)
 
-    def latency(self, p: float) -> float | None:
+    def latency(self, p: int) -> float | None:
         return percentile(self.latencies, p)
 
-    def ttfb(self, p: float) -> float | None:
+    def ttfb(self, p: int) -> float | None:
         return percentile(self.ttfbs, p)
 
 

@@ -82,7 +82,14 @@ def test_console_in_a_real_browser(gateway: ThreadedServer, mock: MockUpstream,
     assert "openai" in attempts and "200" in attempts
     assert "total" in page.locator("#tokens").inner_text()
 
-    # Create a virtual key in the console, then use it through the OpenAI SDK.
+    # Create a virtual key and an API key (virtual keys need one) in the console, then use
+    # them through the OpenAI SDK.
+    page.goto(f"{base}/console/api-keys")
+    page.locator('#create-api-key input[name="name"]').fill("browser caller")
+    page.locator('#create-api-key button[type="submit"]').click()
+    api_key = page.locator("#new-key").inner_text().strip()
+    page.goto(f"{base}/console/api-keys")
+    assert api_key not in page.content()  # shown once only
     page.goto(f"{base}/console/virtual-keys")
     form = page.locator("#create-virtual-key")
     form.locator('input[name="name"]').fill("browser key")
@@ -94,9 +101,10 @@ def test_console_in_a_real_browser(gateway: ThreadedServer, mock: MockUpstream,
     assert slug == "browser-key"
     assert VK_SECRET not in page.content()
     mock.reset()
-    _chat(_client(gateway, **{"virtual-key": slug}))
+    _chat(_client(gateway, **{"virtual-key": slug, "api-key": api_key}))
     assert mock.requests[-1].headers["authorization"] == f"Bearer {VK_SECRET}"
-    page.reload()
+    page.goto(f"{base}/console/virtual-keys")
+    assert page.locator("#virtual-keys tr[data-slug]").count() == 1
     assert "requests / minute: 1 of 100" in page.locator(f'tr[data-slug="{slug}"]').inner_text()
 
     # An invalid config is rejected inline, naming each problem; a valid one is saved.
