@@ -10,7 +10,13 @@ from markupsafe import Markup, escape
 PALETTE = ("#2563eb", "#f59e0b", "#10b981", "#ef4444", "#8b5cf6", "#06b6d4", "#ec4899",
            "#84cc16", "#64748b")
 MAX_SERIES = len(PALETTE) - 1  # the rest are summed as "other"
-_W, _H, _LEFT, _BOTTOM, _TOP = 720, 180, 56, 22, 8
+_W, _H, _LEFT, _BOTTOM, _TOP = 720, 180, 72, 22, 8
+
+
+def money(value: float) -> str:
+    """Dollars, with enough places that a fraction of a cent still shows."""
+    return f"${value:,.2f}" if value >= 1 else f"${value:.6f}".rstrip("0").rstrip(".") \
+        if value else "$0"
 
 
 def top_series(series: dict[str, list[float]]) -> dict[str, list[float]]:
@@ -57,9 +63,12 @@ def stacked_bars(title: str, buckets: list[datetime], series: dict[str, list[flo
             parts.append(f'<rect x="{x:.1f}" y="{y:.1f}" width="{bar_w:.1f}" '
                          f'height="{max(height, 0.5):.1f}" fill="{palette[name]}">'
                          f'<title>{escape(tip)}</title></rect>')
-    for i in sorted({0, len(buckets) // 2, len(buckets) - 1}) if buckets else []:
+    last = len(buckets) - 1
+    for i in sorted({0, len(buckets) // 2, last}) if buckets else []:
         x = _LEFT + i * step + step / 2
-        parts.append(f'<text x="{x:.1f}" y="{_H - 6}" text-anchor="middle">'
+        anchor = "start" if i == 0 and last else "end" if i == last and last else "middle"
+        x = _LEFT if anchor == "start" else _W - 8 if anchor == "end" else x
+        parts.append(f'<text x="{x:.1f}" y="{_H - 6}" text-anchor="{anchor}">'
                      f'{escape(_label(buckets[i], hourly))}</text>')
     parts.append("</svg>")
     return Markup("".join(parts))

@@ -29,7 +29,7 @@ _NAMES = {"rpm": "requests / minute", "rph": "requests / hour", "rpd": "requests
 _PERIOD = {"daily": "spend today", "weekly": "spend this week", "monthly": "spend this month"}
 
 
-def _what(key: str, period: str | None) -> str:
+def limit_label(key: str, period: str | None) -> str:
     parts = key.split(":")
     if "budget" in parts:
         return _PERIOD.get(period or "", "spend (total)")
@@ -49,5 +49,5 @@ async def usage_of(services: Services, kind: Literal["api_key", "virtual_key"],
         pairs = await services.limiter.usage(scope, time.time())
     except StoreUnavailable:
         return None
-    return [LimitUse(_what(check.key, limits.budget_period), used, check.limit,
+    return [LimitUse(limit_label(check.key, limits.budget_period), used, check.limit,
                      money=check.code == "insufficient_quota") for check, used in pairs]

@@ -16,7 +16,7 @@ from gateway.console.web import page, render, store_of
 SPLITS: dict[str, stats.Split] = {"provider": "provider", "model": "model",
                                   "virtual_key": "virtual_key_id"}
 _FORMATS = {"requests": lambda v: f"{v:,.0f}", "errors": lambda v: f"{v:,.0f}",
-            "tokens": lambda v: f"{v:,.0f}", "cost": lambda v: f"${v:,.4f}"}
+            "tokens": lambda v: f"{v:,.0f}", "cost": charts.money}
 _TITLES = {"requests": "Requests", "errors": "Errors", "tokens": "Tokens", "cost": "Cost (USD)"}
 
 
@@ -52,7 +52,7 @@ async def overview_page(request: Request) -> Response:
     return render(request, "overview.html", data=data, groups=groups, charts=drawn,
                   titles=_TITLES, palette=palette, span=span, bucket=bucket,
                   split=split_name, ranges=list(stats.RANGES), splits=list(SPLITS),
-                  max_rows=stats.MAX_ROWS)
+                  max_rows=stats.MAX_ROWS, money=charts.money)
 
 
 routes = [page("/", overview_page)]

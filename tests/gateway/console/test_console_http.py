@@ -140,7 +140,10 @@ def test_no_page_shows_a_secret(gateway: ThreadedServer, database_url: str) -> N
             assert page.status_code == 200, (path, page.text)
             for secret in (PROVIDER_SECRET, inference_key, fresh_key.group(1), ADMIN_TOKEN):
                 assert secret not in page.text, f"{path} shows a secret"
-        assert "****6789" in client.get("/console/virtual-keys").text
+        listing = client.get("/console/virtual-keys").text
+        assert "****6789" in listing
+        assert "spend this month: $0.0000 of $5" in listing
+        assert "requests / minute: 0 of 60" in listing
 
 
 def test_logs_filter_paginate_and_show_attempts(gateway: ThreadedServer,
