@@ -12,7 +12,7 @@ from starlette.routing import Route
 
 from gateway.console.session import COOKIE, LOGIN_COOKIE
 from gateway.console.web import console_of, page, read_form, render, services_of
-from gateway.errors import GatewayError
+from gateway.errors import AuthenticationFailed, GatewayError
 from gateway.keys.store import database_errors
 
 
@@ -50,8 +50,8 @@ async def _subject(request: Request, credential: str) -> tuple[str, str] | None:
         return "admin", "admin token"
     try:
         with database_errors():
-            principal = await services.resolver.authenticate(credential)
-    except GatewayError:
+            principal = await services.resolver.authenticate(credential or None)
+    except AuthenticationFailed:  # unknown, revoked or expired: the same answer as a typo
         return None
     if principal is None or "admin" not in principal.scopes:
         return None
@@ -65,7 +65,10 @@ async def login(request: Request) -> Response:
     if not signer.check_login_token(request.cookies.get(LOGIN_COOKIE), form.get("csrf")):
         return _login_page(request, 403, "The form expired or its CSRF token is wrong; "
                                          "try again.", next_path)
-    subject = await _subject(request, form.get("token", "").strip())
+    try:
+        subject = await _subject(request, form.get("token", "").strip())
+    except GatewayError as exc:  # the key store is down: say so, not "wrong token"
+        return _login_page(request, exc.status, exc.message, next_path)
     if subject is None:
         return _login_page(request, 401, "That is neither the admin token nor an "
                                          "admin-scope API key.", next_path)

@@ -199,3 +199,33 @@ def test_overview_sums_and_splits(gateway: ThreadedServer, database_url: str) ->
         assert "55 ms / 96 ms" in page  # p50 and p95 of 10..100 ms, interpolated
         week = client.get("/console/?range=7d&bucket=day").text
         assert re.search(r'id="total-requests">11<', week)
+
+
+def test_configs_are_checked_before_saving_and_each_change_is_a_version(
+        gateway: ThreadedServer) -> None:
+    with console_client(gateway) as client:
+        csrf = csrf_of(client.get("/console/configs/new").text)
+        bad = client.post("/console/configs", data={
+            "csrf": csrf, "name": "", "config": '{"targets": [{"weight": -1}], "oops": 1}'})
+        assert bad.status_code == 400
+        problems = bad.text[bad.text.index('id="problems"'):]
+        assert "name: is required" in problems
+        assert "targets[0].weight" in problems and "oops" in problems
+        assert "not valid JSON" in client.post("/console/configs", data={
+            "csrf": csrf, "name": "x", "config": "{nope"}).text
+        assert "No saved configs yet" in client.get("/console/configs").text
+
+        made = client.post("/console/configs", data={
+            "csrf": csrf, "name": "main route", "config": '{"provider": "openai"}'})
+        assert made.status_code == 303
+        slug = made.headers["location"].rsplit("/", 1)[1]
+        assert slug.startswith("pc-main-route-")
+        rejected = client.post(f"/console/configs/{slug}/edit", data={
+            "csrf": csrf, "name": "main route", "config": '{"strategy": {"mode": "nope"}}'})
+        assert rejected.status_code == 400 and "strategy.mode" in rejected.text
+        edited = client.post(f"/console/configs/{slug}/edit", data={
+            "csrf": csrf, "name": "main route", "config": '{"provider": "groq"}'})
+        assert edited.status_code == 303
+        view = client.get(f"/console/configs/{slug}").text
+        assert "Version 2 (current)" in view and "Version 1 ·" in view
+        assert "        assert '"groq"' in view#34;groq        assert '"groq"' in view#34;" in view
