@@ -116,19 +116,22 @@ def parse_request(
         request_id=request_id, trace_id=trace_id, endpoint=endpoint, method=method, path=path,
         query=query, headers=headers, raw_body=raw_body, body=body,
     )
-    ctx.provider = _provider(headers.get(PREFIX + "provider"))
+    # One pass over the headers (each Headers.get would scan them all again); the first
+    # occurrence of a repeated header wins, as with Headers.get.
+    portkey: dict[str, str] = {}
+    for name, value in reversed(headers.items()):
+        if name.startswith(PREFIX):
+            portkey[name[len(PREFIX):]] = value
+    ctx.provider = _provider(portkey.get("provider"))
     ctx.provider_key = _bearer(headers.get("authorization"))
-    ctx.config = headers.get(PREFIX + "config") or None
-    ctx.custom_host = headers.get(PREFIX + "custom-host") or None
-    ctx.forward_headers = _forward_headers(headers.get(PREFIX + "forward-headers"))
-    ctx.request_timeout_ms = _timeout(headers.get(PREFIX + "request-timeout"))
-    ctx.metadata = _metadata(headers.get(PREFIX + "metadata"))
-    ctx.api_key = headers.get(PREFIX + "api-key") or None
-    ctx.virtual_key = headers.get(PREFIX + "virtual-key") or None
-    ctx.options = {
-        name[len(PREFIX):]: value for name, value in headers.items()
-        if name.startswith(PREFIX) and name[len(PREFIX):] not in _KNOWN
-    }
+    ctx.config = portkey.get("config") or None
+    ctx.custom_host = portkey.get("custom-host") or None
+    ctx.forward_headers = _forward_headers(portkey.get("forward-headers"))
+    ctx.request_timeout_ms = _timeout(portkey.get("request-timeout"))
+    ctx.metadata = _metadata(portkey.get("metadata"))
+    ctx.api_key = portkey.get("api-key") or None
+    ctx.virtual_key = portkey.get("virtual-key") or None
+    ctx.options = {name: value for name, value in portkey.items() if name not in _KNOWN}
     return ctx
 
 

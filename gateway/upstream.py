@@ -7,12 +7,15 @@ it pools (it probes every idle one on every request): see bench/README.md.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from http.cookiejar import Cookie, CookieJar
+from typing import Any
 
 import aiohttp
 import httpx
+import yarl
 from httpx_aiohttp import AiohttpTransport
 
 from gateway.errors import RequestTimeout, UpstreamMalformed, UpstreamUnreachable
@@ -38,10 +41,23 @@ def _aiohttp_transport(settings: Settings) -> httpx.AsyncBaseTransport:
         # Made on first use, inside the running loop; closed by the client's aclose().
         connector = aiohttp.TCPConnector(limit=settings.max_connections, keepalive_timeout=30,
                                          ssl=ssl_context)
-        return aiohttp.ClientSession(connector=connector, cookie_jar=aiohttp.DummyCookieJar(),
-                                     auto_decompress=False, trust_env=False)
+        return _ExactURLSession(connector=connector, cookie_jar=aiohttp.DummyCookieJar(),
+                                auto_decompress=False, trust_env=False)
 
     return AiohttpTransport(client=session)
+
+
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore", DeprecationWarning)  # aiohttp discourages subclassing
+
+    class _ExactURLSession(aiohttp.ClientSession):
+        """Sends the URL exactly as built: yarl would re-quote it (`%3A` → `:`), and a
+        signed request (Bedrock's SigV4 covers the path) must reach the upstream unchanged."""
+
+        def _request(self, method: str, str_or_url: Any, **kwargs: Any) -> Any:
+            if isinstance(str_or_url, str):
+                str_or_url = yarl.URL(str_or_url, encoded=True)
+            return super()._request(method, str_or_url, **kwargs)
 
 
 class _NoCookies(CookieJar):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Awaitable, Callable
 from typing import Generic, TypeVar
@@ -23,6 +24,7 @@ class TTLCache(Generic[V]):
         self.max_entries = max_entries
         self.stale_on = stale_on
         self._entries: dict[str, tuple[float, V]] = {}
+        self._loading: dict[str, asyncio.Future[V]] = {}
         self._generation = 0
 
     async def get(self, key: str, load: Callable[[], Awaitable[V]]) -> V:
@@ -30,6 +32,23 @@ class TTLCache(Generic[V]):
         entry = self._entries.get(key)
         if entry is not None and entry[0] > now:
             return entry[1]
+        # One load per key at a time: the requests that find it expired together share it.
+        # It runs as its own task, so a caller that goes away does not cancel the others'.
+        task = self._loading.get(key)
+        if task is None:
+            task = asyncio.ensure_future(self._load(key, entry, now, load))
+            self._loading[key] = task
+            task.add_done_callback(lambda done: self._forget(key, done))
+        return await asyncio.shield(task)
+
+    def _forget(self, key: str, task: asyncio.Future[V]) -> None:
+        if self._loading.get(key) is task:
+            del self._loading[key]
+        if not task.cancelled():
+            task.exception()  # marked retrieved: the awaiting callers re-raise it
+
+    async def _load(self, key: str, entry: tuple[float, V] | None, now: float,
+                    load: Callable[[], Awaitable[V]]) -> V:
         generation = self._generation
         try:
             value = await load()
@@ -47,6 +66,7 @@ class TTLCache(Generic[V]):
     def clear(self) -> None:
         self._generation += 1
         self._entries.clear()
+        self._loading.clear()  # lookups after a write start afresh
 
     def _evict(self, now: float) -> None:
         self._entries = {k: e for k, e in self._entries.items() if e[0] > now}

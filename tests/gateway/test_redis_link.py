@@ -13,7 +13,6 @@ import redis
 
 from tests.gateway.cache.test_cached import cache_headers
 from tests.gateway.limits.test_limits import BODY, chat, services, with_keys
-from tests.support.cache_config import enable_config_cache
 from tests.support.mock_upstream import MockUpstream
 from tests.support.redis import RedisCut, RedisProcess, redis_to_cut
 from tests.support.servers import ThreadedServer, free_port
@@ -31,7 +30,6 @@ def private_redis(request: pytest.FixtureRequest) -> Iterator[RedisProcess | Red
 def test_redis_stopped_and_restarted_mid_test_fails_no_request(
         start_gateway: Callable[..., ThreadedServer], private_redis: RedisProcess | RedisCut,
         mock: MockUpstream, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture):
-    enable_config_cache(monkeypatch)
     gateway = start_gateway(redis_url=private_redis.url, redis_prefix=private_redis.prefix,
                             redis_retry_interval=0.2)
     with_keys(gateway, {"gk-test": {"id": "k", "name": "ci", "limits": LIMITS}})

@@ -10,7 +10,6 @@ import openai
 import orjson
 import pytest
 
-from tests.support.cache_config import enable_config_cache
 from tests.support.mock_upstream import STREAM_WORDS, MockUpstream
 from tests.support.servers import ThreadedServer
 
@@ -29,7 +28,6 @@ def cache_headers(max_age: int = 60, **extra: str) -> dict[str, str]:
 def gateway_for(request: pytest.FixtureRequest, start_gateway: Callable[..., ThreadedServer],
                 monkeypatch: pytest.MonkeyPatch) -> Callable[..., ThreadedServer]:
     """Start a gateway with the cache in process or in Redis."""
-    enable_config_cache(monkeypatch)
     overrides: dict[str, Any] = {}
     if request.param == "redis":
         redis = request.getfixturevalue("shared_redis")
