@@ -14,7 +14,7 @@ import pytest
 from PIL import Image
 
 from tests.support.browser import ARTIFACTS
-from tests.support.databases import ADMIN_TOKEN, new_master_key
+from tests.support.databases import ADMIN_TOKEN
 from tests.support.mock_upstream import MockUpstream
 from tests.support.servers import ThreadedServer
 
@@ -22,10 +22,9 @@ VK_SECRET = "sk-browser-made-secret-4242"
 
 
 @pytest.fixture
-def gateway(start_gateway: Callable[..., ThreadedServer], tmp_path: Path) -> ThreadedServer:
-    return start_gateway(database_url=f"sqlite+aiosqlite:///{tmp_path}/console.sqlite3",
-                         master_key=new_master_key(), admin_token=ADMIN_TOKEN,
-                         auto_migrate=True)
+def gateway(keyed_gateway: Callable[..., ThreadedServer]) -> ThreadedServer:
+    """On SQLite and on Postgres, with a master key and the admin token."""
+    return keyed_gateway()
 
 
 def _client(gateway: ThreadedServer, **headers: str) -> openai.OpenAI:
@@ -59,7 +58,8 @@ def distinct_colours(path: Path) -> int:
 
 
 def test_console_in_a_real_browser(gateway: ThreadedServer, mock: MockUpstream,
-                                   browser_page: Any) -> None:
+                                   browser_page: Any, database_url: str) -> None:
+    database = database_url.split(":", 1)[0].split("+", 1)[0]
     page, base = browser_page, gateway.url
 
     # Log in: an unauthenticated visit lands on the form, then on the page it asked for.
@@ -128,7 +128,7 @@ def test_console_in_a_real_browser(gateway: ThreadedServer, mock: MockUpstream,
     assert page.locator("#total-requests").inner_text() == "2"
     assert page.locator("svg.chart").count() == 4
     ARTIFACTS.mkdir(exist_ok=True)
-    shot = ARTIFACTS / "console-overview.png"
+    shot = ARTIFACTS / f"console-overview-{database}.png"
     page.screenshot(path=str(shot), full_page=True)
     assert distinct_colours(shot) >= 8, "the overview screenshot is blank"
 

@@ -194,8 +194,9 @@ def test_overview_sums_and_splits(gateway: ThreadedServer, database_url: str) ->
         assert re.search(r'id="total-requests">10<', page)
         assert "<svg" in page and "Requests per hour" in page
         table = page[page.index('id="groups"'):]
-        assert re.search(r"<td>openai</td><td class=\"num\">7</td><td class=\"num\">0", table)
-        assert re.search(r"<td>groq</td><td class=\"num\">3</td><td class=\"num\">1", table)
+        assert re.search(r'>openai</a></td><td class="num">7</td><td class="num">0', table)
+        assert re.search(r'>groq</a></td><td class="num">3</td><td class="num">1', table)
+        assert 'href="/console/logs?provider=groq"' in table
         assert "55 ms / 96 ms" in page  # p50 and p95 of 10..100 ms, interpolated
         week = client.get("/console/?range=7d&bucket=day").text
         assert re.search(r'id="total-requests">11<', week)
