@@ -81,6 +81,8 @@ def test_console_in_a_real_browser(gateway: ThreadedServer, mock: MockUpstream,
     attempts = page.locator("#attempts").inner_text()
     assert "openai" in attempts and "200" in attempts
     assert "total" in page.locator("#tokens").inner_text()
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"console-log-detail-{database}.png"), full_page=True)
 
     # Create a virtual key and an API key (virtual keys need one) in the console, then use
     # them through the OpenAI SDK.
@@ -106,6 +108,7 @@ def test_console_in_a_real_browser(gateway: ThreadedServer, mock: MockUpstream,
     page.goto(f"{base}/console/virtual-keys")
     assert page.locator("#virtual-keys tr[data-slug]").count() == 1
     assert "requests / minute: 1 of 100" in page.locator(f'tr[data-slug="{slug}"]').inner_text()
+    page.screenshot(path=str(ARTIFACTS / f"console-virtual-keys-{database}.png"), full_page=True)
 
     # An invalid config is rejected inline, naming each problem; a valid one is saved.
     page.goto(f"{base}/console/configs/new")
@@ -127,7 +130,6 @@ def test_console_in_a_real_browser(gateway: ThreadedServer, mock: MockUpstream,
     page.goto(f"{base}/console/?range=24h&split=virtual_key")
     assert page.locator("#total-requests").inner_text() == "2"
     assert page.locator("svg.chart").count() == 4
-    ARTIFACTS.mkdir(exist_ok=True)
     shot = ARTIFACTS / f"console-overview-{database}.png"
     page.screenshot(path=str(shot), full_page=True)
     assert distinct_colours(shot) >= 8, "the overview screenshot is blank"
