@@ -32,7 +32,8 @@ def _login_page(request: Request, status: int = 200, error: str | None = None,
                 next_path: str = "/console") -> Response:
     nonce = secrets.token_urlsafe(16)
     response = render(request, "login.html", status, error=error, next_path=next_path,
-                      csrf=console_of(request).signer.login_token(nonce))
+                      csrf=console_of(request).signer.login_token(nonce),
+                      admin_token_set=services_of(request).settings.admin_token is not None)
     response.set_cookie(LOGIN_COOKIE, nonce, max_age=3600, **_cookie_options(request))
     return response
 

@@ -11,6 +11,9 @@ from datetime import UTC, datetime, timedelta
 import httpx
 import pytest
 
+from gateway.keys import api_keys
+from gateway.keys.setup import open_key_store
+from gateway.settings import Settings
 from tests.support.console import console_client, csrf_of, insert_logs, log_row
 from tests.support.databases import ADMIN_TOKEN
 from tests.support.keys import create_api_key, create_virtual_key
@@ -230,3 +233,26 @@ def test_configs_are_checked_before_saving_and_each_change_is_a_version(
         view = client.get(f"/console/configs/{slug}").text
         assert "Version 2 (current)" in view and "Version 1 ·" in view
         assert "&#34;groq&#34;" in view
+
+
+async def _admin_key(database_url: str) -> str:
+    """An admin-scope API key made straight in the key store (the admin API is closed)."""
+    db, store, _ = await open_key_store(Settings(_env_file=None, database_url=database_url,
+                                                 auto_migrate=True))
+    try:
+        return (await api_keys.create(store, {"name": "ops", "scopes": ["admin"]}))[1]
+    finally:
+        await db.close()
+
+
+def test_without_an_admin_token_an_admin_scope_api_key_logs_in(
+        keyed_gateway: Callable[..., ThreadedServer], database_url: str) -> None:
+    gateway = keyed_gateway(admin_token=None)
+    assert 'id="no-admin-token"' in httpx.get(gateway.url + "/console/login").text
+    with httpx.Client(base_url=gateway.url) as client:
+        form = client.get("/console/login")
+        refused = client.post("/console/login", data={"token": ADMIN_TOKEN,
+                                                      "csrf": csrf_of(form.text)})
+        assert refused.status_code == 401
+    with console_client(gateway, asyncio.run(_admin_key(database_url))) as client:
+        assert "API key &#39;ops&#39;" in client.get("/console/").text
