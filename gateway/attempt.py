@@ -133,10 +133,9 @@ async def _send(services: Services, ctx: RequestContext, leaf: Leaf,
         raise InvalidRequest(f"the request cannot be translated for {leaf.provider}: "
                              f"{type(exc).__name__} {exc}", provider=leaf.provider) from None
     headers = _forwarded(ctx, leaf.forward_headers) | request.headers
-    http_request = services.http.build_request(
-        request.method, request.url, headers=headers, content=request.body)
     with map_httpx_errors(leaf.provider):
-        response = await services.http.send(http_request, stream=True)
+        response = await services.http.send_direct(request.method, request.url, headers,
+                                                   request.body)
     try:
         if response.status_code >= 400:
             await _raise_upstream_error(response, adapter, leaf.provider)

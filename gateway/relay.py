@@ -8,11 +8,11 @@ connection. Once the first byte has gone out, an upstream failure becomes a fina
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-import anyio
 import orjson
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
@@ -36,12 +36,30 @@ def to_response(answer: Answer, ctx: RequestContext, headers: dict[str, str],
         ctx.status = answer.status
         if ctx.ttfb_ms is None:
             ctx.ttfb_ms = ctx.elapsed_ms()
-        finish(ctx)
-        return Response(answer.content, answer.status, headers | answer.headers,
-                        media_type="application/json")
+        return RecordedResponse(answer.content, answer.status, headers | answer.headers,
+                                ctx, finish)
     if isinstance(answer, StreamAnswer):
         return SSERelay(answer, ctx, headers | answer.headers | _SSE_HEADERS, finish)
     return RawRelay(answer, ctx, headers | answer.headers, finish)
+
+
+class RecordedResponse(Response):
+    """A JSON answer recorded once it is sent (or failed to send): logging, metrics and
+    limit settlement never delay the answer, and always happen."""
+
+    media_type = "application/json"
+
+    def __init__(self, content: bytes, status: int, headers: dict[str, str],
+                 ctx: RequestContext, finish: Finish) -> None:
+        super().__init__(content, status, headers)
+        self.ctx = ctx
+        self.finish = finish
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            self.finish(self.ctx)
 
 
 class _Relay(Response):
@@ -60,34 +78,44 @@ class _Relay(Response):
         ctx.status = status
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        done = False
         streaming_since = time.perf_counter()
-        try:
-            async with anyio.create_task_group() as group:
-                async def watch_disconnect() -> None:
-                    while (await receive())["type"] != "http.disconnect":
-                        pass
-                    if not done:
-                        self._client_left()
-                    group.cancel_scope.cancel()
+        relay = asyncio.current_task()
+        assert relay is not None
+        state = {"done": False, "left": False}
 
-                group.start_soon(watch_disconnect)
-                await send({"type": "http.response.start", "status": self.status_code,
-                            "headers": self.raw_headers})
-                if self.ctx.ttfb_ms is None:
-                    self.ctx.ttfb_ms = self.ctx.elapsed_ms()
-                await self.stream_body(send)
-                done = True
-                await send({"type": "http.response.body", "body": b"", "more_body": False})
-                group.cancel_scope.cancel()
+        async def watch_disconnect() -> None:
+            while (await receive())["type"] != "http.disconnect":
+                pass
+            if not state["done"]:
+                state["left"] = True
+                relay.cancel()
+
+        # A plain task, not a task group: this runs once per stream, on the hot path.
+        watcher = asyncio.create_task(watch_disconnect())
+        try:
+            await send({"type": "http.response.start", "status": self.status_code,
+                        "headers": self.raw_headers})
+            if self.ctx.ttfb_ms is None:
+                self.ctx.ttfb_ms = self.ctx.elapsed_ms()
+            await self.stream_body(send)
+            state["done"] = True
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
+        except asyncio.CancelledError:
+            if not state["left"]:
+                raise  # cancelled from outside (shutdown): not ours to swallow
+            relay.uncancel()
+            self._client_left()
         except OSError:
-            if not done:
+            if not state["done"]:
                 self._client_left()
         finally:
-            with anyio.CancelScope(shield=True):
-                await self.close_upstream()
-                self.ctx.upstream_ms += (time.perf_counter() - streaming_since) * 1000
-                self.finish(self.ctx)
+            watcher.cancel()
+            await asyncio.shield(self._close(streaming_since))
+
+    async def _close(self, streaming_since: float) -> None:
+        await self.close_upstream()
+        self.ctx.upstream_ms += (time.perf_counter() - streaming_since) * 1000
+        self.finish(self.ctx)
 
     def _client_left(self) -> None:
         self.ctx.status = 499  # nginx's "client closed request"

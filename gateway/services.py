@@ -6,8 +6,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-import httpx
-
 from gateway.credentials import ServiceAccountTokens
 from gateway.db.engine import Database
 from gateway.hostguard import HostGuard
@@ -16,6 +14,7 @@ from gateway.resolve import NoKeyStore, Resolver
 from gateway.routing.breaker import Breakers
 from gateway.routing.config import ConfigCache
 from gateway.settings import Settings
+from gateway.upstream import UpstreamClient
 
 if TYPE_CHECKING:
     from gateway.cache.stores import ResponseCache
@@ -30,7 +29,7 @@ Recorder = Callable[[Any], None]
 @dataclass(slots=True)
 class Services:
     settings: Settings
-    http: httpx.AsyncClient
+    http: UpstreamClient
     host_guard: HostGuard
     breakers: Breakers
     configs: ConfigCache = field(default_factory=ConfigCache)

@@ -30,8 +30,30 @@ def create_client(settings: Settings) -> httpx.AsyncClient:
     timeout = httpx.Timeout(connect=settings.connect_timeout, read=settings.stream_idle_timeout,
                             write=60.0, pool=settings.connect_timeout)
     transport = _aiohttp_transport(settings) if settings.upstream_transport == "aiohttp" else None
-    return httpx.AsyncClient(limits=limits, timeout=timeout, follow_redirects=False,
-                             trust_env=False, cookies=_NoCookies(), transport=transport)
+    return UpstreamClient(limits=limits, timeout=timeout, follow_redirects=False,
+                          trust_env=False, cookies=_NoCookies(), transport=transport)
+
+
+class UpstreamClient(httpx.AsyncClient):
+    """httpx's client, plus a direct path for the request hot path.
+
+    `send_direct` hands the request straight to the transport, skipping the auth flow,
+    redirect handling, cookie extraction and event hooks, none of which an upstream call
+    uses; that is about a tenth of the gateway's CPU per request (bench/README.md).
+    """
+
+    def __init__(self, *, timeout: httpx.Timeout, **options: Any) -> None:
+        super().__init__(timeout=timeout, **options)
+        self._timeouts = timeout.as_dict()
+
+    async def send_direct(self, method: str, url: str, headers: dict[str, str],
+                          content: bytes | None) -> httpx.Response:
+        """Send and return the response with its body unread (close it with `aclose`)."""
+        request = httpx.Request(method, url, headers=headers, content=content,
+                                extensions={"timeout": self._timeouts})
+        response = await self._transport_for_url(request.url).handle_async_request(request)
+        response.request = request
+        return response
 
 
 def _aiohttp_transport(settings: Settings) -> httpx.AsyncBaseTransport:

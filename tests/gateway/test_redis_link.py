@@ -12,7 +12,8 @@ import pytest
 import redis
 
 from tests.gateway.cache.test_cached import cache_headers
-from tests.gateway.limits.test_limits import BODY, chat, services, with_keys
+from tests.gateway.limits.test_limits import BODY, chat, services
+from tests.support.limited_keys import issued_id, issued_key, key_store_settings, with_keys
 from tests.support.mock_upstream import MockUpstream
 from tests.support.redis import RedisCut, RedisProcess, redis_to_cut
 from tests.support.servers import ThreadedServer, free_port
@@ -31,10 +32,10 @@ def test_redis_stopped_and_restarted_mid_test_fails_no_request(
         start_gateway: Callable[..., ThreadedServer], private_redis: RedisProcess | RedisCut,
         mock: MockUpstream, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture):
     gateway = start_gateway(redis_url=private_redis.url, redis_prefix=private_redis.prefix,
-                            redis_retry_interval=0.2)
-    with_keys(gateway, {"gk-test": {"id": "k", "name": "ci", "limits": LIMITS}})
+                            redis_retry_interval=0.2, **key_store_settings())
+    with_keys(gateway, {"gk-test": {"name": "ci", "limits": LIMITS}})
     state = services(gateway)
-    headers = cache_headers() | {"x-portkey-api-key": "gk-test"}
+    headers = cache_headers() | {"x-portkey-api-key": issued_key("gk-test")}
 
     def cache_status() -> str:
         response = chat(gateway, headers)
@@ -60,16 +61,16 @@ def test_redis_stopped_and_restarted_mid_test_fails_no_request(
     assert seen[-1] == "HIT"
     assert state.redis.healthy and state.redis.recoveries == 1
     with redis.Redis.from_url(private_redis.url) as client:  # limits are shared again
-        assert client.exists(f"{private_redis.prefix}limits:api_key:k:rpm")
+        assert client.exists(f"{private_redis.prefix}limits:api_key:{issued_id('gk-test')}:rpm")
 
 
 @pytest.mark.parametrize("fail_closed", [False, True])
 def test_limits_fail_open_by_default_and_closed_when_set(
         start_gateway: Callable[..., ThreadedServer], mock: MockUpstream, fail_closed: bool):
     nothing_there = f"redis://127.0.0.1:{free_port()}/0"
-    gateway = start_gateway(redis_url=nothing_there, limits_fail_closed=fail_closed)
-    with_keys(gateway, {"gk-test": {"id": "k", "name": "ci", "limits": {"rpm": 1}},
-                        "gk-free": {"id": "f"}})
+    gateway = start_gateway(redis_url=nothing_there, limits_fail_closed=fail_closed,
+                            **key_store_settings())
+    with_keys(gateway, {"gk-test": {"name": "ci", "limits": {"rpm": 1}}, "gk-free": {}})
     responses = [chat(gateway) for _ in range(3)]
     if fail_closed:
         assert {r.status_code for r in responses} == {429}
@@ -80,7 +81,8 @@ def test_limits_fail_open_by_default_and_closed_when_set(
         assert services(gateway).limiter.failed_open == 3
     # A key without limits never needs Redis.
     free = httpx.post(f"{gateway.url}/v1/chat/completions", json=BODY,
-                      headers={"x-portkey-api-key": "gk-free", "x-portkey-provider": "anyscale"})
+                      headers={"x-portkey-api-key": issued_key("gk-free"),
+                               "x-portkey-provider": "anyscale"})
     assert free.status_code == 200
 
 

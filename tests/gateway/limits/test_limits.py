@@ -1,6 +1,6 @@
 """Limits as clients see them: 429s with OpenAI-style errors, in process and in the real Redis.
 
-The keys come from the in-memory StaticResolver until the key store (issue 4) is merged.
+Keys and their limits live in the gateway's real key store, created through its admin API.
 """
 
 from __future__ import annotations
@@ -15,24 +15,18 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.support.limited_keys import issued_key, key_store_settings, with_keys
 from tests.support.mock_upstream import STREAM_WORDS, MockUpstream, prompt_tokens
 from tests.support.servers import ThreadedServer
-from tests.support.static_keys import StaticResolver
 
 MESSAGES = [{"role": "user", "content": "Count my tokens please"}]
 TOKENS_PER_REQUEST = prompt_tokens({"messages": MESSAGES}) + len(STREAM_WORDS)
 BODY = {"model": "m", "messages": MESSAGES}
 
 
-def key_headers(api_key: str = "gk-test", **extra: str) -> dict[str, str]:
-    return {"x-portkey-api-key": api_key, "x-portkey-provider": "anyscale",
+def key_headers(alias: str = "gk-test", **extra: str) -> dict[str, str]:
+    return {"x-portkey-api-key": issued_key(alias), "x-portkey-provider": "anyscale",
             "authorization": "Bearer sk-provider", **extra}
-
-
-def with_keys(server: ThreadedServer, keys: dict[str, Any],
-              virtual_keys: dict[str, Any] | None = None) -> ThreadedServer:
-    services(server).resolver = StaticResolver(keys, virtual_keys)
-    return server
 
 
 def services(server: ThreadedServer) -> Any:
@@ -65,8 +59,8 @@ def gateway_for(request: pytest.FixtureRequest,
         overrides = {"redis_url": redis.url, "redis_prefix": redis.prefix, "redis_timeout": 5.0}
 
     def start(limits: dict[str, Any], **settings: Any) -> ThreadedServer:
-        server = start_gateway(**(overrides | settings))
-        return with_keys(server, {"gk-test": {"id": "key-1", "name": "ci", "limits": limits}})
+        server = start_gateway(**(overrides | key_store_settings() | settings))
+        return with_keys(server, {"gk-test": {"name": "ci", "limits": limits}})
 
     return start
 
@@ -127,13 +121,10 @@ def test_tokens_per_minute_are_charged_with_real_usage(gateway_for, mock: MockUp
 @pytest.mark.parametrize("period", [None, "daily"])
 def test_budget_stops_requests_once_the_logged_cost_passes_it(gateway_for, mock: MockUpstream,
                                                              period: str | None):
-    gateway = gateway_for({"budget_usd": 0.05, "budget_period": period})
-
-    def price(ctx: Any) -> None:  # a stand-in for the usage logger's cost
-        if ctx.usage and ctx.cache_status != "HIT":
-            ctx.cost_usd = Decimal("0.02")
-
-    services(gateway).recorders.append(price)  # after the limiter's: cost is read later
+    # Priced so that each request's logged cost is exactly $0.02.
+    per_million = Decimal("0.02") * 1_000_000 / TOKENS_PER_REQUEST
+    gateway = gateway_for({"budget_usd": 0.05, "budget_period": period}, model_prices={
+        "anyscale/m": {"input": float(per_million), "output": float(per_million)}})
     statuses = [chat(gateway).status_code for _ in range(5)]
     assert statuses == [200, 200, 200, 429, 429]  # 0.06 spent after the third
     refused = chat(gateway)
@@ -145,11 +136,11 @@ def test_budget_stops_requests_once_the_logged_cost_passes_it(gateway_for, mock:
 
 def test_virtual_key_limits_apply_to_every_api_key_using_it(gateway_for, mock: MockUpstream):
     gateway = gateway_for({})
-    with_keys(gateway, {"gk-a": {"id": "a"}, "gk-b": {"id": "b"}},
-              {"vk-shared": {"id": "vk-1", "provider": "anyscale", "secret": "sk-up",
-                             "limits": {"rpm": 2}}})
-    statuses = [chat(gateway, {"x-portkey-api-key": key, "x-portkey-virtual-key": "vk-shared"})
-                for key in ("gk-a", "gk-b", "gk-a")]
+    with_keys(gateway, {"gk-a": {}, "gk-b": {}},
+              {"vk-shared": {"provider": "anyscale", "secret": "sk-up", "limits": {"rpm": 2}}})
+    statuses = [chat(gateway, {"x-portkey-api-key": issued_key(alias),
+                               "x-portkey-virtual-key": "vk-shared"})
+                for alias in ("gk-a", "gk-b", "gk-a")]
     assert [r.status_code for r in statuses] == [200, 200, 429]
     assert statuses[-1].json()["error"]["message"] == \
         "virtual key 'vk-shared' allows 2 requests per minute"

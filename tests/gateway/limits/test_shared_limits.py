@@ -4,10 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import subprocess
-import sys
-import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -15,50 +11,40 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.gateway.limits.test_limits import BODY, key_headers, settled, with_keys
+from tests.gateway.limits.test_limits import BODY, key_headers, settled
+from tests.support.gateway_process import GatewayProcess, gateway_env
+from tests.support.limited_keys import key_store_settings, with_keys
 from tests.support.mock_upstream import MockUpstream
 from tests.support.redis import SharedRedis
-from tests.support.servers import ThreadedServer, free_port
+from tests.support.servers import ThreadedServer
 
-KEYS = {"keys": {"gk-rpm": {"id": "k-rpm", "name": "rpm", "limits": {"rpm": 6}},
-                 "gk-conc": {"id": "k-conc", "name": "conc", "limits": {"max_concurrent": 4}}}}
-
-
-@pytest.fixture
-def subprocess_gateway(shared_redis: SharedRedis, mock_url: str,
-                       tmp_path: Path) -> Iterator[str]:
-    """A gateway in its own OS process, on the same Redis and key prefix as the test's."""
-    port = free_port()
-    env = os.environ | {
-        "REDIS_URL": shared_redis.url, "GATEWAY_REDIS_PREFIX": shared_redis.prefix,
-        "DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path}/other.sqlite3",
-        "GATEWAY_PROVIDER_BASE_URLS": json.dumps({"anyscale": f"{mock_url}/s/slow-2000/v1"}),
-        "TEST_GATEWAY_KEYS": json.dumps(KEYS),
-    }
-    process = subprocess.Popen([sys.executable, "-m", "tests.support.limited_gateway",
-                                str(port)], env=env, cwd=Path(__file__).parents[3])
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            httpx.get(f"{url}/healthz", timeout=1).raise_for_status()
-            break
-        except httpx.HTTPError:
-            if process.poll() is not None or time.monotonic() > deadline:
-                process.kill()
-                raise RuntimeError("the second gateway process did not start") from None
-            time.sleep(0.1)
-    yield url
-    process.terminate()
-    process.wait(timeout=15)
+KEYS = {"gk-rpm": {"name": "rpm", "limits": {"rpm": 6}},
+        "gk-conc": {"name": "conc", "limits": {"max_concurrent": 4}}}
 
 
 @pytest.fixture
 def thread_gateway(start_gateway: Callable[..., ThreadedServer], shared_redis: SharedRedis,
-                   mock_url: str) -> ThreadedServer:
+                   mock_url: str, tmp_path: Path) -> ThreadedServer:
     server = start_gateway(redis_url=shared_redis.url, redis_prefix=shared_redis.prefix,
-                           provider_base_urls={"anyscale": f"{mock_url}/s/slow-2000/v1"})
-    return with_keys(server, KEYS["keys"])
+                           database_url=f"sqlite+aiosqlite:///{tmp_path}/shared.sqlite3",
+                           provider_base_urls={"anyscale": f"{mock_url}/s/slow-2000/v1"},
+                           **key_store_settings())
+    return with_keys(server, KEYS)
+
+
+@pytest.fixture
+def subprocess_gateway(thread_gateway: ThreadedServer, shared_redis: SharedRedis,
+                       mock_url: str, tmp_path: Path) -> Iterator[str]:
+    """`python -m gateway serve` in its own OS process, on the same database (so the same
+    keys), Redis and key prefix as the in-test gateway."""
+    env = gateway_env(tmp_path, mock_url, REDIS_URL=shared_redis.url,
+                      GATEWAY_REDIS_PREFIX=shared_redis.prefix,
+                      DATABASE_URL=f"sqlite+aiosqlite:///{tmp_path}/shared.sqlite3",
+                      GATEWAY_PROVIDER_BASE_URLS=json.dumps(
+                          {"anyscale": f"{mock_url}/s/slow-2000/v1"}))
+    process = GatewayProcess(env, cwd=tmp_path).start()
+    yield process.url
+    process.stop()
 
 
 def test_rpm_is_one_limit_across_two_processes(subprocess_gateway: str,
