@@ -18,6 +18,7 @@ from gateway.errors import GatewayError, NotFound
 from gateway.hostguard import HostGuard
 from gateway.keys import setup as key_store
 from gateway.otel import Telemetry, TraceMiddleware
+from gateway.prompts import routes as prompts
 from gateway.rendering import error_response
 from gateway.routing.breaker import Breakers
 from gateway.services import Services
@@ -67,7 +68,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
 
     middleware = [Middleware(TraceMiddleware, telemetry=telemetry)] if telemetry else []
     app = Starlette(routes=[*health.routes, *metrics.routes, *admin.routes,
-                            *console_routes, *inference.routes],
+                            *console_routes, *prompts.routes, *inference.routes],
                     lifespan=lifespan, middleware=middleware,
                     exception_handlers={GatewayError: on_gateway_error, 404: on_http_error,
                                         405: on_http_error})

@@ -47,7 +47,7 @@ from providers.base import (
 
 # How each `adapter.stream_format` is read off the wire.
 _DECODERS: dict[str, Callable[[httpx.Response], AsyncIterator[SSEEvent]]] = {
-    "sse": lambda response: decode_stream(response.aiter_text()),
+    "sse": lambda response: decode_stream(response.aiter_bytes()),
     "aws-eventstream": lambda response: decode_eventstream(response.aiter_bytes()),
 }
 

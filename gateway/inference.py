@@ -24,7 +24,7 @@ from providers.base import Endpoint
 _EMPTY_MODEL_LIST = orjson.dumps({"object": "list", "data": []})
 
 
-async def _context(request: Request, endpoint: Endpoint, path: str) -> RequestContext:
+async def read_context(request: Request, endpoint: Endpoint, path: str) -> RequestContext:
     services: Services = request.app.state.services
     request_id, trace_id = request_ids(request)
     raw = b"" if request.method in ("GET", "HEAD") else await read_body(
@@ -52,8 +52,12 @@ def response_headers(ctx: RequestContext) -> dict[str, str]:
 
 
 async def _serve(request: Request, endpoint: Endpoint, path: str) -> Response:
+    return await serve(request, await read_context(request, endpoint, path))
+
+
+async def serve(request: Request, ctx: RequestContext) -> Response:
+    """Plan, admit, execute and relay a parsed request (prompt completions enter here too)."""
     services: Services = request.app.state.services
-    ctx = await _context(request, endpoint, path)
     plan = await build_plan(services, ctx)
     await admit(services, ctx, plan)
     answer = await execute(services, ctx, plan)
@@ -74,7 +78,7 @@ async def embeddings(request: Request) -> Response:
 
 async def models(request: Request) -> Response:
     services: Services = request.app.state.services
-    ctx = await _context(request, Endpoint.MODELS, "models")
+    ctx = await read_context(request, Endpoint.MODELS, "models")
     if ctx.provider or ctx.config or ctx.virtual_key:
         answer = await execute(services, ctx, await build_plan(services, ctx))
         return to_response(answer, ctx, response_headers(ctx), services.record)

@@ -8,9 +8,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 from gateway.errors import AuthenticationFailed, InvalidRequest
+from gateway.prompts.template import Template
+
+# Which version of a prompt: a number, "latest" (published or not), or None (the published one).
+PromptPin = int | Literal["latest"] | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +56,21 @@ class VirtualKey:
     prices: Mapping[str, Any] = field(default_factory=dict)
 
 
+@dataclass(frozen=True, slots=True)
+class StoredPrompt:
+    """One version of a prompt template, with what it routes by (at most one of the three)."""
+
+    id: str
+    slug: str
+    version: int
+    template: Template
+    model: str | None = None
+    parameters: Mapping[str, Any] = field(default_factory=dict)
+    provider: str | None = None
+    virtual_key: str | None = None
+    config: str | None = None
+
+
 class Resolver(Protocol):
     async def authenticate(self, api_key: str | None) -> Principal | None:
         """The caller's principal; None when anonymous calls are allowed. Raises 401."""
@@ -61,6 +80,9 @@ class Resolver(Protocol):
 
     async def saved_config(self, config_id: str) -> Mapping[str, Any]:
         """A saved config's JSON by id or slug (`pc-...`). Raises 404."""
+
+    async def prompt(self, ref: str, pin: PromptPin) -> StoredPrompt:
+        """A prompt's pinned (or published) version by id or slug (`pp-...`). Raises 404."""
 
 
 class NoKeyStore:
@@ -76,3 +98,7 @@ class NoKeyStore:
     async def saved_config(self, config_id: str) -> Mapping[str, Any]:
         raise InvalidRequest(f"saved config '{config_id}' cannot be used without a key store",
                              param="x-portkey-config")
+
+    async def prompt(self, ref: str, pin: PromptPin) -> StoredPrompt:
+        raise InvalidRequest(f"prompt '{ref}' cannot be used without a key store",
+                             code="no_key_store")

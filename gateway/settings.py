@@ -54,6 +54,8 @@ class Settings(BaseSettings):
     # gateway/usage/pricing.py); it overrides any built-in price.
     model_prices: dict[str, ModelPrice] = Field(default_factory=dict)
     spool_dir: Path = Path("./spool")
+    # Record every request in request_logs (off only to measure what logging costs).
+    usage_log: bool = True
     # Usage writer: queue bound (rows), rows per insert, longest wait before a partial batch (s).
     usage_queue_size: int = 10_000
     usage_batch_size: int = 500

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import codecs
 import re
 from collections.abc import AsyncIterator, Iterable
 from typing import Any
@@ -67,12 +68,14 @@ class SSEDecoder:
         return None
 
 
-async def decode_stream(chunks: AsyncIterator[str]) -> AsyncIterator[SSEEvent]:
+async def decode_stream(chunks: AsyncIterator[bytes]) -> AsyncIterator[SSEEvent]:
+    """Events from raw network chunks; SSE is UTF-8 by definition, whatever the headers say."""
     decoder = SSEDecoder()
+    utf8 = codecs.getincrementaldecoder("utf-8")(errors="replace")
     async for chunk in chunks:
-        for event in decoder.feed(chunk):
+        for event in decoder.feed(utf8.decode(chunk)):
             yield event
-    for event in decoder.close():
+    for event in decoder.feed(utf8.decode(b"", final=True)) + decoder.close():
         yield event
 
 

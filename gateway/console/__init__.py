@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from starlette.routing import Mount
 
-from gateway.console import auth, configs, keys, logs, overview
+from gateway.console import auth, configs, keys, logs, overview, prompts
 from gateway.console.web import attach
 
 __all__ = ["attach", "routes"]
 
 routes = [Mount("/console", routes=[*auth.routes, *overview.routes, *logs.routes,
-                                    *keys.routes, *configs.routes])]
+                                    *keys.routes, *configs.routes, *prompts.routes])]

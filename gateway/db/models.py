@@ -96,3 +96,35 @@ class ConfigVersionRow(Base):
     version: Mapped[int] = mapped_column(Integer)
     config: Mapped[dict[str, Any]] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class PromptRow(Timestamps, Base):
+    __tablename__ = "prompts"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    slug: Mapped[str] = mapped_column(String(100), unique=True)  # "pp-..."
+    name: Mapped[str] = mapped_column(String(200))
+    latest_version: Mapped[int] = mapped_column(Integer)
+    published_version: Mapped[int | None] = mapped_column(Integer)  # served when none is pinned
+    status: Mapped[str] = mapped_column(String(16), default="active")
+
+
+class PromptVersionRow(Base):
+    """One saved template: messages with mustache tags, model, parameters and its route."""
+
+    __tablename__ = "prompt_versions"
+    __table_args__ = (UniqueConstraint("prompt_id", "version", name="uq_prompt_versions_version"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    prompt_id: Mapped[str] = mapped_column(ForeignKey("prompts.id", ondelete="CASCADE"),
+                                           index=True)
+    version: Mapped[int] = mapped_column(Integer)
+    messages: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    model: Mapped[str | None] = mapped_column(String(256))
+    parameters: Mapped[dict[str, Any]] = mapped_column(JSON)
+    # What to route with: a provider (the caller's Authorization), a virtual key, or a config.
+    provider: Mapped[str | None] = mapped_column(String(64))
+    virtual_key: Mapped[str | None] = mapped_column(String(100))
+    config: Mapped[str | None] = mapped_column(String(100))
+    description: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -1,4 +1,4 @@
-"""`python -m gateway migrate | keys | virtual-keys | configs ...`: the key store from a shell.
+"""`python -m gateway migrate | keys | virtual-keys | configs | prompts ...`: the key store.
 
 Each command prints JSON on stdout, errors as one `error: ...` line on stderr, and exits
 non-zero on failure. Secrets are read from a named environment variable or stdin, never from
@@ -24,7 +24,7 @@ from gateway.db import migrate
 from gateway.db.engine import open_database
 from gateway.db.types import utcnow
 from gateway.errors import GatewayError
-from gateway.keys import api_keys, configs, virtual_keys
+from gateway.keys import api_keys, configs, prompts, virtual_keys
 from gateway.keys.crypto import MasterKeyError
 from gateway.keys.setup import SchemaOutOfDate, open_key_store
 from gateway.keys.store import KeyStore
@@ -47,6 +47,7 @@ def register(commands: Any) -> None:
     _api_key_commands(commands.add_parser("keys", help="gateway API keys"))
     _virtual_key_commands(commands.add_parser("virtual-keys", help="virtual keys"))
     _config_commands(commands.add_parser("configs", help="saved configs"))
+    _prompt_commands(commands.add_parser("prompts", help="prompt templates"))
 
 
 def _api_key_commands(parser: argparse.ArgumentParser) -> None:
@@ -103,6 +104,97 @@ def _config_commands(parser: argparse.ArgumentParser) -> None:
     create.set_defaults(run=_store_command(_create_config))
     sub.add_parser("list").set_defaults(run=_store_command(
         lambda args, store: _views(configs.list_all(store), configs.view)))
+
+
+def _prompt_fields(parser: argparse.ArgumentParser, *, create: bool) -> None:
+    template = parser.add_mutually_exclusive_group(required=create)
+    template.add_argument("--messages-file", type=Path, help="a JSON file: a list of messages")
+    template.add_argument("--messages-json", help="the messages as a JSON list")
+    template.add_argument("--text", help="the template as one user message")
+    parser.add_argument("--name", required=create)
+    parser.add_argument("--model")
+    parser.add_argument("--parameters-json", help='stored parameters, e.g. \'{"max_tokens": 200}\'')
+    route = parser.add_mutually_exclusive_group()
+    route.add_argument("--provider", help="route to this provider with the caller's key")
+    route.add_argument("--virtual-key", help="route with this virtual key (slug)")
+    route.add_argument("--config", help="route with this saved config (slug)")
+    parser.add_argument("--description")
+
+
+def _prompt_commands(parser: argparse.ArgumentParser) -> None:
+    sub = parser.add_subparsers(dest="action", required=True)
+    create = sub.add_parser("create", help="create a prompt; version 1 is published")
+    _prompt_fields(create, create=True)
+    create.add_argument("--draft", action="store_true", help="do not publish version 1")
+    create.set_defaults(run=_store_command(_create_prompt))
+    update = sub.add_parser("update", help="rename, or save a new version")
+    update.add_argument("ref", help="id or slug")
+    _prompt_fields(update, create=False)
+    update.add_argument("--publish", action="store_true", help="publish the new version")
+    update.set_defaults(run=_store_command(_update_prompt))
+    publish = sub.add_parser("publish", help="publish a version (default: the latest)")
+    publish.add_argument("ref", help="id or slug")
+    publish.add_argument("--version", type=int)
+    publish.set_defaults(run=_store_command(lambda args, store: _pair(
+        prompts.publish(store, args.ref, {"version": args.version}))))
+    sub.add_parser("list").set_defaults(run=_store_command(
+        lambda args, store: _views(prompts.list_all(store), prompts.view)))
+    by_ref: dict[str, Command] = {
+        "show": lambda args, store: _pair(prompts.get(store, args.ref)),
+        "versions": _prompt_versions,
+        "delete": lambda args, store: _view(prompts.delete(store, args.ref), prompts.view),
+    }
+    for name, command in by_ref.items():
+        action = sub.add_parser(name)
+        action.add_argument("ref", help="id or slug")
+        action.set_defaults(run=_store_command(command))
+
+
+async def _create_prompt(args: argparse.Namespace, store: KeyStore) -> Any:
+    payload = {"publish": not args.draft, **_prompt_payload(args)}
+    row, version = await prompts.create(store, payload)
+    return {"id": row.id, "slug": row.slug, "version_id": version.id,
+            "version": version.version, "object": "prompt"}
+
+
+async def _update_prompt(args: argparse.Namespace, store: KeyStore) -> Any:
+    return await _pair(prompts.update(store, args.ref,
+                                      {"publish": args.publish, **_prompt_payload(args)}))
+
+
+async def _prompt_versions(args: argparse.Namespace, store: KeyStore) -> Any:
+    row, rows = await prompts.versions(store, args.ref)
+    items = [prompts.version_view(version, row) for version in rows]
+    return {"object": "list", "total": len(items), "data": items}
+
+
+def _prompt_payload(args: argparse.Namespace) -> dict[str, Any]:
+    payload: dict[str, Any] = {}
+    if args.messages_file is not None or args.messages_json is not None:
+        payload["messages"] = _json_arg(args.messages_file, args.messages_json, "the messages")
+    if args.text is not None:
+        payload["string"] = args.text
+    if args.parameters_json is not None:
+        payload["parameters"] = _json_arg(None, args.parameters_json, "--parameters-json")
+    optional = {"name": args.name, "model": args.model, "provider": args.provider,
+                "virtual_key": args.virtual_key, "config": args.config,
+                "description": args.description}
+    payload.update({k: v for k, v in optional.items() if v is not None})
+    return payload
+
+
+def _json_arg(path: Path | None, text: str | None, what: str) -> Any:
+    try:
+        return orjson.loads(path.read_text() if path is not None else text or "")
+    except OSError as exc:
+        raise CommandError(f"cannot read {path}: {exc.strerror}") from None
+    except orjson.JSONDecodeError as exc:
+        raise CommandError(f"{what} is not valid JSON: {exc}") from None
+
+
+async def _pair(result: Awaitable[tuple[Any, Any]]) -> Any:
+    row, version = await result
+    return prompts.view(row, version)
 
 
 async def _create_api_key(args: argparse.Namespace, store: KeyStore) -> Any:

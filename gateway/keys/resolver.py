@@ -19,13 +19,13 @@ from gateway.db.engine import Database
 from gateway.db.models import ApiKeyRow, ConfigRow, VirtualKeyRow
 from gateway.db.types import utcnow
 from gateway.errors import AuthenticationFailed, NotFound, ServiceUnavailable
-from gateway.keys import tokens
+from gateway.keys import prompts, tokens
 from gateway.keys.cache import TTLCache
 from gateway.keys.crypto import SecretBox
 from gateway.keys.limits import limits_of
 from gateway.keys.store import database_errors
 from gateway.keys.virtual_keys import sealed_secret
-from gateway.resolve import Principal, VirtualKey
+from gateway.resolve import Principal, PromptPin, StoredPrompt, VirtualKey
 from gateway.settings import Settings
 
 _API_KEY = "x-portkey-api-key"
@@ -96,6 +96,11 @@ class DatabaseResolver:
                            code="config_not_found")
         return copy.deepcopy(config)  # callers may resolve or rewrite it in place
 
+    async def prompt(self, ref: str, pin: PromptPin) -> StoredPrompt:
+        found: StoredPrompt = await self._cached(f"prompt:{ref}@{pin}",
+                                                 lambda: self._load_prompt(ref, pin))
+        return found  # frozen, and rendering copies the messages
+
     async def _closed(self) -> bool:
         """Whether /v1/* demands a key: required by setting, or once any API key exists."""
         return self.require_api_key or await self._cached("any-api-key", self._any_api_key)
@@ -135,6 +140,10 @@ class DatabaseResolver:
                 or_(ConfigRow.slug == ref, ConfigRow.id == ref),
                 ConfigRow.status == "active"))).scalar_one_or_none()
         return None if row is None else row.config
+
+    async def _load_prompt(self, ref: str, pin: PromptPin) -> StoredPrompt:
+        async with self.db.sessions() as session:
+            return await prompts.load(session, ref, pin)
 
 
 def _check_usable(found: _Found, what: str, param: str, code: str) -> None:

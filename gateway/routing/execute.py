@@ -16,6 +16,7 @@ from gateway.context import RequestContext
 from gateway.errors import (
     GatewayError,
     InvalidRequest,
+    RateLimited,
     RequestTimeout,
     UpstreamMalformed,
     UpstreamStatus,
@@ -29,6 +30,9 @@ from gateway.services import Services
 
 # Failures that come from a target, as opposed to the request itself being refused.
 _TARGET_FAILURES = (UpstreamStatus, UpstreamUnreachable, UpstreamMalformed, RequestTimeout)
+# Fallback also moves past a target whose virtual key is over its limits (the caller's own
+# API-key limits are checked before any target runs, so they never reach here).
+_FALLBACK_FAILURES = (*_TARGET_FAILURES, RateLimited)
 
 
 async def execute(services: Services, ctx: RequestContext, plan: Node) -> Answer:
@@ -58,7 +62,7 @@ async def _fallback(services: Services, ctx: RequestContext, node: Branch) -> An
     for position, child in enumerate(children):
         try:
             return await _run(services, ctx, child)
-        except _TARGET_FAILURES as exc:
+        except _FALLBACK_FAILURES as exc:
             last = position == len(children) - 1
             if last or not _falls_back(exc, node.on_status_codes):
                 raise

@@ -74,7 +74,7 @@ class UsageLog:
 
 
 async def start(services: Services) -> None:
-    if services.db is None:
+    if services.db is None or not services.settings.usage_log:
         return
     usage = UsageLog(services.settings, UsageStore(services.db))
     await usage.start()

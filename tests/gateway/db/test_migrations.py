@@ -17,7 +17,8 @@ from gateway.settings import Settings
 from gateway.usage import table as _usage_table  # noqa: F401 - registers request_logs
 from tests.support.servers import free_port
 
-KEY_TABLES = {"api_keys", "virtual_keys", "configs", "config_versions", "request_logs"}
+KEY_TABLES = {"api_keys", "virtual_keys", "configs", "config_versions", "request_logs",
+              "prompts", "prompt_versions"}
 
 
 def tables(url: str) -> set[str]:

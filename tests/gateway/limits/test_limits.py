@@ -6,6 +6,7 @@ Keys and their limits live in the gateway's real key store, created through its 
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -173,3 +174,22 @@ def test_requests_without_limits_are_not_counted(gateway_for, mock: MockUpstream
     gateway = gateway_for({})
     assert {chat(gateway).status_code for _ in range(3)} == {200}
     assert services(gateway).limiter.admitted == 0
+
+
+def test_fallback_moves_past_a_virtual_key_over_its_limit(gateway_for, mock: MockUpstream,
+                                                          mock_url: str):
+    gateway = gateway_for({})
+    with_keys(gateway, {}, {"vk-small": {"provider": "anyscale", "secret": "sk-small",
+                                         "limits": {"rpm": 1}}})
+    config = {"strategy": {"mode": "fallback"},
+              "targets": [{"virtual_key": "vk-small"},
+                          {"provider": "groq", "api_key": "sk-groq",
+                           "custom_host": f"{mock_url}/v1"}]}
+    headers = {"x-portkey-api-key": issued_key("gk-test"),
+               "x-portkey-config": json.dumps(config)}
+    first, second = chat(gateway, headers), chat(gateway, headers)
+    assert (first.status_code, second.status_code) == (200, 200)
+    assert first.headers["x-portkey-last-used-option-index"] == "config.targets[0]"
+    assert second.headers["x-portkey-last-used-option-index"] == "config.targets[1]"
+    assert [r.headers["authorization"] for r in mock.requests] == ["Bearer sk-small",
+                                                                  "Bearer sk-groq"]

@@ -1,0 +1,1 @@
+"""Prompt templates: stored, versioned chat prompts rendered with mustache and served as chats."""
