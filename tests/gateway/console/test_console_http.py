@@ -22,7 +22,7 @@ from tests.support.servers import ThreadedServer
 PROVIDER_SECRET = "sk-provider-secret-do-not-show-0123456789"
 PAGES = ("/console/", "/console/?range=7d&bucket=day&split=model",
          "/console/?split=virtual_key", "/console/logs", "/console/virtual-keys",
-         "/console/api-keys", "/console/configs", "/console/configs/new")
+         "/console/api-keys", "/console/configs", "/console/configs/new", "/console/prompts")
 
 
 @pytest.fixture
