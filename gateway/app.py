@@ -12,6 +12,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from gateway import admin, cache_and_limits, health, inference, metrics, observability
+from gateway.console import attach as attach_console
+from gateway.console import routes as console_routes
 from gateway.errors import GatewayError, NotFound
 from gateway.hostguard import HostGuard
 from gateway.keys import setup as key_store
@@ -43,6 +45,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         await observability.start(app.state.services, telemetry)
         try:
             cache_and_limits.attach(app.state.services)
+            attach_console(app.state.services)
             yield
         finally:
             # uvicorn runs this only after it stopped accepting and in-flight responses ended
@@ -65,7 +68,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
 
     middleware = [Middleware(TraceMiddleware, telemetry=telemetry)] if telemetry else []
     app = Starlette(routes=[*inference.routes, *health.routes, *metrics.routes, *admin.routes,
-                            *prompts.routes, *inference.passthrough_routes],
+                            *console_routes, *prompts.routes, *inference.passthrough_routes],
                     lifespan=lifespan, middleware=middleware,
                     exception_handlers={GatewayError: on_gateway_error, 404: on_http_error,
                                         405: on_http_error})

@@ -106,6 +106,11 @@ class Settings(BaseSettings):
     prometheus_multiproc_dir: Path | None = Field(
         None, validation_alias=AliasChoices("PROMETHEUS_MULTIPROC_DIR"))
 
+    # Web console (/console): the key that signs its session cookies (unset: derived from the
+    # admin token, else random per process), and how long a login lasts (hours).
+    console_secret: SecretStr | None = None
+    console_session_hours: float = 12.0
+
     @cached_property
     def trusted_host_set(self) -> frozenset[str]:
         hosts = {h.strip().lower().strip("[]") for h in self.trusted_hosts.split(",") if h.strip()}

@@ -24,6 +24,10 @@ class Counters(Protocol):
     async def settle(self, member: str, slots: Sequence[str], adds: Sequence[Add],
                      now: float) -> None: ...
 
+    async def peek(self, checks: Sequence[Check], now: float) -> list[float]:
+        """What each check's counter holds now (entries in the window, slots, level)."""
+        ...
+
 
 # KEYS: one per check. ARGV: now, member, then kind, limit, window for each check.
 # Numbers go back as strings: Redis would truncate a Lua float reply to an integer.
@@ -96,6 +100,21 @@ class RedisCounters:
             await self.link.run(send)
 
 
+    async def peek(self, checks: Sequence[Check], now: float) -> list[float]:
+        async def read(client: Redis) -> list[Any]:
+            pipe = client.pipeline(transaction=False)
+            for check in checks:
+                if check.kind == "log":
+                    pipe.zcount(check.key, f"({now - check.window!r}", "+inf")
+                elif check.kind == "slot":
+                    pipe.zcount(check.key, f"({now!r}", "+inf")
+                else:
+                    pipe.get(check.key)
+            return list(await pipe.execute())
+        values = await self.link.run(read)
+        return [float(value or 0) for value in values]
+
+
 class MemoryCounters:
     """The same checks for one process, when no Redis is configured."""
 
@@ -156,3 +175,16 @@ class MemoryCounters:
         if self._settled % 1000 == 0:  # counters of past minutes nobody reads again
             for key in [k for k, (_, until) in self._levels.items() if until <= now]:
                 del self._levels[key]
+
+    async def peek(self, checks: Sequence[Check], now: float) -> list[float]:
+        values: list[float] = []
+        for check in checks:
+            if check.kind == "log":
+                values.append(float(sum(1 for t in self._logs.get(check.key, ())
+                                        if t > now - check.window)))
+            elif check.kind == "slot":
+                slots = self._slots.get(check.key, {})
+                values.append(float(sum(1 for until in slots.values() if until > now)))
+            else:
+                values.append(self._level(check.key, now) if check.key in self._levels else 0.0)
+        return values

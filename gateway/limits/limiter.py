@@ -117,6 +117,14 @@ class Limiter:
             # Slots expire by themselves; the charge is lost while Redis is away.
             self.settle_failures += 1
 
+    async def usage(self, scope: Scope, now: float) -> list[tuple[Check, float]]:
+        """Each of the scope's limits beside what its counter holds now (for the console).
+        Raises StoreUnavailable when Redis cannot be read."""
+        checks = checks_for(scope, self.prefix, now, self.slot_ttl)
+        if not checks:
+            return []
+        return list(zip(checks, await self.counters.peek(checks, now), strict=True))
+
     @property
     def pending(self) -> int:
         """Settlements not yet done."""

@@ -69,3 +69,16 @@ async def test_levels_refuse_once_charges_reach_the_limit(counters):
     assert (await store.admit(checks, NOW, "m"))[0] is None  # 0.04 spent: still below
     await store.settle("m", [], [Add(prefix + "budget", 0.02, 3600)], NOW)
     assert (await store.admit(checks, NOW, "m"))[0] == 0
+
+
+async def test_peek_reads_what_each_counter_holds_without_taking_anything(counters):
+    store, prefix = counters
+    checks = [check("log", prefix + "rpm", 5, 60), check("slot", prefix + "conc", 3, 900),
+              check("level", prefix + "spend", 1.0)]
+    assert await store.peek(checks, NOW) == [0.0, 0.0, 0.0]
+    for member in ("a", "b"):
+        assert (await store.admit(checks, NOW, member))[0] is None
+    await store.settle("a", [prefix + "conc"], [Add(prefix + "spend", 0.25, 3600)], NOW)
+    assert await store.peek(checks, NOW + 1) == [2.0, 1.0, 0.25]
+    assert await store.peek(checks, NOW + 1) == [2.0, 1.0, 0.25]  # peeking took nothing
+    assert (await store.peek(checks, NOW + 61))[0] == 0.0  # the minute has passed
