@@ -16,7 +16,6 @@ import contextlib
 import logging
 import os
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 from prometheus_client import (
@@ -35,6 +34,7 @@ from starlette.routing import Route
 from gateway.errors import NotFound
 from gateway.services import Services
 from gateway.settings import Settings
+from gateway.usage.spool import Spool
 
 log = logging.getLogger("gateway.metrics")
 
@@ -150,11 +150,11 @@ class Metrics:
             rejected["limits_unavailable"] = _number(limiter, "failed_closed")
         for code, total in rejected.items():
             self._advance(self.limit_rejections.labels(code), f"rejected:{code}", float(total))
-        writer = getattr(services, "usage", None) or services.extras.get("usage")
-        self.queue_depth.set(_number(writer, "queue_depth", "depth")
-                             or _qsize(getattr(writer, "queue", None)))
-        spooled = _number(writer, "spooled_rows", "spooled")
-        self.spooled_rows.set(spooled or count_spooled_rows(self.spool_dir))
+        usage = services.usage
+        self.queue_depth.set(usage.depth if usage is not None else 0)
+        # Without a running usage log (logging off), rows left by earlier runs still wait.
+        spool = usage.spool if usage is not None else Spool(self.spool_dir)
+        self.spooled_rows.set(spool.pending_rows())
 
     def _advance(self, counter: Any, key: str, total: float) -> None:
         delta = total - self._seen.get(key, 0.0)
@@ -201,23 +201,6 @@ def _number(obj: Any, *names: str) -> float:
         if isinstance(value, int | float) and not isinstance(value, bool):
             return float(value)
     return 0.0
-
-
-def _qsize(queue: Any) -> float:
-    size = getattr(queue, "qsize", None)
-    return float(size()) if callable(size) else 0.0
-
-
-def count_spooled_rows(spool_dir: Path) -> float:
-    """Lines in the spool directory's files: one usage row per line."""
-    if not spool_dir.is_dir():
-        return 0.0
-    rows = 0
-    for path in spool_dir.iterdir():
-        if path.is_file():
-            with contextlib.suppress(OSError), path.open("rb") as file:
-                rows += sum(chunk.count(b"\n") for chunk in iter(lambda f=file: f.read(65536), b""))
-    return float(rows)
 
 
 async def metrics_endpoint(request: Request) -> Response:

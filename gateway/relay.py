@@ -13,7 +13,6 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-import orjson
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
@@ -189,6 +188,3 @@ class RawRelay(_Relay):
             self.ctx.error_type = exc.type
             self.ctx.error_message = exc.message
 
-
-def json_bytes(content: Any) -> bytes:
-    return orjson.dumps(content)

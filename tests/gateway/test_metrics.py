@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 from types import SimpleNamespace
 
@@ -12,8 +11,9 @@ import pytest
 from portkey_ai import createHeaders
 from prometheus_client.parser import text_string_to_metric_families
 
-from gateway.metrics import Metrics, count_spooled_rows
+from gateway.metrics import Metrics
 from gateway.settings import Settings
+from gateway.usage.spool import Spool
 from tests.support.mock_upstream import MockUpstream
 
 MESSAGES = [{"role": "user", "content": "count my words"}]  # 3 prompt tokens at the mock
@@ -136,10 +136,12 @@ def test_cache_and_limit_counters_exist_at_zero(fast_gateway):
 def test_spooled_rows_gauge_reads_the_spool_directory(start_gateway, tmp_path):
     spool = tmp_path / "ops-spool"
     spool.mkdir()
-    (spool / "rows-1.jsonl").write_bytes(b'{"a": 1}\n{"a": 2}\n')
-    (spool / "rows-2.jsonl").write_bytes(b'{"a": 3}\n')
-    assert count_spooled_rows(spool) == 3
-    gateway = start_gateway(spool_dir=spool)
+    # Rows a dead worker left waiting (a pid that cannot exist), and rows set aside as refused.
+    (spool / "usage-4194305.jsonl").write_bytes(b'{"a": 1}\n{"a": 2}\n')
+    (spool / "replay-4194305-00000000000000000001-usage-4194305.jsonl").write_bytes(b'{"a": 3}\n')
+    (spool / "rejected-4194305.jsonl").write_bytes(b'{"a": 4}\n')
+    assert Spool(spool).pending_rows() == 3
+    gateway = start_gateway(spool_dir=spool, usage_log=False)  # nothing replays them here
     assert value(scrape(gateway), "gateway_usage_spooled_rows") == 3
 
 
@@ -155,16 +157,13 @@ def _sample(metrics: Metrics, name: str, **labels: str) -> float:
 
 
 def test_counts_kept_by_the_cache_limiter_and_usage_writer_are_read(tmp_path):
-    # The attribute names issue 8's ResponseCache and Limiter keep, and a usage writer's queue.
+    # The attribute names the ResponseCache, the Limiter and the UsageLog keep.
     metrics = Metrics(Settings(_env_file=None, spool_dir=tmp_path))
-    queue: asyncio.Queue[int] = asyncio.Queue()
-    for row in range(4):
-        queue.put_nowait(row)
     limiter = SimpleNamespace(rejected={"rate_limit_exceeded": 3}, failed_open=1,
                               failed_closed=0, settle_failures=0)
-    services = SimpleNamespace(breakers=SimpleNamespace(opens=2), extras={
-        "usage": SimpleNamespace(queue=queue)}, cache=SimpleNamespace(unavailable=2),
-        limiter=limiter)
+    services = SimpleNamespace(breakers=SimpleNamespace(opens=2), extras={},
+                               usage=SimpleNamespace(depth=4, spool=Spool(tmp_path)),
+                               cache=SimpleNamespace(unavailable=2), limiter=limiter)
     metrics.refresh(services)  # type: ignore[arg-type]
     limiter.rejected["rate_limit_exceeded"] = 5
     limiter.failed_closed = 1
