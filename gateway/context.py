@@ -111,7 +111,7 @@ def parse_request(
     *, endpoint: Endpoint, method: str, path: str, query: str, headers: Headers,
     raw_body: bytes, request_id: str, trace_id: str,
 ) -> RequestContext:
-    body = _parse_body(endpoint, headers, raw_body)
+    body = _parse_body(endpoint, raw_body)
     ctx = RequestContext(
         request_id=request_id, trace_id=trace_id, endpoint=endpoint, method=method, path=path,
         query=query, headers=headers, raw_body=raw_body, body=body,
@@ -135,7 +135,7 @@ def parse_request(
     return ctx
 
 
-def _parse_body(endpoint: Endpoint, headers: Headers, raw: bytes) -> dict[str, Any] | None:
+def _parse_body(endpoint: Endpoint, raw: bytes) -> dict[str, Any] | None:
     if endpoint in (Endpoint.PROXY, Endpoint.MODELS):
         return None
     if not raw.strip():

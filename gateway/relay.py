@@ -152,8 +152,6 @@ class SSERelay(_Relay):
     async def _emit(self, send: Send, chunk: dict[str, Any]) -> None:
         if self.answer.strip_usage and not _keep_for_client(chunk):
             return
-        if self.ctx.ttfb_ms is None:
-            self.ctx.ttfb_ms = self.ctx.elapsed_ms()
         self.ctx.completion_parts.append(completion_text(chunk))
         await send({"type": "http.response.body", "body": encode(chunk), "more_body": True})
 
