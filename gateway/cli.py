@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import logging
 import signal
+import subprocess
 import sys
 
 import uvicorn
 
+from gateway.db import migrate
 from gateway.keys import cli as key_store_cli
+from gateway.keys.setup import needs_migration
 from gateway.multiproc import shared_metrics_dir
 from gateway.settings import Settings
 
@@ -30,6 +34,14 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     logging.basicConfig(level=settings.log_level.upper(),
                         format="%(asctime)s %(levelname)s %(name)s %(message)s")
     workers = args.workers or settings.workers
+    # Migrate once, before any worker starts, in a child process: Alembic then never loads
+    # into a serving process (about 10 MB each), whose own check finds the schema current.
+    if asyncio.run(needs_migration(settings)):
+        migrated = subprocess.run([sys.executable, "-m", "gateway", "migrate"],
+                                  stdout=subprocess.DEVNULL, check=False)
+        if migrated.returncode:
+            return migrated.returncode
+        logging.getLogger("gateway").info("database migrated to %s", migrate.head())
     # uvicorn raises the SIGTERM it caught again once it has shut down; after a graceful
     # stop that should mean exit status 0, not death by signal.
     signal.signal(signal.SIGTERM, lambda signum, frame: None)
@@ -37,7 +49,7 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
         uvicorn.run(
             "gateway.app:create_app", factory=True,
             host=args.host or settings.host, port=args.port or settings.port,
-            workers=workers, loop="uvloop", http="httptools",
+            workers=workers, loop="uvloop", http="httptools", ws="none",
             log_level=settings.log_level, access_log=False,
             # On SIGTERM: stop accepting, give in-flight streams this long, then shut down.
             timeout_graceful_shutdown=max(1, round(settings.shutdown_grace_s)),

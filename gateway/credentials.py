@@ -15,8 +15,6 @@ from dataclasses import dataclass, field
 
 import httpx
 import orjson
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 from gateway.errors import AuthenticationFailed, InvalidRequest
 from gateway.hostguard import HostGuard
@@ -63,6 +61,10 @@ def assertion(account: ServiceAccount, now: int, param: str) -> str:
     claims = {"iss": account.client_email, "scope": SCOPE, "aud": account.token_uri,
               "iat": now, "exp": now + 3600}
     signing_input = f"{_b64(orjson.dumps(header))}.{_b64(orjson.dumps(claims))}".encode()
+    # cryptography loads only for Vertex service accounts (several MB otherwise unused).
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import padding, rsa
+
     try:
         key = serialization.load_pem_private_key(account.private_key.encode(), password=None)
     except ValueError:

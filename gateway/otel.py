@@ -17,10 +17,6 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from opentelemetry import trace
-from opentelemetry.context import Context
-from opentelemetry.trace import Span, SpanKind, Status, StatusCode
-from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -28,10 +24,14 @@ from gateway.settings import Settings
 from gateway.tracing import request_ids
 
 if TYPE_CHECKING:
+    from opentelemetry.context import Context
+    from opentelemetry.trace import Span
+
     from gateway.routing.leaf import Leaf
 
+# OpenTelemetry itself is imported inside the functions below, which run only when tracing
+# is on: a gateway without a collector does not load it.
 _W3C_TRACE_ID = re.compile(r"^[0-9a-f]{32}$")
-_W3C = TraceContextTextMapPropagator()
 
 
 def w3c_trace_id(value: str) -> int | None:
@@ -84,6 +84,9 @@ class Telemetry:
     def request_span(self, name: str, trace_id: int | None,
                      parent: Context | None = None) -> Iterator[Span]:
         """A server span: under `trace_id` when given, else a child of a W3C `traceparent`."""
+        from opentelemetry import trace
+        from opentelemetry.trace import SpanKind
+
         token = self.ids.wanted.set(trace_id)
         try:
             span = self.tracer.start_span(name, context=None if trace_id else parent,
@@ -131,11 +134,15 @@ class TraceMiddleware:
 def _trace_origin(request: Request, echoed: str) -> tuple[int | None, Context | None]:
     """The trace a request joins: the client's x-portkey-trace-id, else the caller's span
     named by a W3C `traceparent`, else the trace id the gateway echoes back."""
+    from opentelemetry import trace
+    from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+
     explicit = w3c_trace_id(request.headers.get("x-portkey-trace-id", ""))
     if explicit is not None:
         return explicit, None
     if "traceparent" in request.headers:
-        parent = _W3C.extract({"traceparent": request.headers["traceparent"]})
+        traceparent = {"traceparent": request.headers["traceparent"]}
+        parent = TraceContextTextMapPropagator().extract(traceparent)
         if trace.get_current_span(parent).get_span_context().is_valid:
             return None, parent
     return w3c_trace_id(echoed), None
@@ -170,6 +177,8 @@ def describe_request(span: Span, ctx: Any, status: int) -> None:
         attributes["gateway.ttfb_ms"] = ctx.ttfb_ms
     span.set_attributes(attributes)
     if final >= 500 or ctx.error_type:
+        from opentelemetry.trace import Status, StatusCode
+
         span.set_status(Status(StatusCode.ERROR, ctx.error_type or str(final)))
 
 
@@ -185,6 +194,8 @@ def traced_attempt(run: AttemptFn[R]) -> AttemptFn[R]:
         telemetry: Telemetry | None = services.extras.get("telemetry")
         if telemetry is None:
             return await run(services, ctx, leaf)
+        from opentelemetry.trace import SpanKind
+
         with telemetry.tracer.start_as_current_span(
                 "gateway.attempt", kind=SpanKind.CLIENT, record_exception=False) as span:
             span.set_attributes({"gateway.provider": leaf.provider, "gateway.target": leaf.path})
@@ -202,4 +213,6 @@ def describe_attempt(span: Span, attempt: Any) -> None:
     if attempt.status is not None:
         span.set_attribute("http.response.status_code", attempt.status)
     if attempt.error:
+        from opentelemetry.trace import Status, StatusCode
+
         span.set_status(Status(StatusCode.ERROR, attempt.error))

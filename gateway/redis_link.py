@@ -9,16 +9,15 @@ again, and the link is back as soon as one succeeds.
 from __future__ import annotations
 
 import logging
+import sys
 import time
 from collections.abc import Awaitable, Callable
-from typing import TypeVar
-
-from redis.asyncio import Redis
-from redis.asyncio.retry import Retry
-from redis.backoff import NoBackoff
-from redis.exceptions import RedisError
+from typing import TYPE_CHECKING, TypeVar
 
 from gateway.settings import Settings
+
+if TYPE_CHECKING:
+    from redis.asyncio import Redis
 
 log = logging.getLogger("gateway.redis")
 
@@ -31,7 +30,10 @@ class StoreUnavailable(Exception):
 
 class RedisLink:
     def __init__(self, client: Redis, prefix: str, retry_interval: float) -> None:
+        from redis.exceptions import RedisError
+
         self.client = client
+        self._failures = (RedisError, OSError, TimeoutError)
         self.prefix = prefix
         self.retry_interval = retry_interval
         self._paused_until = 0.0
@@ -45,6 +47,13 @@ class RedisLink:
     def from_settings(cls, settings: Settings) -> RedisLink | None:
         if not settings.redis_url:
             return None
+        # redis-py loads only when configured. Its optional OpenTelemetry metrics hook, which
+        # the gateway never enables, would import the metrics SDK (about 8 MB) if allowed to.
+        sys.modules.setdefault("opentelemetry.sdk.metrics", None)  # type: ignore[arg-type]
+        from redis.asyncio import Redis
+        from redis.asyncio.retry import Retry
+        from redis.backoff import NoBackoff
+
         client = Redis.from_url(
             settings.redis_url, socket_timeout=settings.redis_timeout,
             socket_connect_timeout=settings.redis_timeout,
@@ -58,7 +67,7 @@ class RedisLink:
             raise StoreUnavailable("redis paused after a failure")
         try:
             result = await call(self.client)
-        except (RedisError, OSError, TimeoutError) as exc:
+        except self._failures as exc:
             self.errors += 1
             if self.healthy:
                 log.warning("redis unavailable (%s): cache bypassed, limits not shared; "

@@ -5,10 +5,10 @@ from __future__ import annotations
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, quote
 
-from jinja2 import Environment, PackageLoader, select_autoescape
 from markupsafe import Markup
 from sqlalchemy import select
 from starlette.requests import Request
@@ -22,6 +22,9 @@ from gateway.keys.store import KeyStore, database_errors
 from gateway.requests import read_body
 from gateway.services import Services
 
+if TYPE_CHECKING:
+    from jinja2 import Environment
+
 _FORM_LIMIT = 256 * 1024
 # Pages may show a key once (a new API key); none may be cached or framed.
 _HEADERS = {"cache-control": "no-store", "x-frame-options": "DENY",
@@ -31,21 +34,26 @@ _HEADERS = {"cache-control": "no-store", "x-frame-options": "DENY",
                                        "frame-ancestors 'none'"}
 
 
-@dataclass(slots=True)
+@dataclass
 class Console:
     """The console's long-lived parts, made in the lifespan."""
 
     signer: SessionSigner
-    templates: Environment
+
+    @cached_property
+    def templates(self) -> Environment:
+        # Jinja loads with the first page served: a gateway nobody browses does not carry it.
+        from jinja2 import Environment, PackageLoader, select_autoescape
+
+        return Environment(loader=PackageLoader("gateway.console", "templates"),
+                           autoescape=select_autoescape(default=True), trim_blocks=True,
+                           lstrip_blocks=True)
 
 
 def attach(services: Services) -> None:
     settings = services.settings
-    templates = Environment(loader=PackageLoader("gateway.console", "templates"),
-                            autoescape=select_autoescape(default=True), trim_blocks=True,
-                            lstrip_blocks=True)
     services.extras["console"] = Console(
-        SessionSigner(session_key(settings), settings.console_session_hours * 3600), templates)
+        SessionSigner(session_key(settings), settings.console_session_hours * 3600))
 
 
 def console_of(request: Request) -> Console:

@@ -13,12 +13,13 @@ import binascii
 import hashlib
 import os
 from dataclasses import dataclass
-
-from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from typing import TYPE_CHECKING
 
 from gateway.errors import ServiceUnavailable
 from gateway.settings import Settings
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 _NONCE_BYTES = 12
 _NO_MASTER_KEY = ("the gateway has no master key, so it cannot store provider secrets: set "
@@ -55,9 +56,19 @@ class SecretBox:
 
     def __init__(self, current: bytes | None, previous: tuple[bytes, ...] = ()) -> None:
         self.current_id = key_id(current) if current else None
-        self._keys = {key_id(k): AESGCM(k) for k in previous}
+        self._raw = {key_id(k): k for k in previous}
         if current:
-            self._keys[key_id(current)] = AESGCM(current)
+            self._raw[key_id(current)] = current
+        self._ciphers: dict[str, AESGCM] = {}
+
+    def _cipher(self, kid: str) -> AESGCM | None:
+        """The AES-GCM cipher for a master key id; cryptography loads on first use (a gateway
+        that never opens a virtual key does not carry it)."""
+        if kid not in self._ciphers and kid in self._raw:
+            from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+            self._ciphers[kid] = AESGCM(self._raw[kid])
+        return self._ciphers.get(kid)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> SecretBox:
@@ -82,17 +93,21 @@ class SecretBox:
         self.ensure_can_seal()
         assert self.current_id is not None
         nonce = os.urandom(_NONCE_BYTES)
-        data = self._keys[self.current_id].encrypt(nonce, plaintext.encode(), None)
+        cipher = self._cipher(self.current_id)
+        assert cipher is not None
+        data = cipher.encrypt(nonce, plaintext.encode(), None)
         return Sealed(self.current_id, base64.b64encode(nonce + data).decode())
 
     def open(self, sealed: Sealed, what: str) -> str:
         """The plaintext; `what` names the row in the error, never the secret."""
-        aead = self._keys.get(sealed.key_id)
+        aead = self._cipher(sealed.key_id)
         if aead is None:
             raise ServiceUnavailable(
                 f"{what} was encrypted with master key id {sealed.key_id}, which this gateway "
                 "does not hold: set GATEWAY_MASTER_KEY or add the old key to "
                 "GATEWAY_PREVIOUS_MASTER_KEYS", code="master_key_unknown")
+        from cryptography.exceptions import InvalidTag
+
         raw = base64.b64decode(sealed.ciphertext)
         try:
             return aead.decrypt(raw[:_NONCE_BYTES], raw[_NONCE_BYTES:], None).decode()

@@ -26,8 +26,8 @@ async def open_key_store(settings: Settings) -> tuple[Database, KeyStore, Databa
     box = SecretBox.from_settings(settings)  # a malformed master key stops start-up here
     db = open_database(settings)
     try:
-        if settings.auto_migrate if settings.auto_migrate is not None else db.is_sqlite:
-            await migrate.upgrade(db)
+        if auto_migrates(settings, db):
+            await migrate.upgrade_if_behind(db)
         else:
             await _check_schema(db)
     except BaseException:
@@ -35,6 +35,23 @@ async def open_key_store(settings: Settings) -> tuple[Database, KeyStore, Databa
         raise
     resolver = DatabaseResolver(db, box, settings)
     return db, KeyStore(db, box, resolver.invalidate), resolver
+
+
+def auto_migrates(settings: Settings, db: Database) -> bool:
+    """GATEWAY_AUTO_MIGRATE when set; by default only SQLite (the embedded database)."""
+    return settings.auto_migrate if settings.auto_migrate is not None else db.is_sqlite
+
+
+async def needs_migration(settings: Settings) -> bool:
+    """Whether start-up would migrate: auto-migration applies and the schema is behind.
+    False when the database cannot be reached (start-up reports that itself)."""
+    db = open_database(settings)
+    try:
+        return auto_migrates(settings, db) and await migrate.current(db) != migrate.head()
+    except (DBAPIError, OSError):
+        return False
+    finally:
+        await db.close()
 
 
 async def _check_schema(db: Database) -> None:

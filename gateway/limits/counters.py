@@ -7,12 +7,13 @@ from __future__ import annotations
 import math
 from collections import deque
 from collections.abc import Sequence
-from typing import Any, Protocol
-
-from redis.asyncio import Redis
+from typing import TYPE_CHECKING, Any, Protocol
 
 from gateway.limits.checks import Add, Check
 from gateway.redis_link import RedisLink
+
+if TYPE_CHECKING:
+    from redis.asyncio import Redis
 
 # (index of the first failing check or None, seconds until it may pass or None)
 Verdict = tuple[int | None, float | None]

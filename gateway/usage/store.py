@@ -6,7 +6,6 @@ import logging
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-import asyncpg
 import orjson
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
@@ -21,6 +20,16 @@ log = logging.getLogger("gateway.usage")
 
 _COLUMNS = tuple(column.name for column in request_logs.columns)
 _JSON_COLUMNS = frozenset({"metadata", "attempts"})
+
+
+def _driver_failures(postgres: bool) -> tuple[type[Exception], ...]:
+    """asyncpg's own connection errors (COPY bypasses SQLAlchemy's wrapping); asyncpg is
+    imported only for Postgres, so an SQLite gateway does not load it."""
+    if not postgres:
+        return ()
+    import asyncpg
+
+    return (asyncpg.exceptions.PostgresConnectionError, asyncpg.exceptions.InterfaceError)
 
 
 class UsageStore:
@@ -40,8 +49,7 @@ class UsageStore:
             async with self.database.engine.begin() as connection:
                 await connection.execute(self._insert, rows)
         except (OperationalError, InterfaceError, OSError, ConnectionError,
-                asyncpg.exceptions.PostgresConnectionError,
-                asyncpg.exceptions.InterfaceError) as exc:
+                *_driver_failures(self.postgres)) as exc:
             raise DatabaseUnavailable(type(exc).__name__) from exc
         except DBAPIError as exc:
             if exc.connection_invalidated:
@@ -50,6 +58,8 @@ class UsageStore:
 
     async def _copy(self, rows: list[dict[str, Any]]) -> bool:
         """COPY the batch in one round trip; False when a row is already there (a replay)."""
+        import asyncpg
+
         records = [tuple(_copy_value(name, row.get(name)) for name in _COLUMNS) for row in rows]
         async with self.database.engine.connect() as connection:
             raw = await connection.get_raw_connection()

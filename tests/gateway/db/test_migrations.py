@@ -78,3 +78,30 @@ def test_cli_refuses_an_unmigrated_postgres(monkeypatch, capsys):
     monkeypatch.delenv("GATEWAY_AUTO_MIGRATE", raising=False)
     assert main(["keys", "list"]) == 1
     assert "run `python -m gateway migrate`" in capsys.readouterr().err
+
+
+def test_head_read_from_the_files_is_alembics_head():
+    from alembic.script import ScriptDirectory
+    scripts = ScriptDirectory.from_config(migrate.alembic_config())
+    assert migrate.head() == scripts.get_current_head()
+    assert migrate.head() is not None
+
+
+def test_current_and_upgrade_if_behind_agree_with_alembic(database_url: str):
+    async def alembic_current(db) -> str | None:
+        async with db.engine.connect() as conn:
+            return await conn.run_sync(
+                lambda sync: MigrationContext.configure(sync).get_current_revision())
+
+    async def run() -> None:
+        db = open_database(Settings(_env_file=None, database_url=database_url))
+        try:
+            assert await migrate.current(db) is None
+            await migrate.upgrade(db, "0001_keys")
+            assert await migrate.current(db) == await alembic_current(db) == "0001_keys"
+            assert await migrate.upgrade_if_behind(db) is True
+            assert await migrate.current(db) == await alembic_current(db) == migrate.head()
+            assert await migrate.upgrade_if_behind(db) is False
+        finally:
+            await db.close()
+    asyncio.run(run())

@@ -1,0 +1,50 @@
+"""A serving process loads only what its settings use: with the embedded defaults (SQLite, no
+Redis, no master key, no OTLP collector, no console visit) none of the optional heavy
+libraries is imported, which keeps the gateway under its memory target (bench.slow_streams)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+OPTIONAL = ("alembic", "mako", "redis", "jinja2", "cryptography", "asyncpg", "opentelemetry",
+            "rich", "pygments")
+
+_SERVE_AND_LIST = f"""
+import asyncio, sys
+from gateway.app import create_app
+
+async def main():
+    app = create_app()
+    async with app.router.lifespan_context(app):
+        pass
+
+asyncio.run(main())
+print(sorted({{name.split(".")[0] for name in sys.modules}} & set({OPTIONAL!r})))
+"""
+
+
+def _run(args: list[str], database: str) -> str:
+    env = {**os.environ, "DATABASE_URL": database, "GATEWAY_DATABASE_URL": database,
+           "PYTHONPATH": str(ROOT)}
+    for name in ("REDIS_URL", "GATEWAY_REDIS_URL", "GATEWAY_MASTER_KEY", "GATEWAY_OTLP_ENDPOINT"):
+        env.pop(name, None)
+    done = subprocess.run([sys.executable, *args], env=env, cwd=ROOT, capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    return done.stdout.strip().splitlines()[-1]
+
+
+def test_a_current_schema_serves_without_optional_libraries(tmp_path: Path):
+    database = f"sqlite+aiosqlite:///{tmp_path}/gateway.sqlite3"
+    _run(["-m", "gateway", "migrate"], database)
+    assert _run(["-c", _SERVE_AND_LIST], database) == "[]"
+
+
+def test_a_fresh_database_is_migrated_in_process_when_not_served_by_the_cli(tmp_path: Path):
+    # create_app on its own (tests, embedding) still migrates SQLite itself, loading Alembic.
+    database = f"sqlite+aiosqlite:///{tmp_path}/gateway.sqlite3"
+    assert "alembic" in _run(["-c", _SERVE_AND_LIST], database)
