@@ -5,7 +5,7 @@
 It migrates the database, submits rows as one gateway process would (through `UsageWriter`
 and `UsageStore`), and reports how fast they land. Target (issue 5): 10,000 rows/s into a
 local Postgres. The default URL is a `bench_usage` database on the local Postgres, created if
-missing; its `request_logs` rows are deleted first.
+missing; its `request_logs` table is emptied first.
 """
 
 from __future__ import annotations
@@ -30,6 +30,19 @@ from gateway.usage.store import UsageStore
 from gateway.usage.writer import UsageWriter
 
 DEFAULT_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/bench_usage"
+# TRUNCATE on Postgres: deleted rows would leave earlier runs' bloat in the table and indexes.
+_EMPTY = {False: "DELETE FROM request_logs", True: "TRUNCATE request_logs"}
+
+
+async def empty_table(url: str) -> None:
+    """Migrate the bench database and empty its request_logs (a clean, unbloated table)."""
+    db = open_database(Settings(_env_file=None, database_url=url))
+    try:
+        await migrate.upgrade(db)
+        async with db.engine.begin() as connection:
+            await connection.execute(sa.text(_EMPTY[db.engine.dialect.name == "postgresql"]))
+    finally:
+        await db.close()
 
 
 def row(i: int) -> dict[str, Any]:
@@ -70,7 +83,7 @@ async def run(url: str, rows: int, batch: int) -> None:
     store = UsageStore(db)
     await store.ensure_partitions()
     async with db.engine.begin() as connection:
-        await connection.execute(sa.text("DELETE FROM request_logs"))
+        await connection.execute(sa.text(_EMPTY[db.engine.dialect.name == "postgresql"]))
     prepared = [row(i) for i in range(rows)]
     with tempfile.TemporaryDirectory() as spool_dir:
         writer = UsageWriter(store.insert, Spool(Path(spool_dir)), queue_size=rows,
@@ -81,6 +94,7 @@ async def run(url: str, rows: int, batch: int) -> None:
             writer.submit(item)
         await writer.close()
         elapsed = time.perf_counter() - started
+    await store.close()
     async with db.engine.connect() as connection:
         landed = await connection.scalar(sa.text("SELECT count(*) FROM request_logs"))
     await db.close()

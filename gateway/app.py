@@ -15,6 +15,7 @@ from gateway import admin, cache_and_limits, health, inference, metrics, observa
 from gateway.console import attach as attach_console
 from gateway.console import routes as console_routes
 from gateway.errors import GatewayError, NotFound
+from gateway.heap import freeze_startup_objects
 from gateway.hostguard import HostGuard
 from gateway.keys import setup as key_store
 from gateway.otel import Telemetry, TraceMiddleware
@@ -46,6 +47,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         try:
             cache_and_limits.attach(app.state.services)
             attach_console(app.state.services)
+            freeze_startup_objects()
             yield
         finally:
             # uvicorn runs this only after it stopped accepting and in-flight responses ended

@@ -11,12 +11,14 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
+from functools import lru_cache
 from importlib import resources
 from typing import Any
 
 import orjson
 
 _MILLION = Decimal(1_000_000)
+_REMEMBERED = 4096
 # Suffixes that version a model without changing its price.
 _VERSION_SUFFIX = re.compile(
     r"(@\d{8}|-\d{4}-\d{2}-\d{2}|-\d{8}|-\d{3,4}|-latest|-v\d+(:\d+)?|:\d+)$")
@@ -55,6 +57,7 @@ class Price:
 FREE = Price(Decimal(0), Decimal(0))
 
 
+@lru_cache(maxsize=4096)
 def base_model(model: str) -> str:
     """`gpt-4o-2024-08-06` → `gpt-4o`; `us.anthropic.claude-3-haiku-20240307-v1:0` →
     `claude-3-haiku`."""
@@ -79,6 +82,8 @@ class PriceBook:
                  overrides: Mapping[str, Any] | None = None) -> None:
         self.table = table
         self.overrides = {key: Price.parse(row) for key, row in (overrides or {}).items()}
+        # (provider, model) -> price: every request prices its model, from a handful of names.
+        self._found: dict[tuple[str, str], Price | None] = {}
 
     def price(self, provider: str, model: str | None,
               key_prices: Mapping[str, Any] | None = None) -> Price | None:
@@ -88,6 +93,15 @@ class PriceBook:
             row = key_prices.get(model) or key_prices.get("*")
             if row:
                 return Price.parse(row)
+        key = (provider, model)
+        if key not in self._found:
+            found = self._look_up(provider, model)
+            if len(self._found) >= _REMEMBERED:  # model names are caller-chosen: stay bounded
+                self._found.clear()
+            self._found[key] = found
+        return self._found[key]
+
+    def _look_up(self, provider: str, model: str) -> Price | None:
         for name in dict.fromkeys((model, base_model(model))):
             found = self.overrides.get(f"{provider}/{name}") or self.overrides.get(name)
             if found:

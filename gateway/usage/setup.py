@@ -60,6 +60,7 @@ class UsageLog:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._partitions
         await self.writer.close()
+        await self.store.close()
 
     async def _ensure_partitions(self) -> None:
         try:

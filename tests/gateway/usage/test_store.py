@@ -32,6 +32,7 @@ def test_copy_writes_exact_values_and_a_replayed_batch_is_not_doubled():
         first = [row() for _ in range(3)]
         await store.insert(first)
         await store.insert(first + [row()])  # a replay resending rows that did land
+        await store.close()
         await db.close()
 
     asyncio.run(run())

@@ -17,8 +17,10 @@ class Table:
     def __init__(self) -> None:
         self.rows: list[dict] = []
         self.down = False
+        self.batches: list[int] = []
 
     async def insert(self, rows):
+        self.batches.append(len(rows))
         if self.down:
             raise DatabaseUnavailable("down")
         if any(row.get("poison") for row in rows):
@@ -81,3 +83,18 @@ async def test_a_new_process_replays_rows_spooled_by_a_dead_one(tmp_path):
     await writer.close()
     assert table.rows == [{"id": "old", "created_at": datetime(2026, 1, 1, tzinfo=UTC),
                            "cost_usd": Decimal("0.5")}]
+
+
+async def test_rows_go_in_full_batches_or_once_the_interval_has_passed(tmp_path):
+    table = Table()
+    writer = UsageWriter(table.insert, Spool(tmp_path), batch_size=10, interval_s=0.3)
+    writer.start()
+    for i in range(25):
+        writer.submit(row(i))
+    await asyncio.sleep(0.05)
+    # Two full batches went at once; the last five wait for the interval, not one per row.
+    assert table.batches == [10, 10] and writer.depth == 5
+    await asyncio.sleep(0.4)
+    assert table.batches == [10, 10, 5] and writer.depth == 0
+    await writer.close()
+    assert [r["id"] for r in table.rows] == [f"r{i}" for i in range(25)]
