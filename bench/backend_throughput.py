@@ -14,6 +14,13 @@ CPU, with the tiny test model:
         MAX_NUM_SEQS=64 python -m backend &
     python bench/backend_throughput.py --backend-url http://127.0.0.1:8000 --api-key k
 Without --gateway-url the script starts `python -m gateway serve` itself, pointed at the backend.
+
+On a CPU host the backend computes on the same cores as the gateway and this client, so the
+gateway's CPU time comes straight out of token generation; on a GPU host it does not. To
+measure the gateway rather than that contention, give the backend its own cores and the
+client and gateway the others (the ratio is then what a GPU deployment sees):
+    taskset -c 1 python -m backend &          # the backend and its engine on core 1
+    python bench/backend_throughput.py --backend-url ... --cpus 0   # client + gateway on 0
 """
 
 from __future__ import annotations
@@ -131,8 +138,8 @@ def free_port() -> int:
 class SpawnedGateway:
     """`python -m gateway serve` on a free port, pointed at the backend; keeps its CPU time."""
 
-    def __init__(self, backend_url: str, api_key: str) -> None:
-        self.backend_url, self.api_key = backend_url, api_key
+    def __init__(self, backend_url: str, api_key: str, cpus: set[int] | None = None) -> None:
+        self.backend_url, self.api_key, self.cpus = backend_url, api_key, cpus
         self.url = f"http://127.0.0.1:{free_port()}"
         self.cpu_s: float | None = None
 
@@ -146,6 +153,8 @@ class SpawnedGateway:
             port = self.url.rsplit(":", 1)[1]
             process = subprocess.Popen([sys.executable, "-m", "gateway", "serve", "--port",
                                         port], env=env)
+            if self.cpus:
+                os.sched_setaffinity(process.pid, self.cpus)
             try:
                 self._wait_healthy()
                 started = _cpu_seconds(process.pid)  # leave out imports and startup
@@ -250,6 +259,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--max-tokens", type=int, default=64)
     parser.add_argument("--prompt", default="Write a short story about a gateway.")
     parser.add_argument("--min-ratio", type=float, default=0.98)
+    parser.add_argument("--cpus", type=lambda s: {int(x) for x in s.split(",")},
+                        help="run this client and the gateway it starts on these CPUs only "
+                             "(e.g. 0, with the backend under `taskset -c 1`)")
     parser.add_argument("--json", type=Path, help="also write the results here")
     return parser.parse_args(argv)
 
@@ -257,6 +269,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     args.backend_url = args.backend_url.rstrip("/").removesuffix("/v1")
+    if args.cpus:
+        os.sched_setaffinity(0, args.cpus)
     model = args.model or first_model(args.backend_url, args.api_key)
     print(f"model {model!r}; concurrency {args.concurrency}; {args.max_tokens} tokens/request",
           file=sys.stderr)
@@ -264,7 +278,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.gateway_url:
         results = asyncio.run(measure(args, args.gateway_url.rstrip("/"), model))
     else:
-        spawned = SpawnedGateway(args.backend_url, args.api_key)
+        spawned = SpawnedGateway(args.backend_url, args.api_key, args.cpus)
         with spawned.running() as gateway_url:
             results = asyncio.run(measure(args, gateway_url, model))
     ok = report(results, args.min_ratio)

@@ -31,7 +31,7 @@ from gateway.otel import traced_attempt
 from gateway.routing.leaf import Leaf
 from gateway.services import Services
 from gateway.sse import decode_stream
-from gateway.upstream import map_httpx_errors
+from gateway.upstream import body_chunks, map_httpx_errors
 from gateway.usage.tokens import completion_text
 from providers import REGISTRY
 from providers.base import (
@@ -47,8 +47,8 @@ from providers.base import (
 
 # How each `adapter.stream_format` is read off the wire.
 _DECODERS: dict[str, Callable[[httpx.Response], AsyncIterator[SSEEvent]]] = {
-    "sse": lambda response: decode_stream(response.aiter_bytes()),
-    "aws-eventstream": lambda response: decode_eventstream(response.aiter_bytes()),
+    "sse": lambda response: decode_stream(body_chunks(response)),
+    "aws-eventstream": lambda response: decode_eventstream(body_chunks(response)),
 }
 
 # Upstream response headers worth passing back to the client.

@@ -8,7 +8,7 @@ it pools (it probes every idle one on every request): see bench/README.md.
 from __future__ import annotations
 
 import warnings
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 from http.cookiejar import Cookie, CookieJar
 from typing import Any
@@ -17,6 +17,7 @@ import aiohttp
 import httpx
 import yarl
 from httpx_aiohttp import AiohttpTransport
+from httpx_aiohttp.transport import AiohttpResponseStream
 
 from gateway.errors import RequestTimeout, UpstreamMalformed, UpstreamUnreachable
 from gateway.settings import Settings
@@ -104,6 +105,17 @@ class _NoCookies(CookieJar):
 
     def set_cookie(self, cookie: Cookie) -> None:
         return None
+
+
+def body_chunks(response: httpx.Response) -> AsyncIterator[bytes]:
+    """A streamed body as it arrives. On the aiohttp transport an uncompressed body is read
+    from aiohttp's own reader: httpx's layers above it cost microseconds per streamed token.
+    Its errors are aiohttp's, which `map_httpx_errors` maps too."""
+    stream = response.stream
+    if isinstance(stream, AiohttpResponseStream) and response.headers.get(
+            "content-encoding", "identity") == "identity":
+        return stream._aiohttp_response.content.iter_any()
+    return response.aiter_bytes()
 
 
 @contextmanager
