@@ -26,7 +26,7 @@ from gateway.settings import Settings
 def create_client(settings: Settings) -> httpx.AsyncClient:
     limits = httpx.Limits(max_connections=settings.max_connections,
                           max_keepalive_connections=settings.max_connections,
-                          keepalive_expiry=30)
+                          keepalive_expiry=_IDLE_KEEPALIVE_S)
     # Overall limits come from asyncio timeouts per attempt; httpx bounds connect and idle reads.
     timeout = httpx.Timeout(connect=settings.connect_timeout, read=settings.stream_idle_timeout,
                             write=60.0, pool=settings.connect_timeout)
@@ -36,6 +36,7 @@ def create_client(settings: Settings) -> httpx.AsyncClient:
 
 
 _URL_CACHE_SIZE = 4096
+_IDLE_KEEPALIVE_S = 4.0
 
 
 class UpstreamClient(httpx.AsyncClient):
@@ -75,8 +76,10 @@ def _aiohttp_transport(settings: Settings) -> httpx.AsyncBaseTransport:
 
     def session() -> aiohttp.ClientSession:
         # Made on first use, inside the running loop; closed by the client's aclose().
-        connector = aiohttp.TCPConnector(limit=settings.max_connections, keepalive_timeout=30,
-                                         ssl=ssl_context)
+        # Idle connections are dropped before the usual server-side idle limit (5 s in
+        # uvicorn, so vLLM, and Node): reusing one the server is closing resets the request.
+        connector = aiohttp.TCPConnector(limit=settings.max_connections,
+                                         keepalive_timeout=_IDLE_KEEPALIVE_S, ssl=ssl_context)
         return _ExactURLSession(connector=connector, cookie_jar=aiohttp.DummyCookieJar(),
                                 auto_decompress=False, trust_env=False)
 
