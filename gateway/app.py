@@ -15,7 +15,7 @@ from gateway import admin, cache_and_limits, health, inference, metrics, observa
 from gateway.console import attach as attach_console
 from gateway.console import routes as console_routes
 from gateway.errors import GatewayError, NotFound
-from gateway.heap import freeze_startup_objects
+from gateway.heap import freeze_startup_objects, unfreeze
 from gateway.hostguard import HostGuard
 from gateway.keys import setup as key_store
 from gateway.otel import Telemetry, TraceMiddleware
@@ -52,6 +52,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         finally:
             # uvicorn runs this only after it stopped accepting and in-flight responses ended
             # (or GATEWAY_SHUTDOWN_GRACE_S ran out); close the usage writer first, then these.
+            unfreeze()
             await usage_log.stop(app.state.services)
             await cache_and_limits.detach(app.state.services)
             await observability.stop(app.state.services)

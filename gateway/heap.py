@@ -17,3 +17,8 @@ def freeze_startup_objects() -> None:
     """
     gc.collect()
     gc.freeze()
+
+
+def unfreeze() -> None:
+    """At shutdown: a process that starts another app (tests, embedding) collects this one."""
+    gc.unfreeze()

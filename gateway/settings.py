@@ -57,8 +57,8 @@ class Settings(BaseSettings):
     # Record every request in request_logs (off only to measure what logging costs).
     usage_log: bool = True
     # Usage writer: queue bound (rows), rows per insert, longest wait before a partial batch (s).
-    usage_queue_size: int = 10_000
-    usage_batch_size: int = 500
+    usage_queue_size: int = Field(10_000, gt=0)
+    usage_batch_size: int = Field(500, gt=0)
     usage_flush_interval_s: float = 1.0
     log_bodies: bool = False
     # JSON object: provider slug -> base URL, replacing the provider's public URL.

@@ -138,6 +138,9 @@ def map_httpx_errors(provider: str) -> Iterator[None]:
     except httpx.HTTPError as exc:
         raise UpstreamUnreachable(f"{provider} request failed: {_describe(exc)}",
                                   provider=provider) from exc
+    except aiohttp.ServerTimeoutError as exc:  # a stream read straight from aiohttp stalled
+        raise RequestTimeout(f"{provider} sent nothing for too long: {_describe(exc)}",
+                             provider=provider) from exc
     except aiohttp.ClientError as exc:  # what the aiohttp transport does not map to httpx's
         raise UpstreamMalformed(f"{provider} broke the connection: {_describe(exc)}",
                                 provider=provider) from exc

@@ -80,7 +80,7 @@ def _assignments(path: Path) -> dict[str, object]:
         if isinstance(target, ast.Name) and node.value is not None:
             try:
                 found[target.id] = ast.literal_eval(node.value)
-            except ValueError:
+            except (ValueError, TypeError, SyntaxError):
                 continue
     return found
 
@@ -98,6 +98,8 @@ def head() -> str | None:
                 parents.add(down)
             elif isinstance(down, tuple | list):
                 parents.update(str(each) for each in down)
+    if not revisions:
+        raise RuntimeError(f"no migrations found under {MIGRATIONS}")
     heads = revisions - parents
     if len(heads) > 1:
         raise RuntimeError(f"the migrations have several heads: {sorted(heads)}")

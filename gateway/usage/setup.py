@@ -59,8 +59,10 @@ class UsageLog:
             self._partitions.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._partitions
-        await self.writer.close()
-        await self.store.close()
+        try:
+            await self.writer.close()
+        finally:
+            await self.store.close()
 
     async def _ensure_partitions(self) -> None:
         try:

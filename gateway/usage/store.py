@@ -58,6 +58,13 @@ class UsageStore:
             with contextlib.suppress(Exception):
                 await held.close()
 
+    async def _drop_held(self) -> None:
+        held, self._held = self._held, None
+        if held is not None:
+            with contextlib.suppress(Exception):
+                await held.invalidate()
+                await held.close()
+
     async def insert(self, rows: list[dict[str, Any]]) -> None:
         """Write a batch: Postgres's COPY (the driver's bulk path) when it can, else INSERT
         ... ON CONFLICT DO NOTHING, which also absorbs rows a replay sends twice."""
@@ -86,24 +93,28 @@ class UsageStore:
                 for row in rows[start:start + _RECORDS_PER_SLICE]:
                     yield _copy_record(row)
 
-        if self._held is None:
-            self._held = await self.database.engine.connect()
-        try:
-            raw = await self._held.get_raw_connection()
-            driver = raw.driver_connection  # asyncpg's own connection, in autocommit
-            assert driver is not None
-            await driver.copy_records_to_table("request_logs", records=records(),
-                                               columns=list(_COLUMNS))
-        except asyncpg.exceptions.UniqueViolationError:
-            return False  # the COPY was refused whole; the connection is fine
-        except BaseException:
-            # Whatever broke (an outage, a cancelled COPY), the next batch starts afresh.
-            held, self._held = self._held, None
-            with contextlib.suppress(Exception):
-                await held.invalidate()
-                await held.close()
-            raise
-        return True
+        for _ in range(2):
+            fresh = self._held is None
+            if self._held is None:
+                self._held = await self.database.engine.connect()
+            try:
+                raw = await self._held.get_raw_connection()
+                driver = raw.driver_connection  # asyncpg's own connection, in autocommit
+                assert driver is not None
+                await driver.copy_records_to_table("request_logs", records=records(),
+                                                   columns=list(_COLUMNS))
+            except asyncpg.exceptions.UniqueViolationError:
+                return False  # the COPY was refused whole; the connection is fine
+            except BaseException as exc:
+                # Whatever broke (an outage, a cancelled COPY), the next COPY starts afresh.
+                await self._drop_held()
+                if fresh or not isinstance(exc, (OSError, *_driver_failures(True))):
+                    raise
+                # The connection kept from an earlier batch had gone stale (a database
+                # restart, an idle timeout): once more on a new one, as a pool ping would.
+                continue
+            return True
+        raise AssertionError("unreachable")  # pragma: no cover
 
     async def ensure_partitions(self, days_ahead: int = 7, today: date | None = None) -> None:
         """Create the daily partitions from yesterday to `days_ahead` days out (Postgres)."""

@@ -78,3 +78,16 @@ def test_client_disconnect_cancels_the_upstream_request(gateway, mock: MockUpstr
         time.sleep(0.02)
     assert mock.cancelled_streams == 1
     assert mock.in_flight == 0
+
+
+def test_a_stream_idle_past_its_limit_is_a_timeout(start_gateway, mock_url):
+    # slow-1000: every chunk, the first included, comes a second apart; the limit is 0.3 s.
+    gateway = start_gateway(stream_idle_timeout=0.3)
+    headers = {"x-portkey-provider": "openai", "authorization": "Bearer k",
+               "x-portkey-custom-host": f"{mock_url}/s/slow-1000/v1"}
+    body = {"model": "m", "messages": MESSAGES, "stream": True}
+    response = httpx.post(f"{gateway.url}/v1/chat/completions", json=body, headers=headers,
+                          timeout=10)
+    assert response.status_code == 408
+    assert response.json()["error"]["type"] == "timeout_error"
+    assert "sent nothing for too long" in response.json()["error"]["message"]

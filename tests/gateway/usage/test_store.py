@@ -7,6 +7,8 @@ import uuid
 from datetime import UTC, datetime
 from decimal import Decimal
 
+import sqlalchemy as sa
+
 from gateway.db import migrate
 from gateway.db.engine import open_database
 from gateway.settings import Settings
@@ -41,3 +43,24 @@ def test_copy_writes_exact_values_and_a_replayed_batch_is_not_doubled():
     assert {r["cost_usd"] for r in rows} == {Decimal("0.0000012345")}
     assert rows[0]["metadata"] == {"team": "a"}
     assert rows[0]["attempts"] == [{"path": "config", "status": 200}]
+
+
+def test_a_copy_connection_gone_stale_is_replaced_without_an_outage():
+    url = require_postgres()
+
+    async def run() -> None:
+        db = open_database(Settings(_env_file=None, database_url=url))
+        await migrate.upgrade(db)
+        store = UsageStore(db)
+        await store.ensure_partitions()
+        await store.insert([row()])  # the store now holds a connection for its COPYs
+        async with db.engine.connect() as other:  # a database restart, as seen by that one
+            await other.execute(sa.text(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND pid <> pg_backend_pid()"))
+        await store.insert([row()])  # not DatabaseUnavailable: retried on a new connection
+        await store.close()
+        await db.close()
+
+    asyncio.run(run())
+    assert len(query(url, "SELECT id FROM request_logs")) == 2
