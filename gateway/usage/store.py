@@ -108,10 +108,11 @@ class UsageStore:
             except BaseException as exc:
                 # Whatever broke (an outage, a cancelled COPY), the next COPY starts afresh.
                 await self._drop_held()
-                if fresh or not isinstance(exc, (OSError, *_driver_failures(True))):
+                if fresh or not isinstance(exc, Exception):
                     raise
-                # The connection kept from an earlier batch had gone stale (a database
-                # restart, an idle timeout): once more on a new one, as a pool ping would.
+                # The connection kept from an earlier batch may have gone stale (a database
+                # restart, an idle timeout), which asyncpg reports in more than one way: once
+                # more on a new connection, as a pool ping would; a real fault fails again.
                 continue
             return True
         raise AssertionError("unreachable")  # pragma: no cover
