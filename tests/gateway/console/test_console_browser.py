@@ -103,7 +103,7 @@ def test_console_in_a_real_browser(gateway: ThreadedServer, mock: MockUpstream,
     assert slug == "browser-key"
     assert VK_SECRET not in page.content()
     mock.reset()
-    _chat(_client(gateway, **{"virtual-key": slug, "api-key": api_key}))
+    second = _chat(_client(gateway, **{"virtual-key": slug, "api-key": api_key}))
     assert mock.requests[-1].headers["authorization"] == f"Bearer {VK_SECRET}"
     page.goto(f"{base}/console/virtual-keys")
     assert page.locator("#virtual-keys tr[data-slug]").count() == 1
@@ -126,7 +126,9 @@ def test_console_in_a_real_browser(gateway: ThreadedServer, mock: MockUpstream,
     page.wait_for_url(f"{base}/console/configs/pc-broken-*")
     assert "Version 1 (current)" in page.content()
 
-    # The overview, screenshotted for people to look at, and not blank.
+    # The overview, screenshotted for people to look at, and not blank. The usage writer
+    # sends rows in batches (at most a second late): wait for the second request's row.
+    assert _wait_for_row(page, f"{base}/console/logs", second).count() == 1
     page.goto(f"{base}/console/?range=24h&split=virtual_key")
     assert page.locator("#total-requests").inner_text() == "2"
     assert page.locator("svg.chart").count() == 4
