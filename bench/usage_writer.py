@@ -78,12 +78,10 @@ async def ensure_database(url: str) -> None:
 
 async def run(url: str, rows: int, batch: int) -> None:
     await ensure_database(url)
+    await empty_table(url)
     db = open_database(Settings(_env_file=None, database_url=url))
-    await migrate.upgrade(db)
     store = UsageStore(db)
     await store.ensure_partitions()
-    async with db.engine.begin() as connection:
-        await connection.execute(sa.text(_EMPTY[db.engine.dialect.name == "postgresql"]))
     prepared = [row(i) for i in range(rows)]
     with tempfile.TemporaryDirectory() as spool_dir:
         writer = UsageWriter(store.insert, Spool(Path(spool_dir)), queue_size=rows,

@@ -40,9 +40,14 @@ async def upgrade(database: Database, revision: str = "head") -> None:
             lambda sync: command.upgrade(alembic_config(sync), revision))
 
 
+async def behind(database: Database) -> bool:
+    """Whether the database is not at the head revision (never migrated counts)."""
+    return await current(database) != head()
+
+
 async def upgrade_if_behind(database: Database) -> bool:
     """Upgrade to head unless the database is there already; True when it migrated."""
-    if await current(database) == head():
+    if not await behind(database):
         return False
     await upgrade(database)
     return True

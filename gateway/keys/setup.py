@@ -47,7 +47,7 @@ async def needs_migration(settings: Settings) -> bool:
     False when the database cannot be reached (start-up reports that itself)."""
     db = open_database(settings)
     try:
-        return auto_migrates(settings, db) and await migrate.current(db) != migrate.head()
+        return auto_migrates(settings, db) and await migrate.behind(db)
     except (DBAPIError, OSError):
         return False
     finally:

@@ -11,7 +11,6 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
-from functools import lru_cache
 from importlib import resources
 from typing import Any
 
@@ -57,7 +56,6 @@ class Price:
 FREE = Price(Decimal(0), Decimal(0))
 
 
-@lru_cache(maxsize=4096)
 def base_model(model: str) -> str:
     """`gpt-4o-2024-08-06` → `gpt-4o`; `us.anthropic.claude-3-haiku-20240307-v1:0` →
     `claude-3-haiku`."""
@@ -102,13 +100,14 @@ class PriceBook:
         return self._found[key]
 
     def _look_up(self, provider: str, model: str) -> Price | None:
-        for name in dict.fromkeys((model, base_model(model))):
+        base = base_model(model)
+        for name in dict.fromkeys((model, base)):
             found = self.overrides.get(f"{provider}/{name}") or self.overrides.get(name)
             if found:
                 return found
         for vendor in (provider, *RESELLERS.get(provider, ())):
             rows = self.table.get(vendor, {})
-            found = rows.get(model) or rows.get(base_model(model))
+            found = rows.get(model) or rows.get(base)
             if found:
                 return found
         return FREE if provider in SELF_HOSTED else None

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -83,7 +83,6 @@ class UsageStore:
 
     async def _copy(self, rows: list[dict[str, Any]]) -> bool:
         """COPY the batch in one round trip; False when a row is already there (a replay)."""
-        import asyncpg
 
         async def records() -> AsyncIterator[tuple[Any, ...]]:
             # asyncpg encodes as this yields: requests run between slices of the batch.
@@ -93,29 +92,36 @@ class UsageStore:
                 for row in rows[start:start + _RECORDS_PER_SLICE]:
                     yield _copy_record(row)
 
-        for _ in range(2):
-            fresh = self._held is None
-            if self._held is None:
-                self._held = await self.database.engine.connect()
-            try:
-                raw = await self._held.get_raw_connection()
-                driver = raw.driver_connection  # asyncpg's own connection, in autocommit
-                assert driver is not None
-                await driver.copy_records_to_table("request_logs", records=records(),
-                                                   columns=list(_COLUMNS))
-            except asyncpg.exceptions.UniqueViolationError:
-                return False  # the COPY was refused whole; the connection is fine
-            except BaseException as exc:
-                # Whatever broke (an outage, a cancelled COPY), the next COPY starts afresh.
-                await self._drop_held()
-                if fresh or not isinstance(exc, Exception):
-                    raise
-                # The connection kept from an earlier batch may have gone stale (a database
-                # restart, an idle timeout), which asyncpg reports in more than one way: once
-                # more on a new connection, as a pool ping would; a real fault fails again.
-                continue
-            return True
-        raise AssertionError("unreachable")  # pragma: no cover
+        held_before = self._held is not None
+        try:
+            return await self._copy_on_held(records)
+        except Exception:
+            if not held_before:
+                raise
+            # The connection kept from an earlier batch may have gone stale (a database
+            # restart, an idle timeout), which asyncpg reports in more than one way: once
+            # more on a new connection, as a pool ping would; a real fault fails again.
+            return await self._copy_on_held(records)
+
+    async def _copy_on_held(self, records: Callable[[], AsyncIterator[tuple[Any, ...]]]) -> bool:
+        """One COPY on the held connection (opened if need be); dropped after any failure."""
+        import asyncpg
+
+        if self._held is None:
+            self._held = await self.database.engine.connect()
+        try:
+            raw = await self._held.get_raw_connection()
+            driver = raw.driver_connection  # asyncpg's own connection, in autocommit
+            assert driver is not None
+            await driver.copy_records_to_table("request_logs", records=records(),
+                                               columns=list(_COLUMNS))
+        except asyncpg.exceptions.UniqueViolationError:
+            return False  # the COPY was refused whole; the connection is fine
+        except BaseException:
+            # Whatever broke (an outage, a cancelled COPY), the next COPY starts afresh.
+            await self._drop_held()
+            raise
+        return True
 
     async def ensure_partitions(self, days_ahead: int = 7, today: date | None = None) -> None:
         """Create the daily partitions from yesterday to `days_ahead` days out (Postgres)."""

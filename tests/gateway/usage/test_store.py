@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from decimal import Decimal
 
 import sqlalchemy as sa
 
 from gateway.db import migrate
-from gateway.db.engine import open_database
+from gateway.db.engine import Database, open_database
 from gateway.settings import Settings
 from gateway.usage.store import UsageStore
 from tests.support.databases import query, require_postgres
@@ -23,19 +25,30 @@ def row(**extra):
             "attempts": [{"path": "config", "status": 200}], **extra}
 
 
+@contextlib.asynccontextmanager
+async def opened_store(url: str) -> AsyncIterator[tuple[Database, UsageStore]]:
+    """A migrated database with today's partitions and a store on it, both closed after."""
+    db = open_database(Settings(_env_file=None, database_url=url))
+    try:
+        await migrate.upgrade(db)
+        store = UsageStore(db)
+        await store.ensure_partitions()
+        try:
+            yield db, store
+        finally:
+            await store.close()
+    finally:
+        await db.close()
+
+
 def test_copy_writes_exact_values_and_a_replayed_batch_is_not_doubled():
     url = require_postgres()
 
     async def run() -> None:
-        db = open_database(Settings(_env_file=None, database_url=url))
-        await migrate.upgrade(db)
-        store = UsageStore(db)
-        await store.ensure_partitions()
-        first = [row() for _ in range(3)]
-        await store.insert(first)
-        await store.insert(first + [row()])  # a replay resending rows that did land
-        await store.close()
-        await db.close()
+        async with opened_store(url) as (_, store):
+            first = [row() for _ in range(3)]
+            await store.insert(first)
+            await store.insert(first + [row()])  # a replay resending rows that did land
 
     asyncio.run(run())
     rows = query(url, "SELECT cost_usd, metadata, attempts FROM request_logs")
@@ -49,18 +62,13 @@ def test_a_copy_connection_gone_stale_is_replaced_without_an_outage():
     url = require_postgres()
 
     async def run() -> None:
-        db = open_database(Settings(_env_file=None, database_url=url))
-        await migrate.upgrade(db)
-        store = UsageStore(db)
-        await store.ensure_partitions()
-        await store.insert([row()])  # the store now holds a connection for its COPYs
-        async with db.engine.connect() as other:  # a database restart, as seen by that one
-            await other.execute(sa.text(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                "WHERE datname = current_database() AND pid <> pg_backend_pid()"))
-        await store.insert([row()])  # not DatabaseUnavailable: retried on a new connection
-        await store.close()
-        await db.close()
+        async with opened_store(url) as (db, store):
+            await store.insert([row()])  # the store now holds a connection for its COPYs
+            async with db.engine.connect() as other:  # a database restart, as seen by that one
+                await other.execute(sa.text(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                    "WHERE datname = current_database() AND pid <> pg_backend_pid()"))
+            await store.insert([row()])  # not DatabaseUnavailable: retried on a new connection
 
     asyncio.run(run())
     assert len(query(url, "SELECT id FROM request_logs")) == 2
