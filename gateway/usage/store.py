@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import operator
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -23,8 +24,11 @@ log = logging.getLogger("gateway.usage")
 
 
 _COLUMNS = tuple(column.name for column in request_logs.columns)
-# COPY takes jsonb as text.
-_JSON_POSITIONS = tuple(i for i, name in enumerate(_COLUMNS) if name in {"metadata", "attempts"})
+# Rows carry these as JSON text (see row.json_text); rows spooled by older versions, as values.
+_JSON_COLUMNS = ("metadata", "attempts")
+_JSON_POSITIONS = tuple(i for i, name in enumerate(_COLUMNS) if name in _JSON_COLUMNS)
+_METADATA, _ATTEMPTS = _COLUMNS.index("metadata"), _COLUMNS.index("attempts")
+_VALUES = operator.itemgetter(*_COLUMNS)
 # Rows converted and encoded between two yields to the event loop: a whole batch at once
 # would hold every request in flight for a millisecond or more.
 _RECORDS_PER_SLICE = 10
@@ -72,7 +76,7 @@ class UsageStore:
             if self.postgres and await self._copy(rows):
                 return
             async with self.database.engine.begin() as connection:
-                await connection.execute(self._insert, rows)
+                await connection.execute(self._insert, [_insert_params(row) for row in rows])
         except (OperationalError, InterfaceError, OSError, ConnectionError,
                 *_driver_failures(self.postgres)) as exc:
             raise DatabaseUnavailable(type(exc).__name__) from exc
@@ -143,8 +147,23 @@ class UsageStore:
 
 
 def _copy_record(row: dict[str, Any]) -> tuple[Any, ...]:
-    values = [row.get(name) for name in _COLUMNS]
-    for position in _JSON_POSITIONS:
-        if values[position] is not None:
-            values[position] = orjson.dumps(values[position]).decode()
-    return tuple(values)
+    """The row's values in column order; COPY takes jsonb as text."""
+    try:
+        values = _VALUES(row)  # one C call; rows from build_row have every column
+    except KeyError:
+        values = tuple(row.get(name) for name in _COLUMNS)
+    metadata, attempts = values[_METADATA], values[_ATTEMPTS]
+    if isinstance(metadata, str | None) and isinstance(attempts, str | None):
+        return values
+    # A row spooled by an older version holds JSON values, not text.
+    return tuple(v if p not in _JSON_POSITIONS or isinstance(v, str | None)
+                 else orjson.dumps(v).decode() for p, v in enumerate(values))
+
+
+def _insert_params(row: dict[str, Any]) -> dict[str, Any]:
+    """SQLAlchemy's JSON type takes values, not text."""
+    params = dict(row)
+    for name in _JSON_COLUMNS:
+        if isinstance(params.get(name), str):
+            params[name] = orjson.loads(params[name])
+    return params
