@@ -9,7 +9,7 @@ over rounds discards a round that hit a hiccup. Issue 5's target: p99 with loggi
 10% of logging off.
 
     python -m bench.usage_overhead [--database-url URL] [--rounds 5] [--duration 3]
-        [--concurrency 1,16,64]
+        [--concurrency 1,16,64] [--noise-floor]
 """
 
 from __future__ import annotations
@@ -43,7 +43,9 @@ async def _bench(args: argparse.Namespace) -> bool:
         upstream = stack.enter_context(mock_upstream())
         gateways = {
             "off": stack.enter_context(gateway(upstream, **env, GATEWAY_USAGE_LOG="false")),
-            "on": stack.enter_context(gateway(upstream, **env, GATEWAY_USAGE_LOG="true")),
+            # --noise-floor: two identical gateways, to show what the ratio reads by chance.
+            "on": stack.enter_context(gateway(upstream, **env, GATEWAY_USAGE_LOG=str(
+                not args.noise_floor).lower())),
         }
         for port, _ in gateways.values():
             await load(port, chat_request(port, stream=False), 4, 1.0, 0.0, stream=False)
@@ -99,6 +101,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         type=lambda s: tuple(s.split("=", 1)),
                         help="extra environment for both gateways, e.g. "
                              "GATEWAY_USAGE_BATCH_SIZE=100 (repeatable)")
+    parser.add_argument("--noise-floor", action="store_true",
+                        help="log in neither gateway: the ratio two identical gateways give")
     return parser.parse_args(argv)
 
 
