@@ -17,6 +17,7 @@ from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from gateway.db.engine import Database
+from gateway.usage.row import json_text
 from gateway.usage.table import request_logs
 from gateway.usage.writer import DatabaseUnavailable
 
@@ -26,8 +27,7 @@ log = logging.getLogger("gateway.usage")
 _COLUMNS = tuple(column.name for column in request_logs.columns)
 # Rows carry these as JSON text (see row.json_text); rows spooled by older versions, as values.
 _JSON_COLUMNS = ("metadata", "attempts")
-_JSON_POSITIONS = tuple(i for i, name in enumerate(_COLUMNS) if name in _JSON_COLUMNS)
-_METADATA, _ATTEMPTS = _COLUMNS.index("metadata"), _COLUMNS.index("attempts")
+_METADATA, _ATTEMPTS = (_COLUMNS.index(name) for name in _JSON_COLUMNS)
 _VALUES = operator.itemgetter(*_COLUMNS)
 # Rows converted and encoded between two yields to the event loop: a whole batch at once
 # would hold every request in flight for a millisecond or more.
@@ -152,12 +152,14 @@ def _copy_record(row: dict[str, Any]) -> tuple[Any, ...]:
         values = _VALUES(row)  # one C call; rows from build_row have every column
     except KeyError:
         values = tuple(row.get(name) for name in _COLUMNS)
-    metadata, attempts = values[_METADATA], values[_ATTEMPTS]
-    if isinstance(metadata, str | None) and isinstance(attempts, str | None):
+    if isinstance(values[_METADATA], str | None) and isinstance(values[_ATTEMPTS], str | None):
         return values
     # A row spooled by an older version holds JSON values, not text.
-    return tuple(v if p not in _JSON_POSITIONS or isinstance(v, str | None)
-                 else orjson.dumps(v).decode() for p, v in enumerate(values))
+    fixed = list(values)
+    for position in (_METADATA, _ATTEMPTS):
+        if not isinstance(fixed[position], str):
+            fixed[position] = json_text(fixed[position])
+    return tuple(fixed)
 
 
 def _insert_params(row: dict[str, Any]) -> dict[str, Any]:
