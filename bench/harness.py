@@ -72,8 +72,10 @@ def mock_upstream(chunks: int = 8, delay_ms: float = 0.0) -> Iterator[str]:
 
 
 @contextlib.contextmanager
-def gateway(upstream_url: str, **env: str) -> Iterator[tuple[int, subprocess.Popen[bytes]]]:
-    """`python -m gateway serve` with one worker, `openai` pointed at the mock.
+def gateway(upstream_url: str, module: str = "gateway",
+            **env: str) -> Iterator[tuple[int, subprocess.Popen[bytes]]]:
+    """`python -m gateway serve` with one worker, `openai` pointed at the mock (`module`
+    names another entry point that takes the same arguments, such as bench.usage_switch).
 
     Yields (port, process). A temporary directory holds its SQLite file and spool.
     """
@@ -89,7 +91,7 @@ def gateway(upstream_url: str, **env: str) -> Iterator[tuple[int, subprocess.Pop
             **env,
         }
         proc = subprocess.Popen(
-            [sys.executable, "-m", "gateway", "serve", "--host", "127.0.0.1",
+            [sys.executable, "-m", module, "serve", "--host", "127.0.0.1",
              "--port", str(port), "--workers", "1"], cwd=tmp, env=environment)
         try:
             wait_for_port(port, proc, "the gateway")
