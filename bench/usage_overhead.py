@@ -33,6 +33,7 @@ from bench.usage_writer import DEFAULT_URL, empty_table, ensure_database
 
 P99_TARGET = 1.10  # logging on / logging off
 _SWITCH = {"off": signal.SIGUSR1, "on": signal.SIGUSR2}
+_CORES = sorted(os.sched_getaffinity(0))  # before --pin narrows this process's own set
 
 
 @dataclass
@@ -53,11 +54,10 @@ class Pooled:
 def _pin(gateway_pid: int, database_url: str) -> None:
     """The gateway alone on the last core; this client, the mock (its sibling) and the
     Postgres backends serving the bench database on the others."""
-    cores = sorted(os.sched_getaffinity(0))
-    if len(cores) < 2:
+    if len(_CORES) < 2:
         raise SystemExit("--pin needs at least two cores")
-    mine, rest = {cores[-1]}, set(cores[:-1])
-    subprocess.run(["taskset", "-a", "-p", "-c", str(cores[-1]), str(gateway_pid)],
+    mine, rest = {_CORES[-1]}, set(_CORES[:-1])
+    subprocess.run(["taskset", "-a", "-p", "-c", str(_CORES[-1]), str(gateway_pid)],
                    check=True, capture_output=True)
     os.sched_setaffinity(0, rest)
     others = subprocess.run(["pgrep", "-f", "bench.mock_upstream"], capture_output=True,

@@ -25,6 +25,7 @@ import sqlalchemy as sa
 from gateway.db import migrate
 from gateway.db.engine import open_database
 from gateway.settings import Settings
+from gateway.usage import codec
 from gateway.usage.spool import Spool
 from gateway.usage.store import UsageStore
 from gateway.usage.writer import UsageWriter
@@ -82,7 +83,7 @@ async def run(url: str, rows: int, batch: int) -> None:
     db = open_database(Settings(_env_file=None, database_url=url))
     store = UsageStore(db)
     await store.ensure_partitions()
-    prepared = [row(i) for i in range(rows)]
+    prepared = [codec.encode(row(i)) for i in range(rows)]  # as UsageLog.record does
     with tempfile.TemporaryDirectory() as spool_dir:
         writer = UsageWriter(store.insert, Spool(Path(spool_dir)), queue_size=rows,
                              batch_size=batch, interval_s=0.05)

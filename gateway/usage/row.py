@@ -42,13 +42,6 @@ def cost_of(ctx: RequestContext, tokens: Tokens | None, prices: PriceBook) -> De
     return price.cost(tokens.prompt, tokens.completion, tokens.cached)
 
 
-def json_text(value: Any) -> str | None:
-    """A JSON column's value as text, made when the row is built: a row of plain values is
-    invisible to the cycle collector while it waits in the queue (queued rows holding dicts
-    made every full collection walk them, a millisecond-long pause several times a second)."""
-    return orjson.dumps(value).decode() if value else None
-
-
 def build_row(ctx: RequestContext, prices: PriceBook, log_bodies: bool) -> dict[str, Any]:
     tokens = tokens_of(ctx)
     cost = cost_of(ctx, tokens, prices)
@@ -76,8 +69,8 @@ def build_row(ctx: RequestContext, prices: PriceBook, log_bodies: bool) -> dict[
         "retry_count": ctx.retry_count,
         "last_used_option": ctx.option_path,
         "cache_status": ctx.cache_status,
-        "metadata": json_text(ctx.metadata),
-        "attempts": json_text([attempt.as_dict() for attempt in ctx.attempts]),
+        "metadata": ctx.metadata or None,
+        "attempts": [attempt.as_dict() for attempt in ctx.attempts] or None,
         "prompt_id": ctx.prompt_id, "prompt_version": ctx.prompt_version,
         "request_body": None, "response_body": None,
     }

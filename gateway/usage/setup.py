@@ -10,6 +10,7 @@ from typing import Any
 from gateway.context import RequestContext
 from gateway.services import Services
 from gateway.settings import Settings
+from gateway.usage import codec
 from gateway.usage.pricing import PriceBook, load_table
 from gateway.usage.row import build_row
 from gateway.usage.spool import Spool
@@ -35,7 +36,7 @@ class UsageLog:
 
     def record(self, ctx: RequestContext) -> None:
         try:
-            row = build_row(ctx, self.prices, self.log_bodies)
+            row = codec.encode(build_row(ctx, self.prices, self.log_bodies))
         except Exception:  # a bug here must not lose the response; log it loudly
             log.exception("usage: could not build the row for request %s", ctx.request_id)
             return

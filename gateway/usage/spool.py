@@ -7,39 +7,17 @@ workers never replay the same rows; rows are replayed in the order they were wri
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import time
 from collections.abc import Iterator
-from datetime import datetime
-from decimal import Decimal
 from pathlib import Path
-from typing import Any
 
 import orjson
 
-_DECIMALS = ("cost_usd",)
-_DATES = ("created_at",)
+from gateway.usage import codec
 
-
-def _default(value: Any) -> Any:
-    if isinstance(value, Decimal):
-        return str(value)
-    raise TypeError(f"cannot spool {type(value).__name__}")
-
-
-def encode_row(row: dict[str, Any]) -> bytes:
-    return orjson.dumps(row, default=_default) + b"\n"
-
-
-def decode_row(line: bytes) -> dict[str, Any]:
-    row: dict[str, Any] = orjson.loads(line)
-    for key in _DECIMALS:
-        if row.get(key) is not None:
-            row[key] = Decimal(row[key])
-    for key in _DATES:
-        if row.get(key) is not None:
-            row[key] = datetime.fromisoformat(row[key])
-    return row
+log = logging.getLogger("gateway.usage")
 
 
 class Spool:
@@ -48,21 +26,22 @@ class Spool:
         self.path = directory / f"usage-{os.getpid()}.jsonl"
         self.spooled = 0  # rows written to the spool by this process, for metrics
 
-    def append(self, rows: list[dict[str, Any]]) -> None:
+    def append(self, rows: list[bytes]) -> None:
+        """Append encoded rows (codec.encode), one JSON line each, and fsync."""
         if not rows:
             return
         self.directory.mkdir(parents=True, exist_ok=True)
         with self.path.open("ab") as file:
-            file.write(b"".join(encode_row(row) for row in rows))
+            file.write(_lines(rows))
             file.flush()
             os.fsync(file.fileno())
         self.spooled += len(rows)
 
-    def reject(self, rows: list[dict[str, Any]]) -> None:
+    def reject(self, rows: list[bytes]) -> None:
         """Keep rows the database refused, for an operator to inspect; never replayed."""
         self.directory.mkdir(parents=True, exist_ok=True)
         with (self.directory / f"rejected-{os.getpid()}.jsonl").open("ab") as file:
-            file.write(b"".join(encode_row(row) for row in rows))
+            file.write(_lines(rows))
 
     def pending(self) -> bool:
         return self.directory.is_dir() and (any(self.directory.glob("usage-*.jsonl"))
@@ -94,12 +73,23 @@ class Spool:
                 _rename(path, path.with_name(mine + rest))
         return sorted(self.directory.glob(mine + "*"))
 
-    @staticmethod
-    def read(path: Path) -> Iterator[dict[str, Any]]:
+    def read(self, path: Path) -> Iterator[bytes]:
+        """The encoded rows of a claimed file, in order (lines of older versions upgraded).
+        A line that is not JSON (cut short by a crash mid-write) is set aside with the
+        rejected rows instead of stopping the replay."""
         with path.open("rb") as file:
             for line in file:
-                if line.strip():
-                    yield decode_row(line)
+                if not line.strip():
+                    continue
+                try:
+                    yield codec.upgrade(line)
+                except orjson.JSONDecodeError:
+                    log.error("usage spool: unreadable line in %s set aside", path.name)
+                    self.reject([line.rstrip(b"\n")])
+
+
+def _lines(rows: list[bytes]) -> bytes:
+    return b"\n".join(rows) + b"\n"
 
 
 def _rename(source: Path, target: Path) -> None:

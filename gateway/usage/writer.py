@@ -1,4 +1,5 @@
-"""The usage writer: a bounded queue, drained in batches by one background task.
+"""The usage writer: a bounded queue of encoded rows (codec.encode), drained in batches by one
+background task.
 
 Requests never wait for the database. A batch is written when `batch_size` rows are waiting
 or `interval_s` after the last write, whichever comes first: under load that is one COPY of a
@@ -15,13 +16,14 @@ import contextlib
 import logging
 from collections import deque
 from collections.abc import Awaitable, Callable
-from typing import Any
+
+import orjson
 
 from gateway.usage.spool import Spool
 
 log = logging.getLogger("gateway.usage")
 
-Insert = Callable[[list[dict[str, Any]]], Awaitable[None]]
+Insert = Callable[[list[bytes]], Awaitable[None]]
 
 
 class DatabaseUnavailable(Exception):
@@ -36,7 +38,7 @@ class UsageWriter:
         self.batch_size = batch_size
         self.interval_s = interval_s
         self.queue_size = queue_size
-        self._rows: deque[dict[str, Any]] = deque()
+        self._rows: deque[bytes] = deque()
         self._batch_ready = asyncio.Event()
         self.written = 0
         self.failures = 0
@@ -46,7 +48,7 @@ class UsageWriter:
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="usage-writer")
 
-    def submit(self, row: dict[str, Any]) -> None:
+    def submit(self, row: bytes) -> None:
         """Queue a row; never blocks. A full queue sends the row to the spool."""
         if len(self._rows) >= self.queue_size:
             self.spool.append([row])
@@ -77,7 +79,7 @@ class UsageWriter:
             if self._closing and not self._rows:
                 return
 
-    async def _next_batch(self) -> list[dict[str, Any]]:
+    async def _next_batch(self) -> list[bytes]:
         """Up to `batch_size` rows, once that many wait or `interval_s` has passed (an empty
         batch still lets `_write` replay the spool)."""
         if len(self._rows) < self.batch_size and not self._closing:
@@ -88,7 +90,7 @@ class UsageWriter:
         rows = self._rows
         return [rows.popleft() for _ in range(min(self.batch_size, len(rows)))]
 
-    async def _write(self, batch: list[dict[str, Any]]) -> None:
+    async def _write(self, batch: list[bytes]) -> None:
         if self.spool.pending() and not await self._replay():
             self.spool.append(batch)
             return
@@ -100,7 +102,7 @@ class UsageWriter:
             self._failed(exc)
             self.spool.append(batch)
 
-    async def _insert(self, rows: list[dict[str, Any]]) -> None:
+    async def _insert(self, rows: list[bytes]) -> None:
         """Insert a batch; rows the database refuses (not an outage) are set aside one by one."""
         try:
             await self.insert(rows)
@@ -117,7 +119,7 @@ class UsageWriter:
                 except Exception:
                     self.spool.reject([row])
                     log.error("usage writer: row %s refused; kept in the spool directory",
-                              row.get("id"))
+                              _row_id(row))
                     continue
                 self.written += 1
             return
@@ -142,3 +144,9 @@ class UsageWriter:
         # The exception's type only: driver messages can echo parameters.
         log.warning("usage writer: database write failed (%s); rows spooled",
                     type(exc).__name__)
+
+
+def _row_id(row: bytes) -> str | None:
+    with contextlib.suppress(ValueError):
+        return orjson.loads(row).get("id")
+    return None

@@ -1,16 +1,21 @@
-"""A usage row as the writer queues it: plain values only, JSON columns already text."""
+"""A usage row as the writer queues it: one JSON document, encoded when the request ends."""
 
 from __future__ import annotations
 
 import gc
+import os
+from datetime import UTC, datetime
+from decimal import Decimal
 
 import orjson
 from starlette.datastructures import Headers
 
 from gateway.context import Attempt, RequestContext
+from gateway.usage import codec
 from gateway.usage.pricing import PriceBook, load_table
 from gateway.usage.row import build_row
-from gateway.usage.store import _COLUMNS, _copy_record, _insert_params
+from gateway.usage.spool import Spool
+from gateway.usage.table import request_logs
 from providers.base import Endpoint
 
 
@@ -27,24 +32,36 @@ def finished_request() -> RequestContext:
     return ctx
 
 
-def test_a_queued_row_is_invisible_to_the_cycle_collector():
+def test_a_row_is_encoded_with_every_column_and_decodes_to_the_same_values():
     row = build_row(finished_request(), PriceBook(load_table()), log_bodies=False)
-    # Queued rows that held dicts made every full collection walk them (ms-long pauses).
-    assert not gc.is_tracked(row)
-    assert orjson.loads(row["metadata"]) == {"team": "search"}
-    assert orjson.loads(row["attempts"])[0]["status"] == 200
-    assert set(row) == set(_COLUMNS)
+    assert set(row) == {column.name for column in request_logs.columns}
+    encoded = codec.encode(row)
+    # What the queue holds is invisible to the cycle collector (queued dicts made every full
+    # collection walk them: millisecond pauses several times a second).
+    assert isinstance(encoded, bytes) and not gc.is_tracked(encoded)
+    document = orjson.loads(encoded)
+    assert document["metadata"] == {"team": "search"}  # JSON, not JSON text in a string
+    assert document["cost_usd"] == str(row["cost_usd"])  # exact decimal, as a string
+    assert codec.decode(encoded) == row
 
 
-def test_copy_records_follow_the_columns_for_new_and_old_spooled_rows():
-    row = build_row(finished_request(), PriceBook(load_table()), log_bodies=False)
-    assert _copy_record(row) == tuple(row[name] for name in _COLUMNS)
-    # A row spooled by an older version: JSON values, and a column it did not have.
-    old = {**row, "metadata": {"team": "search"}, "attempts": [{"status": 200}]}
-    del old["prompt_id"]
-    record = dict(zip(_COLUMNS, _copy_record(old), strict=True))
-    assert orjson.loads(record["metadata"]) == {"team": "search"}
-    assert orjson.loads(record["attempts"]) == [{"status": 200}]
-    assert record["prompt_id"] is None
-    # SQLAlchemy's JSON type (INSERT path) gets values back, not text.
-    assert _insert_params(row)["metadata"] == {"team": "search"}
+def test_a_row_with_a_lone_surrogate_is_kept_with_a_replacement():
+    row = {"id": "r1", "created_at": datetime(2026, 1, 1, tzinfo=UTC),
+           "cost_usd": Decimal("0.5"), "metadata": {"team": "a\ud800b"}}
+    decoded = codec.decode(codec.encode(row))  # orjson refuses it; the fallback keeps the row
+    assert decoded["metadata"] == {"team": "a?b"} and decoded["cost_usd"] == Decimal("0.5")
+
+
+def test_spooled_lines_of_older_versions_replay_as_json_values(tmp_path):
+    spool = Spool(tmp_path)
+    older = {"id": "r1", "metadata": '{"team":"search"}', "attempts": '[{"status":200}]'}
+    current = codec.encode({"id": "r2", "metadata": {"team": "ads"}})
+    spool.append([orjson.dumps(older), current])
+    spool.path.open("ab").write(b'{"id": "cut short by a cr')  # a crash mid-write
+    [claimed] = spool.claim()
+    replayed = [orjson.loads(line) for line in spool.read(claimed)]
+    assert replayed == [{"id": "r1", "metadata": {"team": "search"},
+                         "attempts": [{"status": 200}]},
+                        {"id": "r2", "metadata": {"team": "ads"}}]
+    assert (tmp_path / f"rejected-{os.getpid()}.jsonl").read_bytes() == \
+        b'{"id": "cut short by a cr\n'

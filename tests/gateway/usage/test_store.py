@@ -1,4 +1,4 @@
-"""The store's bulk path (COPY on Postgres) and its fallback for rows already there."""
+"""The store's batch INSERT on Postgres: exact values, rows already there skipped."""
 
 from __future__ import annotations
 
@@ -14,15 +14,19 @@ import sqlalchemy as sa
 from gateway.db import migrate
 from gateway.db.engine import Database, open_database
 from gateway.settings import Settings
+from gateway.usage import codec
+from gateway.usage.spool import Spool
 from gateway.usage.store import UsageStore
+from gateway.usage.writer import UsageWriter
 from tests.support.databases import query, require_postgres
 
 
-def row(**extra):
-    return {"id": str(uuid.uuid4()), "created_at": datetime.now(UTC), "endpoint": "chat",
-            "stream": False, "tokens_estimated": False, "latency_ms": 1.5, "retry_count": 0,
-            "cost_usd": Decimal("0.0000012345"), "metadata": {"team": "a"},
-            "attempts": [{"path": "config", "status": 200}], **extra}
+def row(**extra) -> bytes:
+    return codec.encode({
+        "id": str(uuid.uuid4()), "created_at": datetime.now(UTC), "endpoint": "chat",
+        "stream": False, "tokens_estimated": False, "latency_ms": 1.5, "retry_count": 0,
+        "cost_usd": Decimal("0.0000012345"), "metadata": {"team": "a"},
+        "attempts": [{"path": "config", "status": 200}], **extra})
 
 
 @contextlib.asynccontextmanager
@@ -41,7 +45,7 @@ async def opened_store(url: str) -> AsyncIterator[tuple[Database, UsageStore]]:
         await db.close()
 
 
-def test_copy_writes_exact_values_and_a_replayed_batch_is_not_doubled():
+def test_a_batch_writes_exact_values_and_a_replayed_batch_is_not_doubled():
     url = require_postgres()
 
     async def run() -> None:
@@ -58,12 +62,12 @@ def test_copy_writes_exact_values_and_a_replayed_batch_is_not_doubled():
     assert rows[0]["attempts"] == [{"path": "config", "status": 200}]
 
 
-def test_a_copy_connection_gone_stale_is_replaced_without_an_outage():
+def test_a_held_connection_gone_stale_is_replaced_without_an_outage():
     url = require_postgres()
 
     async def run() -> None:
         async with opened_store(url) as (db, store):
-            await store.insert([row()])  # the store now holds a connection for its COPYs
+            await store.insert([row()])  # the store now holds a connection for its batches
             async with db.engine.connect() as other:  # a database restart, as seen by that one
                 await other.execute(sa.text(
                     "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
@@ -72,3 +76,22 @@ def test_a_copy_connection_gone_stale_is_replaced_without_an_outage():
 
     asyncio.run(run())
     assert len(query(url, "SELECT id FROM request_logs")) == 2
+
+
+def test_a_row_postgres_refuses_is_set_aside_and_its_batch_written(tmp_path):
+    url = require_postgres()
+
+    async def run() -> None:
+        async with opened_store(url) as (_, store):
+            writer = UsageWriter(store.insert, Spool(tmp_path), batch_size=10)
+            writer.start()
+            # Postgres text cannot hold NUL: the batch is refused, then retried row by row.
+            for message in ("fine", "bad\x00byte", "also fine"):
+                writer.submit(row(error_message=message))
+            await writer.close()
+
+    asyncio.run(run())
+    stored = query(url, "SELECT error_message FROM request_logs ORDER BY error_message")
+    assert [r["error_message"] for r in stored] == ["also fine", "fine"]
+    [rejected] = tmp_path.glob("rejected-*.jsonl")
+    assert b"bad\\u0000byte" in rejected.read_bytes()

@@ -9,6 +9,7 @@ import asyncio
 from datetime import UTC, datetime
 from decimal import Decimal
 
+from gateway.usage import codec
 from gateway.usage.spool import Spool
 from gateway.usage.writer import DatabaseUnavailable, UsageWriter
 
@@ -19,19 +20,20 @@ class Table:
         self.down = False
         self.batches: list[int] = []
 
-    async def insert(self, rows):
+    async def insert(self, rows: list[bytes]):
         self.batches.append(len(rows))
         if self.down:
             raise DatabaseUnavailable("down")
+        rows = [codec.decode(row) for row in rows]
         if any(row.get("poison") for row in rows):
             raise ValueError("refused")
         known = {r["id"] for r in self.rows}
         self.rows += [r for r in rows if r["id"] not in known]
 
 
-def row(i: int, **extra) -> dict:
-    return {"id": f"r{i}", "created_at": datetime(2026, 1, 1, tzinfo=UTC),
-            "cost_usd": Decimal("0.0001"), **extra}
+def row(i: int, **extra) -> bytes:
+    return codec.encode({"id": f"r{i}", "created_at": datetime(2026, 1, 1, tzinfo=UTC),
+                         "cost_usd": Decimal("0.0001"), **extra})
 
 
 async def test_outage_spools_then_replays_in_order(tmp_path):
