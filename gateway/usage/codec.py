@@ -44,21 +44,24 @@ def decode(line: bytes) -> dict[str, Any]:
         row["cost_usd"] = Decimal(row["cost_usd"])
     if row.get("created_at") is not None:
         row["created_at"] = datetime.fromisoformat(row["created_at"])
-    for name in JSON_COLUMNS:
-        if isinstance(row.get(name), str):
-            row[name] = orjson.loads(row[name])
+    _parse_json_text(row)
     return row
 
 
 def upgrade(line: bytes) -> bytes:
     """A spooled line as this version writes it (older ones held JSON columns as text)."""
     row = orjson.loads(line)
-    if not any(isinstance(row.get(name), str) for name in JSON_COLUMNS):
-        return line.rstrip(b"\n")
+    return orjson.dumps(row) if _parse_json_text(row) else line.rstrip(b"\n")
+
+
+def _parse_json_text(row: dict[str, Any]) -> bool:
+    """Turn JSON columns an earlier version stored as text into values; True if any were."""
+    found = False
     for name in JSON_COLUMNS:
         if isinstance(row.get(name), str):
             row[name] = orjson.loads(row[name])
-    return orjson.dumps(row)
+            found = True
+    return found
 
 
 def batch(rows: list[bytes]) -> str:
