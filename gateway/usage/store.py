@@ -7,7 +7,7 @@ import logging
 from datetime import UTC, date, datetime, timedelta
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects import sqlite
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -42,9 +42,9 @@ class UsageStore:
     def __init__(self, database: Database) -> None:
         self.database = database
         self.postgres = database.engine.dialect.name == "postgresql"
-        dialect = postgresql if self.postgres else sqlite
-        # Replays may resend rows that did reach the database: those are skipped, not doubled.
-        self._insert = dialect.insert(request_logs).on_conflict_do_nothing()
+        # SQLite's INSERT (Postgres takes _INSERT_BATCH). Replays may resend rows that did
+        # reach the database: those are skipped, not doubled.
+        self._insert = sqlite.insert(request_logs).on_conflict_do_nothing()
         # The writer's own connection for its batches, kept between them: a pool checkout costs
         # a ping and a reset round trip per batch, which showed in the p99 of requests.
         self._held: AsyncConnection | None = None
