@@ -110,7 +110,7 @@ class UsageStore:
 
     async def ensure_partitions(self, days_ahead: int = 7, today: date | None = None) -> None:
         """Create the daily partitions from yesterday to `days_ahead` days out (Postgres)."""
-        if self.database.engine.dialect.name != "postgresql":
+        if not self.postgres:
             return
         start = today or datetime.now(UTC).date()
         for offset in range(-1, days_ahead + 1):
