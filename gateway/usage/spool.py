@@ -1,7 +1,8 @@
 """An append-only local file where usage rows wait while the database is unreachable.
 
-Each process appends to its own file. Replay claims a file by renaming it (atomic), so two
-workers never replay the same rows; rows are replayed in the order they were written.
+Each line is one encoded row (codec.encode). Each process appends to its own file. Replay
+claims a file by renaming it (atomic), so two workers never replay the same rows; rows are
+replayed in the order they were written.
 """
 
 from __future__ import annotations
@@ -13,21 +14,21 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import orjson
-
 from gateway.usage import codec
 
 log = logging.getLogger("gateway.usage")
+# Older versions wrote JSON lines, as usage-<pid>.jsonl; the patterns below match both.
+_SUFFIX = ".rows"
 
 
 class Spool:
     def __init__(self, directory: Path) -> None:
         self.directory = directory
-        self.path = directory / f"usage-{os.getpid()}.jsonl"
+        self.path = directory / f"usage-{os.getpid()}{_SUFFIX}"
         self.spooled = 0  # rows written to the spool by this process, for metrics
 
     def append(self, rows: list[bytes]) -> None:
-        """Append encoded rows (codec.encode), one JSON line each, and fsync."""
+        """Append encoded rows (codec.encode), one line each, and fsync."""
         if not rows:
             return
         self.directory.mkdir(parents=True, exist_ok=True)
@@ -40,17 +41,17 @@ class Spool:
     def reject(self, rows: list[bytes]) -> None:
         """Keep rows the database refused, for an operator to inspect; never replayed."""
         self.directory.mkdir(parents=True, exist_ok=True)
-        with (self.directory / f"rejected-{os.getpid()}.jsonl").open("ab") as file:
+        with (self.directory / f"rejected-{os.getpid()}{_SUFFIX}").open("ab") as file:
             file.write(_lines(rows))
 
     def pending(self) -> bool:
-        return self.directory.is_dir() and (any(self.directory.glob("usage-*.jsonl"))
+        return self.directory.is_dir() and (any(self.directory.glob("usage-*"))
                                             or any(self.directory.glob("replay-*")))
 
     def pending_rows(self) -> int:
         if not self.directory.is_dir():
             return 0
-        files = [*self.directory.glob("usage-*.jsonl"), *self.directory.glob("replay-*")]
+        files = [*self.directory.glob("usage-*"), *self.directory.glob("replay-*")]
         return sum(_count_lines(p) for p in files)
 
     def claim(self) -> list[Path]:
@@ -62,7 +63,7 @@ class Spool:
         if not self.directory.is_dir():
             return []
         mine = f"replay-{os.getpid()}-"
-        for path in sorted(self.directory.glob("usage-*.jsonl"), key=_mtime):
+        for path in sorted(self.directory.glob("usage-*"), key=_mtime):
             owner = path.stem.removeprefix("usage-")
             # A live worker may be appending to its own file: only it claims that one.
             if path == self.path or (owner.isdigit() and not _alive(int(owner))):
@@ -75,15 +76,19 @@ class Spool:
 
     def read(self, path: Path) -> Iterator[bytes]:
         """The encoded rows of a claimed file, in order (lines of older versions upgraded).
-        A line that is not JSON (cut short by a crash mid-write) is set aside with the
-        rejected rows instead of stopping the replay."""
+        A line cut short by a crash mid-write is set aside with the rejected rows instead of
+        stopping the replay."""
         with path.open("rb") as file:
             for line in file:
                 if not line.strip():
                     continue
                 try:
-                    yield codec.upgrade(line)
-                except orjson.JSONDecodeError:
+                    row = codec.upgrade(line)
+                except ValueError:  # an older version's JSON line, cut short
+                    row = line
+                if codec.is_row(row):
+                    yield row
+                else:
                     log.error("usage spool: unreadable line in %s set aside", path.name)
                     self.reject([line.rstrip(b"\n")])
 

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import contextlib
 import logging
+from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime, timedelta
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import sqlite
@@ -18,14 +20,21 @@ from gateway.usage.writer import DatabaseUnavailable
 
 log = logging.getLogger("gateway.usage")
 
-_COLUMNS = ", ".join(f'"{column.name}"' for column in request_logs.columns)
-# A whole batch in one statement: its rows as one JSON array parameter, made into rows by
-# Postgres. Encoding records in the driver (COPY) cost the gateway's event loop ~5 us a row
-# in bursts of a few milliseconds per batch; here the loop only joins bytes. Rows a replay
-# sends twice are skipped, not doubled.
-_INSERT_BATCH = (f"INSERT INTO request_logs ({_COLUMNS}) SELECT {_COLUMNS} "
-                 "FROM json_populate_recordset(NULL::request_logs, $1::json) "
-                 "ON CONFLICT DO NOTHING")
+_COLUMNS = ", ".join(f'"{name}"' for name in codec.COLUMNS)
+# A batch whose COPY hit a row already stored (a replay after an uncertain commit) goes again
+# through this session's staging table, from which only the missing rows are inserted.
+_STAGE = ("CREATE TEMP TABLE IF NOT EXISTS usage_staging "
+          "(LIKE request_logs INCLUDING DEFAULTS) ON COMMIT DELETE ROWS")
+_FROM_STAGE = (f"INSERT INTO request_logs ({_COLUMNS}) SELECT {_COLUMNS} FROM usage_staging "
+               "ON CONFLICT DO NOTHING")
+
+
+async def _copy(driver: Any, table: str, payload: bytes) -> None:
+    async def data() -> AsyncIterator[bytes]:
+        yield payload
+
+    await driver.copy_to_table(table, source=data(), columns=codec.COLUMNS, format="csv",
+                               escape="\\", null="null")
 
 
 def _driver_failures(postgres: bool) -> tuple[type[Exception], ...]:
@@ -42,7 +51,7 @@ class UsageStore:
     def __init__(self, database: Database) -> None:
         self.database = database
         self.postgres = database.engine.dialect.name == "postgresql"
-        # SQLite's INSERT (Postgres takes _INSERT_BATCH). Replays may resend rows that did
+        # SQLite's INSERT (Postgres takes a COPY). Replays may resend rows that did
         # reach the database: those are skipped, not doubled.
         self._insert = sqlite.insert(request_logs).on_conflict_do_nothing()
         # The writer's own connection for its batches, kept between them: a pool checkout costs
@@ -64,12 +73,12 @@ class UsageStore:
                 await held.close()
 
     async def insert(self, rows: list[bytes]) -> None:
-        """Write a batch of encoded rows (codec.encode): on Postgres one INSERT ... SELECT
-        from the rows as JSON, on the writer's own connection; elsewhere SQLAlchemy's
-        INSERT. Both skip rows already present (a replay after an uncertain commit)."""
+        """Write a batch of encoded rows (codec.encode): on Postgres one COPY of the lines as
+        they are, on the writer's own connection; elsewhere SQLAlchemy's INSERT. Both skip
+        rows already present (a replay after an uncertain commit)."""
         try:
             if self.postgres:
-                await self._insert_batch(codec.batch(rows))
+                await self._insert_batch(codec.copy_data(rows))
                 return
             async with self.database.engine.begin() as connection:
                 await connection.execute(self._insert, [codec.decode(row) for row in rows])
@@ -81,28 +90,39 @@ class UsageStore:
                 raise DatabaseUnavailable(type(exc).__name__) from exc
             raise
 
-    async def _insert_batch(self, payload: str) -> None:
+    async def _insert_batch(self, payload: bytes) -> None:
         held_before = self._held is not None
         try:
             await self._execute_on_held(payload)
         except Exception:
-            if not held_before:
+            if not held_before or self._held is not None:  # a new connection, or a refused row
                 raise
             # The connection kept from an earlier batch may have gone stale (a database
             # restart, an idle timeout), which asyncpg reports in more than one way: once
             # more on a new connection, as a pool ping would; a real fault fails again.
             await self._execute_on_held(payload)
 
-    async def _execute_on_held(self, payload: str) -> None:
-        """One statement on the held connection (opened if need be); dropped after any
-        failure."""
+    async def _execute_on_held(self, payload: bytes) -> None:
+        """One COPY on the held connection (opened if need be), through the staging table if
+        a row is already there; the connection is dropped after any other failure."""
+        import asyncpg
+
         if self._held is None:
             self._held = await self.database.engine.connect()
         try:
             raw = await self._held.get_raw_connection()
             driver = raw.driver_connection  # asyncpg's own connection, in autocommit
             assert driver is not None
-            await driver.execute(_INSERT_BATCH, payload)
+            try:
+                await _copy(driver, "request_logs", payload)
+            except asyncpg.exceptions.UniqueViolationError:  # the COPY was refused whole
+                async with driver.transaction():
+                    await driver.execute(_STAGE)
+                    await _copy(driver, "usage_staging", payload)
+                    await driver.execute(_FROM_STAGE)
+        except (asyncpg.exceptions.DataError,
+                asyncpg.exceptions.IntegrityConstraintViolationError):
+            raise  # a row Postgres refuses: the connection is fine, the writer sets it aside
         except BaseException:
             # Whatever broke (an outage, a cancelled statement), the next batch starts afresh.
             await self._drop_held()

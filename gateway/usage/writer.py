@@ -2,7 +2,7 @@
 background task.
 
 Requests never wait for the database. A batch is written when `batch_size` rows are waiting
-or `interval_s` after the last write, whichever comes first: under load that is one INSERT of a
+or `interval_s` after the last write, whichever comes first: under load that is one COPY of a
 few hundred rows, not a round trip per request. A failed insert (database unreachable) sends its
 batch to the spool; while the spool holds rows, new batches join it, so rows reach the
 database in the order they were made once it returns. A full queue spools instead of
@@ -147,6 +147,6 @@ class UsageWriter:
 
 
 def _row_id(row: bytes) -> str | None:
-    with contextlib.suppress(ValueError):
-        return orjson.loads(row).get("id")
+    with contextlib.suppress(ValueError, IndexError):
+        return orjson.loads(row)[0]  # the id is the first column
     return None

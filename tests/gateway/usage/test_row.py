@@ -1,4 +1,5 @@
-"""A usage row as the writer queues it: one JSON document, encoded when the request ends."""
+"""A usage row as the writer queues it: one JSON array, encoded when the request ends, which a
+CSV COPY reads once its brackets are off."""
 
 from __future__ import annotations
 
@@ -39,9 +40,9 @@ def test_a_row_is_encoded_with_every_column_and_decodes_to_the_same_values():
     # What the queue holds is invisible to the cycle collector (queued dicts made every full
     # collection walk them: millisecond pauses several times a second).
     assert isinstance(encoded, bytes) and not gc.is_tracked(encoded)
-    document = orjson.loads(encoded)
-    assert document["metadata"] == {"team": "search"}  # JSON, not JSON text in a string
-    assert document["cost_usd"] == str(row["cost_usd"])  # exact decimal, as a string
+    values = dict(zip(codec.COLUMNS, orjson.loads(encoded), strict=True))
+    assert values["metadata"] == '{"team":"search"}'  # JSON text: a CSV field, to Postgres
+    assert values["cost_usd"] == str(row["cost_usd"])  # exact decimal, as a string
     assert codec.decode(encoded) == row
 
 
@@ -50,6 +51,19 @@ def test_a_row_with_a_lone_surrogate_is_kept_with_a_replacement():
            "cost_usd": Decimal("0.5"), "metadata": {"team": "a\ud800b"}}
     decoded = codec.decode(codec.encode(row))  # orjson refuses it; the fallback keeps the row
     assert decoded["metadata"] == {"team": "a?b"} and decoded["cost_usd"] == Decimal("0.5")
+    assert decoded["created_at"] == row["created_at"] and decoded["model"] is None
+
+
+def test_rows_are_csv_lines_once_unbracketed_and_rewritten_only_for_other_escapes():
+    plain = codec.encode({"id": "r1", "model": 'a "quoted" \\ model', "metadata": {"k": "v"}})
+    awkward = codec.encode({"id": "r2", "error_message": "line\nnext\ttab\x01"})
+    data = codec.copy_data([plain, awkward])
+    first, second = data.split(b"\n", 1)
+    # \" and \\ read the same in JSON and in CSV with ESCAPE '\': the line is sent as it is.
+    assert first == plain[1:-1]
+    # JSON's \n, \t and \u0001 mean nothing to CSV: that row is rewritten with the raw
+    # characters inside its quotes (a newline is fine in a quoted CSV field).
+    assert second.startswith(b'"r2",') and b'"line\nnext\ttab\x01"' in second
 
 
 def test_spooled_lines_of_older_versions_replay_as_json_values(tmp_path):
@@ -59,9 +73,8 @@ def test_spooled_lines_of_older_versions_replay_as_json_values(tmp_path):
     spool.append([orjson.dumps(older), current])
     spool.path.open("ab").write(b'{"id": "cut short by a cr')  # a crash mid-write
     [claimed] = spool.claim()
-    replayed = [orjson.loads(line) for line in spool.read(claimed)]
-    assert replayed == [{"id": "r1", "metadata": {"team": "search"},
-                         "attempts": [{"status": 200}]},
-                        {"id": "r2", "metadata": {"team": "ads"}}]
-    assert (tmp_path / f"rejected-{os.getpid()}.jsonl").read_bytes() == \
+    replayed = [codec.decode(line) for line in spool.read(claimed)]
+    assert [(r["id"], r["metadata"], r["attempts"]) for r in replayed] == [
+        ("r1", {"team": "search"}, [{"status": 200}]), ("r2", {"team": "ads"}, None)]
+    assert (tmp_path / f"rejected-{os.getpid()}.rows").read_bytes() == \
         b'{"id": "cut short by a cr\n'

@@ -62,6 +62,22 @@ def test_a_batch_writes_exact_values_and_a_replayed_batch_is_not_doubled():
     assert rows[0]["attempts"] == [{"path": "config", "status": 200}]
 
 
+def test_strings_csv_would_misread_arrive_exactly():
+    url = require_postgres()
+    awkward = {"model": 'quote " backslash \\ comma , "null"', "config_id": "",
+               "error_message": "line\nbreak\r\ttab \\n not a newline, é 😀",
+               "trace_id": "null", "metadata": {"note": 'x"y\\z\n', "none": None}}
+
+    async def run() -> None:
+        async with opened_store(url) as (_, store):
+            await store.insert([row(**awkward), row()])
+
+    asyncio.run(run())
+    stored = query(url, "SELECT model, config_id, error_message, trace_id, metadata "
+                        "FROM request_logs WHERE trace_id IS NOT NULL")
+    assert stored == [awkward]  # "" stays empty and "null" a string: NULL is an unquoted null
+
+
 def test_a_held_connection_gone_stale_is_replaced_without_an_outage():
     url = require_postgres()
 
@@ -93,5 +109,5 @@ def test_a_row_postgres_refuses_is_set_aside_and_its_batch_written(tmp_path):
     asyncio.run(run())
     stored = query(url, "SELECT error_message FROM request_logs ORDER BY error_message")
     assert [r["error_message"] for r in stored] == ["also fine", "fine"]
-    [rejected] = tmp_path.glob("rejected-*.jsonl")
+    [rejected] = tmp_path.glob("rejected-*.rows")
     assert b"bad\\u0000byte" in rejected.read_bytes()

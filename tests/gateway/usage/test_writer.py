@@ -25,7 +25,7 @@ class Table:
         if self.down:
             raise DatabaseUnavailable("down")
         rows = [codec.decode(row) for row in rows]
-        if any(row.get("poison") for row in rows):
+        if any(row["error_type"] == "poison" for row in rows):
             raise ValueError("refused")
         known = {r["id"] for r in self.rows}
         self.rows += [r for r in rows if r["id"] not in known]
@@ -70,10 +70,10 @@ async def test_a_refused_row_is_set_aside_and_the_rest_written(tmp_path):
     writer = UsageWriter(table.insert, Spool(tmp_path), batch_size=10)
     writer.start()
     for i in range(5):
-        writer.submit(row(i, poison=(i == 2)))
+        writer.submit(row(i, error_type="poison" if i == 2 else None))
     await writer.close()
     assert [r["id"] for r in table.rows] == ["r0", "r1", "r3", "r4"]
-    assert list(tmp_path.glob("rejected-*.jsonl"))
+    assert list(tmp_path.glob("rejected-*.rows"))
 
 
 async def test_a_new_process_replays_rows_spooled_by_a_dead_one(tmp_path):
@@ -83,8 +83,9 @@ async def test_a_new_process_replays_rows_spooled_by_a_dead_one(tmp_path):
     writer = UsageWriter(table.insert, Spool(tmp_path), interval_s=0.01)
     writer.start()
     await writer.close()
-    assert table.rows == [{"id": "old", "created_at": datetime(2026, 1, 1, tzinfo=UTC),
-                           "cost_usd": Decimal("0.5")}]
+    [replayed] = table.rows
+    assert (replayed["id"], replayed["created_at"], replayed["cost_usd"]) == \
+        ("old", datetime(2026, 1, 1, tzinfo=UTC), Decimal("0.5"))
 
 
 async def test_rows_go_in_full_batches_or_once_the_interval_has_passed(tmp_path):
