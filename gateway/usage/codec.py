@@ -27,7 +27,8 @@ from gateway.usage.table import request_logs
 
 COLUMNS = tuple(column.name for column in request_logs.columns)
 _ALL_VALUES = operator.itemgetter(*COLUMNS)
-_JSON_AT = tuple(COLUMNS.index(name) for name in ("metadata", "attempts"))
+_JSON_COLUMNS = ("metadata", "attempts")
+_JSON_AT = tuple(COLUMNS.index(name) for name in _JSON_COLUMNS)
 _CREATED_AT, _COST = COLUMNS.index("created_at"), COLUMNS.index("cost_usd")
 # A backslash that starts anything but \" or \\ (which CSV reads the same as JSON does). It
 # also matches the second half of an escaped backslash ("\\n" is a backslash and an n): such
@@ -96,7 +97,7 @@ def upgrade(line: bytes) -> bytes:
     if not line.startswith(b"{"):
         return line
     row = orjson.loads(line)
-    for name in ("metadata", "attempts"):
+    for name in _JSON_COLUMNS:
         if isinstance(row.get(name), str):
             row[name] = orjson.loads(row[name])
     return encode(row)  # created_at and cost_usd stay the strings they were written as

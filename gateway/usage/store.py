@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -30,11 +29,9 @@ _FROM_STAGE = (f"INSERT INTO request_logs ({_COLUMNS}) SELECT {_COLUMNS} FROM us
 
 
 async def _copy(driver: Any, table: str, payload: bytes) -> None:
-    async def data() -> AsyncIterator[bytes]:
-        yield payload
-
-    await driver.copy_to_table(table, source=data(), columns=codec.COLUMNS, format="csv",
-                               escape="\\", null="null")
+    # A memoryview, since asyncpg would take bytes for a file path (os.fspath accepts them).
+    await driver.copy_to_table(table, source=memoryview(payload), columns=codec.COLUMNS,
+                               format="csv", escape="\\", null="null")
 
 
 def _driver_failures(postgres: bool) -> tuple[type[Exception], ...]:
