@@ -15,7 +15,6 @@ append-only file of lines.
 from __future__ import annotations
 
 import json
-import operator
 import re
 from datetime import datetime
 from decimal import Decimal
@@ -26,7 +25,6 @@ import orjson
 from gateway.usage.table import request_logs
 
 COLUMNS = tuple(column.name for column in request_logs.columns)
-_ALL_VALUES = operator.itemgetter(*COLUMNS)
 _JSON_COLUMNS = ("metadata", "attempts")
 _JSON_AT = tuple(COLUMNS.index(name) for name in _JSON_COLUMNS)
 _CREATED_AT, _COST = COLUMNS.index("created_at"), COLUMNS.index("cost_usd")
@@ -55,8 +53,12 @@ def _dumps(value: Any) -> bytes:
 
 
 def encode(row: dict[str, Any]) -> bytes:
-    """The row as one JSON array line. Columns the row lacks are null."""
-    values = list(_ALL_VALUES(row) if len(row) == len(COLUMNS) else map(row.get, COLUMNS))
+    """A row given by column name as one JSON array line. Columns it lacks are null."""
+    return encode_values(list(map(row.get, COLUMNS)))
+
+
+def encode_values(values: list[Any]) -> bytes:
+    """A row's values, in table order (row.row_values), as one JSON array line."""
     for at in _JSON_AT:
         if values[at] is not None:
             values[at] = _dumps(values[at]).decode()

@@ -42,42 +42,41 @@ def cost_of(ctx: RequestContext, tokens: Tokens | None, prices: PriceBook) -> De
     return price.cost(tokens.prompt, tokens.completion, tokens.cached)
 
 
-def build_row(ctx: RequestContext, prices: PriceBook, log_bodies: bool) -> dict[str, Any]:
+def row_values(ctx: RequestContext, prices: PriceBook, log_bodies: bool) -> list[Any]:
+    """The request's row: its values in table order (codec.COLUMNS), as codec.encode_values
+    takes them. A list, not a dict by column name: this runs on the event loop for every
+    request, and the dict and the reordering cost a fifth of the row."""
     tokens = tokens_of(ctx)
     cost = cost_of(ctx, tokens, prices)
     ctx.cost_usd = cost
     latency = ctx.finished_ms if ctx.finished_ms is not None else ctx.elapsed_ms()
     upstream = ctx.upstream_ms
-    row: dict[str, Any] = {
-        "id": ctx.request_id, "created_at": ctx.created_at, "trace_id": ctx.trace_id,
-        "api_key_id": ctx.principal.id if ctx.principal else None,
-        "virtual_key_id": ctx.virtual_key_id, "config_id": ctx.config_id,
-        "endpoint": f"proxy:{ctx.path}" if ctx.endpoint is Endpoint.PROXY else ctx.endpoint.value,
-        "provider": ctx.answered_by or ctx.provider, "model": ctx.model,
-        "stream": ctx.stream, "status_code": ctx.status,
-        "error_type": ctx.error_type,
-        "error_message": (ctx.error_message or "")[:_MESSAGE_LIMIT] or None,
-        "prompt_tokens": tokens.prompt if tokens else None,
-        "completion_tokens": tokens.completion if tokens else None,
-        "cached_tokens": tokens.cached if tokens else None,
-        "total_tokens": tokens.total if tokens else None,
-        "tokens_estimated": bool(tokens and tokens.estimated),
-        "cost_usd": cost,
+    principal = ctx.principal
+    bodies = (_truncate(_scrub(ctx.body) if ctx.body else None), _truncate(ctx.response_body)) \
+        if log_bodies else (None, None)
+    return [  # in the order of the columns, named on the right where they differ
+        ctx.request_id, ctx.created_at, ctx.trace_id,
+        principal.id if principal else None, ctx.virtual_key_id, ctx.config_id,  # api_key_id
+        f"proxy:{ctx.path}" if ctx.endpoint is Endpoint.PROXY else ctx.endpoint.value,
+        ctx.answered_by or ctx.provider, ctx.model,  # provider
+        ctx.stream, ctx.status, ctx.error_type,  # status_code
+        (ctx.error_message or "")[:_MESSAGE_LIMIT] or None,
+        # prompt, completion, cached and total tokens, tokens_estimated
+        *((tokens.prompt, tokens.completion, tokens.cached, tokens.total, tokens.estimated)
+          if tokens else _NO_TOKENS),
+        cost,  # cost_usd
         # Times as measured: rounding five floats was a tenth of the row's cost.
-        "latency_ms": latency, "ttfb_ms": ctx.ttfb_ms, "upstream_latency_ms": upstream,
-        "gateway_overhead_ms": max(latency - upstream - ctx.backoff_ms, 0.0),
-        "retry_count": ctx.retry_count,
-        "last_used_option": ctx.option_path,
-        "cache_status": ctx.cache_status,
-        "metadata": ctx.metadata or None,
-        "attempts": [attempt.as_dict() for attempt in ctx.attempts] or None,
-        "prompt_id": ctx.prompt_id, "prompt_version": ctx.prompt_version,
-        "request_body": None, "response_body": None,
-    }
-    if log_bodies:
-        row["request_body"] = _truncate(_scrub(ctx.body) if ctx.body else None)
-        row["response_body"] = _truncate(ctx.response_body)
-    return row
+        latency, ctx.ttfb_ms, upstream,  # latency_ms, ttfb_ms, upstream_latency_ms
+        max(latency - upstream - ctx.backoff_ms, 0.0),  # gateway_overhead_ms
+        ctx.retry_count, ctx.option_path, ctx.cache_status,  # last_used_option
+        ctx.metadata or None,
+        [attempt.as_dict() for attempt in ctx.attempts] or None,
+        ctx.prompt_id, ctx.prompt_version,
+        *bodies,  # request_body, response_body
+    ]
+
+
+_NO_TOKENS = (None, None, None, None, False)
 
 
 def _scrub(value: Any) -> Any:

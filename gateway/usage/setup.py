@@ -12,7 +12,7 @@ from gateway.services import Services
 from gateway.settings import Settings
 from gateway.usage import codec
 from gateway.usage.pricing import PriceBook, load_table
-from gateway.usage.row import build_row
+from gateway.usage.row import row_values
 from gateway.usage.spool import Spool
 from gateway.usage.store import UsageStore
 from gateway.usage.writer import UsageWriter
@@ -36,7 +36,7 @@ class UsageLog:
 
     def record(self, ctx: RequestContext) -> None:
         try:
-            row = codec.encode(build_row(ctx, self.prices, self.log_bodies))
+            row = codec.encode_values(row_values(ctx, self.prices, self.log_bodies))
         except Exception:  # a bug here must not lose the response; log it loudly
             log.exception("usage: could not build the row for request %s", ctx.request_id)
             return

@@ -14,7 +14,7 @@ from starlette.datastructures import Headers
 from gateway.context import Attempt, RequestContext
 from gateway.usage import codec
 from gateway.usage.pricing import PriceBook, load_table
-from gateway.usage.row import build_row
+from gateway.usage.row import row_values
 from gateway.usage.spool import Spool
 from gateway.usage.table import request_logs
 from providers.base import Endpoint
@@ -34,16 +34,31 @@ def finished_request() -> RequestContext:
 
 
 def test_a_row_is_encoded_with_every_column_and_decodes_to_the_same_values():
-    row = build_row(finished_request(), PriceBook(load_table()), log_bodies=False)
-    assert set(row) == {column.name for column in request_logs.columns}
-    encoded = codec.encode(row)
+    values = row_values(finished_request(), PriceBook(load_table()), log_bodies=False)
+    row = dict(zip(codec.COLUMNS, values, strict=True))  # table order: each value its column's
+    assert list(codec.COLUMNS) == [column.name for column in request_logs.columns]
+    assert row == {
+        "id": "req-1", "created_at": row["created_at"], "trace_id": "trace-1",
+        "api_key_id": None, "virtual_key_id": None, "config_id": None,
+        "endpoint": "chat/completions", "provider": "openai", "model": "gpt-4o-mini",
+        "stream": False, "status_code": 200, "error_type": None, "error_message": None,
+        "prompt_tokens": 10, "completion_tokens": 20, "cached_tokens": 0, "total_tokens": 30,
+        "tokens_estimated": False, "cost_usd": Decimal("0.0000135"),
+        "latency_ms": 2.0, "ttfb_ms": 1.5, "upstream_latency_ms": 1.0,
+        "gateway_overhead_ms": 1.0, "retry_count": 0, "last_used_option": None,
+        "cache_status": None, "metadata": {"team": "search"},
+        "attempts": [{"path": "config", "provider": "openai", "status": 200,
+                      "latency_ms": 1.25, "error": None}],
+        "prompt_id": None, "prompt_version": None, "request_body": None,
+        "response_body": None}
+    encoded = codec.encode_values(values)
     # What the queue holds is invisible to the cycle collector (queued dicts made every full
     # collection walk them: millisecond pauses several times a second).
     assert isinstance(encoded, bytes) and not gc.is_tracked(encoded)
-    values = dict(zip(codec.COLUMNS, orjson.loads(encoded), strict=True))
-    assert values["metadata"] == '{"team":"search"}'  # JSON text: a CSV field, to Postgres
-    assert values["cost_usd"] == str(row["cost_usd"])  # exact decimal, as a string
-    assert codec.decode(encoded) == row
+    decoded = orjson.loads(encoded)
+    assert decoded[codec.COLUMNS.index("metadata")] == '{"team":"search"}'  # JSON text: a
+    assert decoded[codec.COLUMNS.index("cost_usd")] == "0.0000135"  # CSV field; exact decimal
+    assert codec.decode(encoded) == row == codec.decode(codec.encode(row))
 
 
 def test_a_row_with_a_lone_surrogate_is_kept_with_a_replacement():

@@ -16,7 +16,7 @@ from gateway.db.engine import Database, open_database
 from gateway.settings import Settings
 from gateway.usage import codec
 from gateway.usage.spool import Spool
-from gateway.usage.store import UsageStore
+from gateway.usage.store import SLICE_ROWS, UsageStore
 from gateway.usage.writer import UsageWriter
 from tests.support.databases import query, require_postgres
 
@@ -50,13 +50,14 @@ def test_a_batch_writes_exact_values_and_a_replayed_batch_is_not_doubled():
 
     async def run() -> None:
         async with opened_store(url) as (_, store):
-            first = [row() for _ in range(3)]
+            # More rows than one COPY message holds: the batch goes out in three slices.
+            first = [row() for _ in range(2 * SLICE_ROWS + 3)]
             await store.insert(first)
             await store.insert(first + [row()])  # a replay resending rows that did land
 
     asyncio.run(run())
     rows = query(url, "SELECT cost_usd, metadata, attempts FROM request_logs")
-    assert len(rows) == 4
+    assert len(rows) == 2 * SLICE_ROWS + 4
     assert {r["cost_usd"] for r in rows} == {Decimal("0.0000012345")}
     assert rows[0]["metadata"] == {"team": "a"}
     assert rows[0]["attempts"] == [{"path": "config", "status": 200}]
