@@ -68,13 +68,16 @@ def _mock_pids() -> list[int]:
 def _apparatus_first() -> bool:
     """This process (the load generator) and the mock upstream at real-time priority, once
     the gateway is started (processes started later, such as taskset, get normal priority).
-    False when not permitted."""
-    policy = os.SCHED_RR | os.SCHED_RESET_ON_FORK
+    False, with everything back at normal priority, when not permitted."""
     try:
         for pid in (0, *_mock_pids()):
-            os.sched_setscheduler(pid, policy, os.sched_param(1))
-    except PermissionError:
-        print("cannot set real-time priority (needs CAP_SYS_NICE): measuring at normal "
+            os.sched_setscheduler(pid, os.SCHED_RR | os.SCHED_RESET_ON_FORK,
+                                  os.sched_param(1))
+    except OSError as exc:  # no CAP_SYS_NICE, or the mock is gone
+        for pid in (0, *_mock_pids()):
+            with contextlib.suppress(OSError):
+                os.sched_setscheduler(pid, os.SCHED_OTHER, os.sched_param(0))
+        print(f"cannot set real-time priority ({type(exc).__name__}): measuring at normal "
               "priority", file=sys.stderr)
         return False
     return True
@@ -92,7 +95,7 @@ def _pin(gateway_pid: int, database_url: str) -> None:
     others = [*_mock_pids(), *map(int, run_fast(_database_backends(database_url)))]
     for pid in others:
         with contextlib.suppress(OSError):
-            os.sched_setaffinity(int(pid), rest)
+            os.sched_setaffinity(pid, rest)
     assert os.sched_getaffinity(gateway_pid) == mine
 
 

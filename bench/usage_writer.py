@@ -83,7 +83,7 @@ async def run(url: str, rows: int, batch: int) -> None:
     db = open_database(Settings(_env_file=None, database_url=url))
     store = UsageStore(db)
     await store.ensure_partitions()
-    prepared = [codec.encode(row(i)) for i in range(rows)]  # as UsageLog.record does
+    prepared = [codec.encode(row(i)) for i in range(rows)]  # the bytes UsageLog.record makes
     with tempfile.TemporaryDirectory() as spool_dir:
         writer = UsageWriter(store.insert, Spool(Path(spool_dir)), queue_size=rows,
                              batch_size=batch, interval_s=0.05)

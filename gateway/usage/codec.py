@@ -58,7 +58,8 @@ def encode(row: dict[str, Any]) -> bytes:
 
 
 def encode_values(values: list[Any]) -> bytes:
-    """A row's values, in table order (row.row_values), as one JSON array line."""
+    """A row's values, in table order (row.row_values), as one JSON array line. The JSON
+    columns of `values` are replaced by their JSON text."""
     for at in _JSON_AT:
         if values[at] is not None:
             values[at] = _dumps(values[at]).decode()

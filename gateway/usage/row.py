@@ -14,6 +14,7 @@ from providers.base import Endpoint
 
 _MESSAGE_LIMIT = 500
 _BODY_LIMIT = 16_384
+_NO_TOKENS = (None, None, None, None, False)  # the token columns of a row without tokens
 # Request-body keys that may carry secrets and are never stored, even with body logging on.
 _SECRET_KEYS = frozenset({"api_key", "apikey", "authorization", "key", "secret", "password",
                           "aws_secret_access_key", "aws_session_token", "token"})
@@ -75,8 +76,6 @@ def row_values(ctx: RequestContext, prices: PriceBook, log_bodies: bool) -> list
         *bodies,  # request_body, response_body
     ]
 
-
-_NO_TOKENS = (None, None, None, None, False)
 
 
 def _scrub(value: Any) -> Any:
