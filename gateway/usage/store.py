@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -29,27 +30,33 @@ _FROM_STAGE = (f"INSERT INTO request_logs ({_COLUMNS}) SELECT {_COLUMNS} FROM us
                "ON CONFLICT DO NOTHING")
 
 
-# Rows joined into COPY data at a time, the event loop free between slices: joining a whole
-# 500-row batch at once stopped the loop for 0.5 to 0.9 ms in a busy gateway, which showed in
-# the p99 of the requests in flight. The batch still goes as one COPY message: a source that
-# asyncpg reads piecemeal waits for the socket to drain before each piece, and hangs if the
-# connection is lost meanwhile.
+# Rows per COPY message. A batch goes out in slices, the writer yielding to the event loop
+# between them: neither the gateway (joining a slice) nor Postgres (inserting it) holds a core
+# for more than about a millisecond. Whole, a 500-row batch stopped the loop for 0.5 to 0.9
+# ms and kept a backend busy for ~10 ms, which showed in the p99 of the requests in flight.
 SLICE_ROWS = 50
+# asyncpg waits for the socket to drain before each slice, and that wait never ends if the
+# connection is lost meanwhile (on uvloop the next write raises instead): a COPY that long is
+# given up and its batch spooled. A batch normally takes milliseconds.
+COPY_TIMEOUT_S = 30.0
 
 
-async def _copy_data(rows: list[bytes]) -> bytes:
-    slices = []
+async def _slices(rows: list[bytes]) -> AsyncIterator[bytes]:
     for start in range(0, len(rows), SLICE_ROWS):
         if start:
             await asyncio.sleep(0)
-        slices.append(codec.copy_data(rows[start:start + SLICE_ROWS]))
-    return b"".join(slices)
+        yield codec.copy_data(rows[start:start + SLICE_ROWS])
 
 
-async def _copy(driver: Any, table: str, payload: bytes) -> None:
-    # A memoryview, since asyncpg would take bytes for a file path (os.fspath accepts them).
-    await driver.copy_to_table(table, source=memoryview(payload), columns=codec.COLUMNS,
-                               format="csv", escape="\\", null="null")
+async def _copy(driver: Any, table: str, rows: list[bytes]) -> None:
+    try:
+        async with asyncio.timeout(COPY_TIMEOUT_S):  # a TimeoutError is an OSError: an outage
+            await driver.copy_to_table(table, source=_slices(rows), columns=codec.COLUMNS,
+                                       format="csv", escape="\\", null="null")
+    except RuntimeError as exc:  # uvloop: "unable to perform operation on <TCPTransport ...>"
+        if driver.is_closed():
+            raise ConnectionError("the connection was lost during a COPY") from exc
+        raise
 
 
 def _driver_failures(postgres: bool) -> tuple[type[Exception], ...]:
@@ -89,11 +96,12 @@ class UsageStore:
 
     async def insert(self, rows: list[bytes]) -> None:
         """Write a batch of encoded rows (codec.encode_values): on Postgres one COPY of their
-        CSV lines (codec.copy_data), on the writer's own connection; elsewhere SQLAlchemy's
-        INSERT. Both skip rows already present (a replay after an uncertain commit)."""
+        CSV lines (codec.copy_data), in slices, on the writer's own connection; elsewhere
+        SQLAlchemy's INSERT. Both skip rows already present (a replay after an uncertain
+        commit)."""
         try:
             if self.postgres:
-                await self._insert_batch(await _copy_data(rows))
+                await self._insert_batch(rows)
                 return
             async with self.database.engine.begin() as connection:
                 await connection.execute(self._insert, [codec.decode(row) for row in rows])
@@ -105,19 +113,19 @@ class UsageStore:
                 raise DatabaseUnavailable(type(exc).__name__) from exc
             raise
 
-    async def _insert_batch(self, payload: bytes) -> None:
+    async def _insert_batch(self, rows: list[bytes]) -> None:
         held_before = self._held is not None
         try:
-            await self._execute_on_held(payload)
+            await self._execute_on_held(rows)
         except Exception:
             if not held_before or self._held is not None:  # a new connection, or a refused row
                 raise
             # The connection kept from an earlier batch may have gone stale (a database
             # restart, an idle timeout), which asyncpg reports in more than one way: once
             # more on a new connection, as a pool ping would; a real fault fails again.
-            await self._execute_on_held(payload)
+            await self._execute_on_held(rows)
 
-    async def _execute_on_held(self, payload: bytes) -> None:
+    async def _execute_on_held(self, rows: list[bytes]) -> None:
         """One COPY on the held connection (opened if need be), through the staging table if
         a row is already there; the connection is dropped after any other failure."""
         import asyncpg
@@ -129,11 +137,11 @@ class UsageStore:
             driver = raw.driver_connection  # asyncpg's own connection, in autocommit
             assert driver is not None
             try:
-                await _copy(driver, "request_logs", payload)
+                await _copy(driver, "request_logs", rows)
             except asyncpg.exceptions.UniqueViolationError:  # the COPY was refused whole
                 async with driver.transaction():
                     await driver.execute(_STAGE)
-                    await _copy(driver, "usage_staging", payload)
+                    await _copy(driver, "usage_staging", rows)
                     await driver.execute(_FROM_STAGE)
         except (asyncpg.exceptions.DataError,
                 asyncpg.exceptions.IntegrityConstraintViolationError):
