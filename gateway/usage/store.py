@@ -36,9 +36,10 @@ _FROM_STAGE = (f"INSERT INTO request_logs ({_COLUMNS}) SELECT {_COLUMNS} FROM us
 # ms and kept a backend busy for ~10 ms, which showed in the p99 of the requests in flight.
 SLICE_ROWS = 50
 # asyncpg waits for the socket to drain before each slice, and that wait never ends if the
-# connection is lost meanwhile (on uvloop the next write raises instead): a COPY that long is
-# given up and its batch spooled. A batch normally takes milliseconds.
-COPY_TIMEOUT_S = 30.0
+# connection is lost while Postgres was not reading (asyncpg only fails the COPY's own waiter):
+# a COPY that long is given up, the connection closed, and its batch spooled. A batch
+# normally takes milliseconds.
+COPY_TIMEOUT_S = 10.0
 
 
 async def _slices(rows: list[bytes]) -> AsyncIterator[bytes]:
@@ -53,7 +54,17 @@ async def _copy(driver: Any, table: str, rows: list[bytes]) -> None:
         async with asyncio.timeout(COPY_TIMEOUT_S):  # a TimeoutError is an OSError: an outage
             await driver.copy_to_table(table, source=_slices(rows), columns=codec.COLUMNS,
                                        format="csv", escape="\\", null="null")
-    except RuntimeError as exc:  # uvloop: "unable to perform operation on <TCPTransport ...>"
+    except TimeoutError:
+        # Not a graceful close: a ROLLBACK (the staging path) would wait, unbounded, for the
+        # cancel asyncpg sent to a server that does not answer.
+        driver.terminate()
+        raise
+    except RuntimeError as exc:
+        # uvloop: asyncpg's CopyFail write on the lost connection ("unable to perform
+        # operation on <TCPTransport closed=True>") replaces the error, or a cancellation.
+        task = asyncio.current_task()
+        if task is not None and task.cancelling():
+            raise asyncio.CancelledError from exc
         if driver.is_closed():
             raise ConnectionError("the connection was lost during a COPY") from exc
         raise
