@@ -77,7 +77,6 @@ def row_values(ctx: RequestContext, prices: PriceBook, log_bodies: bool) -> list
     ]
 
 
-
 def _scrub(value: Any) -> Any:
     if isinstance(value, dict):
         return {k: "[redacted]" if k.lower() in _SECRET_KEYS else _scrub(v)
