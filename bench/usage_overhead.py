@@ -11,9 +11,9 @@ target: p99 with logging on within 10% of logging off.
 
 The load generator (this process) and the mock upstream run at real-time priority (SCHED_RR,
 when the user may set it): they are the measuring apparatus, and on a small host they share
-cores with Postgres. A batch insert keeps Postgres busy on a core for milliseconds; at normal
-priority the apparatus then waits its turn behind it, and that wait reads as gateway latency
-(the slow requests of a run fall in the batches' windows) although the gateway did nothing.
+cores with the gateway and Postgres (a batch insert keeps Postgres busy on a core for
+milliseconds). At normal priority the apparatus waits its turn behind them, and that wait
+reads as gateway latency although the gateway did nothing.
 The gateway and Postgres keep normal priority and compete as they would on a shared host.
 `--normal-priority` measures the old way.
 

@@ -33,7 +33,7 @@ _FROM_STAGE = (f"INSERT INTO request_logs ({_COLUMNS}) SELECT {_COLUMNS} FROM us
 # Rows per COPY message. A batch goes out in slices, the writer yielding to the event loop
 # between them: neither the gateway (joining a slice) nor Postgres (inserting it) holds a core
 # for more than about a millisecond. Whole, a 500-row batch stopped the loop for 0.5 to 0.9
-# ms and kept a backend busy for ~10 ms, which showed in the p99 of the requests in flight.
+# ms (every request in flight waits that long) and kept a backend busy for ~10 ms.
 SLICE_ROWS = 50
 # asyncpg waits for the socket to drain before each slice, and that wait never ends if the
 # connection is lost while Postgres was not reading (asyncpg only fails the COPY's own waiter):
