@@ -88,6 +88,7 @@ class RequestContext:
     finished_ms: float | None = None
     cache_status: str | None = None
     cost_usd: Decimal | None = None
+    priced: bool = False  # the usage log priced it: cost_usd None means no known price
     prompt_id: str | None = None
     prompt_version: int | None = None
     recorded: bool = False

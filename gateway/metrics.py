@@ -135,8 +135,11 @@ class Metrics:
         cost = getattr(ctx, "cost_usd", None)
         if isinstance(cost, int | float | Decimal) and cost > 0:
             self.cost.labels(provider, model).inc(float(cost))
-        elif cost is None and usage and (ctx.status or 0) < 400:
-            self.unpriced.labels(provider, model).inc()  # tokens with no price: cost is null
+        elif cost is None and getattr(ctx, "priced", False) and usage \
+                and (ctx.status or 0) < 400:
+            # Tokens with no known price (cost logged null). Only the usage log prices a
+            # request: with it off, cost is None for every request and means nothing.
+            self.unpriced.labels(provider, model).inc()
 
     def refresh(self, services: Services) -> None:
         """Bring counters and gauges kept on other objects up to date."""

@@ -43,13 +43,19 @@ def cost_of(ctx: RequestContext, tokens: Tokens | None, prices: PriceBook) -> De
     return price.cost(tokens.prompt, tokens.completion, tokens.cached)
 
 
-def row_values(ctx: RequestContext, prices: PriceBook, log_bodies: bool) -> list[Any]:
-    """The request's row: its values in table order (codec.COLUMNS), as codec.encode_values
-    takes them. A list, not a dict by column name: this runs on the event loop for every
-    request, and the dict and the reordering cost a fifth of the row."""
+def price_request(ctx: RequestContext, prices: PriceBook) -> Tokens | None:
+    """The request's tokens, and its cost set on the context (`cost_usd`; `priced` says it
+    was looked for): done as the request finishes, for the recorders after the usage log
+    (metrics, limits), while the row itself is built a little later (setup.UsageLog)."""
     tokens = tokens_of(ctx)
-    cost = cost_of(ctx, tokens, prices)
-    ctx.cost_usd = cost
+    ctx.cost_usd, ctx.priced = cost_of(ctx, tokens, prices), True
+    return tokens
+
+
+def row_values(ctx: RequestContext, tokens: Tokens | None, log_bodies: bool) -> list[Any]:
+    """The row of a priced request (price_request gave `tokens`): its values in table order
+    (codec.COLUMNS), as codec.encode_values takes them. A list, not a dict by column name:
+    the dict and the reordering cost a fifth of the row."""
     latency = ctx.finished_ms if ctx.finished_ms is not None else ctx.elapsed_ms()
     upstream = ctx.upstream_ms
     principal = ctx.principal
@@ -65,7 +71,7 @@ def row_values(ctx: RequestContext, prices: PriceBook, log_bodies: bool) -> list
         # prompt, completion, cached and total tokens, tokens_estimated
         *((tokens.prompt, tokens.completion, tokens.cached, tokens.total, tokens.estimated)
           if tokens else _NO_TOKENS),
-        cost,  # cost_usd
+        ctx.cost_usd,
         # Times as measured: rounding five floats was a tenth of the row's cost.
         latency, ctx.ttfb_ms, upstream,  # latency_ms, ttfb_ms, upstream_latency_ms
         max(latency - upstream - ctx.backoff_ms, 0.0),  # gateway_overhead_ms

@@ -186,3 +186,16 @@ def test_cache_status_and_cost_on_the_context_are_counted(tmp_path):
     assert _sample(metrics, "gateway_cache_hits_total") == 2
     assert _sample(metrics, "gateway_cache_misses_total") == 1
     assert _sample(metrics, "gateway_cost_usd_total", provider="openai", model="m") == 1.5
+
+
+def test_unpriced_counts_only_requests_the_usage_log_priced(tmp_path):
+    """With the usage log off nothing is priced: cost None then is no finding."""
+    metrics = Metrics(Settings(_env_file=None, spool_dir=tmp_path))
+    for priced in (False, True, True):
+        metrics.record(SimpleNamespace(
+            answered_by="openai", attempts=[], provider="openai", body={"model": "m"},
+            status=200, ttfb_ms=1.0, usage={"prompt_tokens": 3, "completion_tokens": 2},
+            stream=False, elapsed_ms=lambda: 2.0, cache_status=None, cost_usd=None,
+            priced=priced))
+    assert _sample(metrics, "gateway_unpriced_requests_total", provider="openai",
+                   model="m") == 2

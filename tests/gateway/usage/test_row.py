@@ -14,7 +14,7 @@ from starlette.datastructures import Headers
 from gateway.context import Attempt, RequestContext
 from gateway.usage import codec
 from gateway.usage.pricing import PriceBook, load_table
-from gateway.usage.row import row_values
+from gateway.usage.row import price_request, row_values
 from gateway.usage.spool import Spool
 from gateway.usage.table import request_logs
 from providers.base import Endpoint
@@ -34,7 +34,8 @@ def finished_request() -> RequestContext:
 
 
 def test_a_row_is_encoded_with_every_column_and_decodes_to_the_same_values():
-    values = row_values(finished_request(), PriceBook(load_table()), log_bodies=False)
+    ctx = finished_request()
+    values = row_values(ctx, price_request(ctx, PriceBook(load_table())), log_bodies=False)
     row = dict(zip(codec.COLUMNS, values, strict=True))  # table order: each value its column's
     assert list(codec.COLUMNS) == [column.name for column in request_logs.columns]
     assert row == {
