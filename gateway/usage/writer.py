@@ -50,10 +50,16 @@ class UsageWriter:
 
     def submit(self, row: bytes) -> None:
         """Queue a row; never blocks. A full queue sends the row to the spool."""
-        if len(self._rows) >= self.queue_size:
-            self.spool.append([row])
-            return
-        self._rows.append(row)
+        self.submit_many([row])
+
+    def submit_many(self, rows: list[bytes]) -> None:
+        """Queue rows; never blocks. What a full queue cannot take goes to the spool, in one
+        write (one fsync)."""
+        room = max(self.queue_size - len(self._rows), 0)
+        if len(rows) > room:
+            self.spool.append(rows[room:])
+            rows = rows[:room]
+        self._rows.extend(rows)
         if len(self._rows) >= self.batch_size:
             self._batch_ready.set()
 

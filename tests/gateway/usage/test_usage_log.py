@@ -89,3 +89,14 @@ async def test_a_row_that_cannot_be_built_costs_the_others_nothing(usage, caplog
 def test_recorded_outside_an_event_loop_the_row_is_built_at_once(usage):
     usage.record(request(1))
     assert usage.writer.depth == 1
+
+
+async def test_rows_with_nowhere_to_go_are_logged_and_the_request_finishes(tmp_path, caplog):
+    blocked = tmp_path / "spool"
+    blocked.write_text("a file where the spool directory should be")
+    usage = UsageLog(Settings(_env_file=None, spool_dir=blocked), Store())  # type: ignore[arg-type]
+    usage.writer.queue_size = 0  # full: every row must be spooled, and the spool cannot be
+    for i in range(setup.BUILD_AT):
+        usage.record(request(i))  # the last one builds the group; it must not raise
+    assert f"usage: {setup.BUILD_AT} rows could be neither queued nor spooled" in caplog.text
+    assert usage.depth == 0

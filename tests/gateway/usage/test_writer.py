@@ -65,6 +65,20 @@ async def test_full_queue_spools_instead_of_dropping(tmp_path):
     assert sorted(r["id"] for r in table.rows) == sorted(f"r{i}" for i in range(12))
 
 
+async def test_rows_a_full_queue_cannot_take_go_to_the_spool_in_one_write(tmp_path):
+    table = Table()
+    writer = UsageWriter(table.insert, Spool(tmp_path), queue_size=5, batch_size=100)
+    writer.submit_many([row(i) for i in range(3)])
+    appends = []
+    append = writer.spool.append
+    writer.spool.append = lambda rows: (appends.append(len(rows)), append(rows))  # type: ignore[method-assign]
+    writer.submit_many([row(i) for i in range(3, 8)])
+    assert writer.depth == 5 and appends == [3]  # r3 and r4 queued, r5 to r7 in one fsync
+    writer.start()
+    await writer.close()
+    assert sorted(r["id"] for r in table.rows) == sorted(f"r{i}" for i in range(8))
+
+
 async def test_a_refused_row_is_set_aside_and_the_rest_written(tmp_path):
     table = Table()
     writer = UsageWriter(table.insert, Spool(tmp_path), batch_size=10)
