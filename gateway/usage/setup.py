@@ -49,6 +49,7 @@ class UsageLog:
         self._partitions: asyncio.Task[None] | None = None
         self._finished: list[tuple[RequestContext, Tokens | None]] = []
         self._build_timer: asyncio.TimerHandle | None = None
+        self._closing = False
 
     def record(self, ctx: RequestContext) -> None:
         try:
@@ -57,7 +58,7 @@ class UsageLog:
             log.exception("usage: could not price request %s", ctx.request_id)
             tokens = None
         self._finished.append((ctx, tokens))
-        if len(self._finished) >= BUILD_AT:
+        if len(self._finished) >= BUILD_AT or self._closing:
             self.build_rows()
         elif self._build_timer is None:
             try:
@@ -81,8 +82,9 @@ class UsageLog:
                 log.exception("usage: could not build the row for request %s", ctx.request_id)
         try:
             self.writer.submit_many(rows)
-        except OSError:  # queue full and the spool unwritable (disk full): nowhere left
-            log.exception("usage: %d rows could be neither queued nor spooled", len(rows))
+        except Exception:  # e.g. the spool unwritable (disk full) when it was needed
+            log.exception("usage: of a group of %d rows, those the queue could not take "
+                          "could not be spooled either", len(rows))
 
     @property
     def depth(self) -> int:
@@ -102,10 +104,12 @@ class UsageLog:
             self._partitions.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._partitions
-        self.build_rows()
+        self._closing = True  # from now on a row is built as soon as its request is recorded
         try:
+            self.build_rows()
             await self.writer.close()
         finally:
+            self.build_rows()  # recorded while the writer drained: to the spool, for next time
             await self.store.close()
 
     async def _ensure_partitions(self) -> None:

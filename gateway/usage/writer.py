@@ -44,6 +44,7 @@ class UsageWriter:
         self.failures = 0
         self._task: asyncio.Task[None] | None = None
         self._closing = False
+        self._closed = False
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="usage-writer")
@@ -55,25 +56,32 @@ class UsageWriter:
     def submit_many(self, rows: list[bytes]) -> None:
         """Queue rows; never blocks. What a full queue cannot take goes to the spool, in one
         write (one fsync)."""
+        if self._closed:  # stopped (shutdown): the rows wait in the spool for the next start
+            self.spool.append(rows)
+            return
         room = max(self.queue_size - len(self._rows), 0)
-        if len(rows) > room:
-            self.spool.append(rows[room:])
-            rows = rows[:room]
-        self._rows.extend(rows)
+        self._rows.extend(rows[:room])  # first: a failing spool must not cost these their place
         if len(self._rows) >= self.batch_size:
             self._batch_ready.set()
+        if len(rows) > room:
+            self.spool.append(rows[room:])
 
     @property
     def depth(self) -> int:
         return len(self._rows)
 
     async def close(self) -> None:
-        """Write every queued row (or spool it) and stop."""
+        """Write every queued row (or spool it) and stop. Rows submitted afterwards go to the
+        spool, to be replayed by the next process."""
         self._closing = True
         self._batch_ready.set()
         if self._task is not None:
             await self._task
             self._task = None
+        self._closed = True
+        if self._rows:  # submitted as the task ended, or it never ran
+            self.spool.append(list(self._rows))
+            self._rows.clear()
 
     async def _run(self) -> None:
         while True:

@@ -42,6 +42,12 @@ def usage(tmp_path) -> UsageLog:
                     Store())  # type: ignore[arg-type]
 
 
+async def until(condition, timeout: float = 5.0) -> None:
+    async with asyncio.timeout(timeout):
+        while not condition():
+            await asyncio.sleep(0.005)
+
+
 async def test_the_price_is_set_at_once_and_the_row_follows_within_the_delay(usage):
     usage.writer.start()
     ctx = request(1)
@@ -49,7 +55,7 @@ async def test_the_price_is_set_at_once_and_the_row_follows_within_the_delay(usa
     # The recorders after this one (metrics, limits) read the cost as soon as it returns.
     assert ctx.priced and ctx.cost_usd == Decimal("0.0000135")
     assert usage.depth == 1 and usage.writer.depth == 0  # waiting to be built, still counted
-    await asyncio.sleep(setup.BUILD_DELAY_S + 0.1)
+    await until(lambda: usage.store.rows)  # no more requests: the timer builds it
     assert [row["id"] for row in usage.store.rows] == ["req-1"]
     assert usage.store.rows[0]["cost_usd"] == Decimal("0.0000135")
     assert usage.store.rows[0]["prompt_tokens"] == 10 and usage.depth == 0
@@ -62,7 +68,10 @@ async def test_a_full_group_is_built_without_waiting(usage):
     assert usage.writer.depth == setup.BUILD_AT  # built as the last one came in
     usage.record(request(setup.BUILD_AT))
     assert usage.writer.depth == setup.BUILD_AT and usage.depth == setup.BUILD_AT + 1
+    usage.writer.start()
     await usage.close()
+    assert [row["id"] for row in usage.store.rows] == [
+        f"req-{i}" for i in range(setup.BUILD_AT + 1)]
 
 
 async def test_shutdown_builds_and_writes_what_was_waiting(usage):
@@ -95,8 +104,20 @@ async def test_rows_with_nowhere_to_go_are_logged_and_the_request_finishes(tmp_p
     blocked = tmp_path / "spool"
     blocked.write_text("a file where the spool directory should be")
     usage = UsageLog(Settings(_env_file=None, spool_dir=blocked), Store())  # type: ignore[arg-type]
-    usage.writer.queue_size = 0  # full: every row must be spooled, and the spool cannot be
+    usage.writer.queue_size = 3  # the rest of a group must be spooled, and cannot be
     for i in range(setup.BUILD_AT):
         usage.record(request(i))  # the last one builds the group; it must not raise
-    assert f"usage: {setup.BUILD_AT} rows could be neither queued nor spooled" in caplog.text
-    assert usage.depth == 0
+    assert "those the queue could not take could not be spooled either" in caplog.text
+    assert usage.writer.depth == 3  # what fitted is kept
+    usage.writer.start()
+    await usage.close()
+    assert [row["id"] for row in usage.store.rows] == ["req-0", "req-1", "req-2"]
+
+
+async def test_a_request_recorded_after_shutdown_is_spooled_for_the_next_start(usage):
+    usage.writer.start()
+    await usage.close()
+    usage.record(request(7))  # a stream that ended after the lifespan closed the log
+    assert usage.spool.pending_rows() == 1 and usage.depth == 0
+    [path] = usage.spool.claim()
+    assert [codec.decode(row)["id"] for row in usage.spool.read(path)] == ["req-7"]

@@ -79,6 +79,19 @@ async def test_rows_a_full_queue_cannot_take_go_to_the_spool_in_one_write(tmp_pa
     assert sorted(r["id"] for r in table.rows) == sorted(f"r{i}" for i in range(8))
 
 
+async def test_rows_submitted_after_close_or_never_written_are_spooled(tmp_path):
+    table = Table()
+    writer = UsageWriter(table.insert, Spool(tmp_path))
+    writer.submit(row(0))  # never started: close cannot write it, and must not drop it
+    await writer.close()
+    writer.submit_many([row(1), row(2)])
+    assert table.rows == [] and writer.depth == 0 and writer.spool.pending_rows() == 3
+    replayer = UsageWriter(table.insert, Spool(tmp_path), interval_s=0.01)
+    replayer.start()
+    await replayer.close()
+    assert [r["id"] for r in table.rows] == ["r0", "r1", "r2"]
+
+
 async def test_a_refused_row_is_set_aside_and_the_rest_written(tmp_path):
     table = Table()
     writer = UsageWriter(table.insert, Spool(tmp_path), batch_size=10)
