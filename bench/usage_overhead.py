@@ -30,8 +30,8 @@ import argparse
 import asyncio
 import contextlib
 import heapq
+import itertools
 import json
-import math
 import os
 import random
 import signal
@@ -48,7 +48,8 @@ from bench.harness import cpu_seconds, gateway, mock_upstream, run_fast
 from bench.usage_writer import DEFAULT_URL, empty_table, ensure_database
 
 P99_TARGET = 1.10  # logging on / logging off
-BOOTSTRAP_RESAMPLES = 400
+BOOTSTRAP_RESAMPLES = 2000
+BOOTSTRAP_BLOCK = 4  # rounds drawn together
 _SWITCH = {"off": signal.SIGUSR1, "on": signal.SIGUSR2}
 _CORES = sorted(os.sched_getaffinity(0))  # before --pin narrows this process's own set
 
@@ -80,24 +81,46 @@ def percentile(values: list[float], q: float) -> float:
     return heapq.nlargest(len(values) - rank, values)[-1] if q >= 0.5 else sorted(values)[rank]
 
 
+def _pooled_percentile(turns: list[list[float]], q: float) -> float:
+    """percentile() of the turns pooled, from each turn sorted in descending order: only the
+    top of the pool is merged, not the whole of it sorted."""
+    count = sum(map(len, turns))
+    if not count:
+        return 0.0
+    from_top = count - 1 - min(count - 1, int(q * count))
+    return next(itertools.islice(heapq.merge(*turns, reverse=True), from_top, None))
+
+
 def ratio_interval(off: list[list[float]], on: list[list[float]], q: float = 0.99,
-                   resamples: int = BOOTSTRAP_RESAMPLES, seed: int = 0) -> tuple[float, float]:
-    """A 95% interval of percentile(on) / percentile(off), by resampling whole rounds.
+                   resamples: int = BOOTSTRAP_RESAMPLES, block: int = BOOTSTRAP_BLOCK,
+                   seed: int = 0) -> tuple[float, float] | None:
+    """A 95% interval of percentile(on) / percentile(off) over pooled turns, by resampling
+    rounds in blocks of consecutive ones (None with fewer than two rounds).
 
     Rounds, not requests, are the unit: the VM's drift moves a whole turn (one round's p99
     ranged 8 to 28 ms here), and a round's two turns ran side by side, so they are drawn
-    together. The interval says how far the verdict could move with other rounds alike."""
+    together; blocks keep what drift neighbouring rounds share. The interval says how far the
+    verdict could move on another run alike."""
     rounds = min(len(off), len(on))
     if rounds < 2:
-        return (math.nan, math.nan)
+        return None
+    off = [sorted(turn, reverse=True) for turn in off[:rounds]]
+    on = [sorted(turn, reverse=True) for turn in on[:rounds]]
     draw = random.Random(seed)
     ratios = []
     for _ in range(resamples):
-        picked = [draw.randrange(rounds) for _ in range(rounds)]
-        ratios.append(percentile([v for i in picked for v in on[i]], q)
-                      / percentile([v for i in picked for v in off[i]], q))
+        picked: list[int] = []
+        while len(picked) < rounds:  # a block may wrap around the end
+            first = draw.randrange(rounds)
+            picked += [(first + i) % rounds for i in range(block)]
+        picked = picked[:rounds]
+        low = _pooled_percentile([off[i] for i in picked], q)
+        if low > 0:  # no requests at all in the drawn "off" turns: nothing to compare
+            ratios.append(_pooled_percentile([on[i] for i in picked], q) / low)
+    if not ratios:
+        return None
     ratios.sort()
-    return ratios[int(0.025 * resamples)], ratios[min(resamples - 1, int(0.975 * resamples))]
+    return ratios[int(0.025 * len(ratios))], ratios[int(0.975 * len(ratios)) - 1]
 
 
 def _mock_pids() -> list[int]:
@@ -197,19 +220,23 @@ def _report(pooled: dict[tuple[str, int], Pooled], args: argparse.Namespace) -> 
     figures = []
     for concurrency in args.concurrency:
         off, on = pooled["off", concurrency], pooled["on", concurrency]
-        ratio = on.percentile(0.99) / off.percentile(0.99)
-        low, high = ratio_interval(off.turns, on.turns)
+        base = off.percentile(0.99)
+        ratio = on.percentile(0.99) / base if base else None  # None: no request succeeded
+        interval = ratio_interval(off.turns, on.turns)
         errors = off.errors + on.errors
-        ok = ratio <= P99_TARGET and errors == 0
+        ok = ratio is not None and ratio <= P99_TARGET and errors == 0
         held &= ok
-        figure = {"concurrency": concurrency, "p99_ratio": ratio, "interval": [low, high],
+        figure = {"concurrency": concurrency, "p99_ratio": ratio, "interval": interval,
                   "errors": errors}
         for state, each in (("off", off), ("on", on)):
             count = len(each.latencies)
             figure[state] = {"requests": count, "rps": count / each.seconds,
                              "p50_ms": each.percentile(0.5), "p99_ms": each.percentile(0.99),
-                             "cpu_us_per_request": each.cpu_seconds / each.requests * 1e6}
-            tail = (f"{ratio:>5.2f}x [{low:.2f}-{high:.2f}] {'PASS' if ok else 'MISS'}"
+                             "cpu_us_per_request": each.cpu_seconds / max(each.requests, 1)
+                             * 1e6}
+            tail = (("  n/a" if ratio is None else f"{ratio:>5.2f}x")
+                    + (f" [{interval[0]:.2f}-{interval[1]:.2f}]" if interval else "")
+                    + f" {'PASS' if ok else 'MISS'}"
                     + (f" ({errors} errors)" if errors else "")) if state == "on" else ""
             row = figure[state]
             print(f"{concurrency:>5} | {state:>8} {count:>9} {row['rps']:>8.0f} "

@@ -39,3 +39,17 @@ def test_slow_streams_all_complete_and_memory_is_reported():
     out = run("bench.slow_streams", "--streams", "5", "--chunks", "3", "--delay-ms", "20")
     assert "completed: 5 ok, 0 failed" in out
     assert "peak RSS" in out
+
+
+def test_usage_overhead_compares_logging_off_and_on(tmp_path: Path):
+    figures = tmp_path / "figures.json"
+    out = run("bench.usage_overhead", "--rounds", "2", "--duration", "0.3", "--warmup", "0.1",
+              "--concurrency", "1,4", "--json", str(figures))
+    assert "p99 with logging on within 10% of off at every concurrency" in out
+    rows = json.loads(figures.read_text())
+    assert [row["concurrency"] for row in rows] == [1, 4]
+    for row in rows:
+        assert row["errors"] == 0, row
+        assert row["off"]["requests"] > 0 and row["on"]["requests"] > 0, row
+        low, high = row["interval"]
+        assert 0 < low <= high and row["p99_ratio"] > 0
