@@ -52,6 +52,7 @@ class UsageLog:
         self._closing = False
 
     def record(self, ctx: RequestContext) -> None:
+        self.store.pacer.request_finished()
         try:
             tokens = price_request(ctx, self.prices)
         except Exception:  # a bug here must not lose the response; log it loudly

@@ -50,7 +50,8 @@ async def _copy_to_a_lost_database() -> tuple[BaseException, float]:
     started = time.monotonic()
     try:
         with pytest.raises(BaseException) as failure:  # wait_for: a regression fails, not hangs
-            await asyncio.wait_for(store._copy(driver, "request_logs", rows), 10)
+            copy = store._copy(driver, "request_logs", rows, store.SlicePacer())
+            await asyncio.wait_for(copy, 10)
         return failure.value, time.monotonic() - started
     finally:
         driver.terminate()

@@ -14,6 +14,7 @@ import pytest
 from gateway.settings import Settings
 from gateway.usage import codec, setup
 from gateway.usage.setup import UsageLog
+from gateway.usage.store import SlicePacer
 from tests.gateway.usage.test_row import finished_request
 
 
@@ -22,6 +23,7 @@ class Store:
 
     def __init__(self) -> None:
         self.rows: list[dict] = []
+        self.pacer = SlicePacer()
 
     async def insert(self, rows: list[bytes]) -> None:
         self.rows += [codec.decode(row) for row in rows]
