@@ -8,9 +8,9 @@ the VM's drift (tens of percent over a minute) hits both states alike, and one p
 compared with itself (two identical gateway processes read up to 13% apart in p99 here). The
 latencies of all turns of a state are pooled and the percentiles taken over them. Issue 5's
 target: p99 with logging on within 10% of logging off. Next to the ratio goes a 95% interval
-from resampling whole rounds (a round's p99 ranges over a factor of two as the VM drifts): how
-far the verdict could move on another run alike. The default 40 rounds put that interval at
-about ±7% at concurrency 16 (20 rounds: ±10 to 15%).
+from resampling blocks of rounds (a round's p99 ranges over a factor of two as the VM drifts):
+how far the verdict could move on another run alike. With the default 40 rounds it spans
+about ±3 to 7% at concurrency 1 and ±5 to 15% at 16 and 64 on a 2-core VM.
 
 The load generator (this process) and the mock upstream run at real-time priority (SCHED_RR,
 when the user may set it): they are the measuring apparatus, and on a small host they share
