@@ -52,7 +52,7 @@ class UsageLog:
         self._closing = False
 
     def record(self, ctx: RequestContext) -> None:
-        self.store.pacer.request_finished()
+        self.store.pacer.request_finished()  # its response is out: a moment for a COPY slice
         try:
             tokens = price_request(ctx, self.prices)
         except Exception:  # a bug here must not lose the response; log it loudly
@@ -105,12 +105,13 @@ class UsageLog:
             self._partitions.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._partitions
-        self._closing = True  # from now on a row is built as soon as its request is recorded
+        # From now on a row is built as soon as its request is recorded: while the writer
+        # drains, it is written; once the writer has stopped, spooled for the next start.
+        self._closing = True
+        self.build_rows()
         try:
-            self.build_rows()
             await self.writer.close()
         finally:
-            self.build_rows()  # recorded while the writer drained: to the spool, for next time
             await self.store.close()
 
     async def _ensure_partitions(self) -> None:
