@@ -74,11 +74,7 @@ class Pooled:
 
 def percentile(values: list[float], q: float) -> float:
     """The value below which a share q of `values` lies (nearest rank; 0 for none)."""
-    if not values:
-        return 0.0
-    rank = min(len(values) - 1, int(q * len(values)))
-    # Only the top of the list is needed for a high percentile: far cheaper than a sort.
-    return heapq.nlargest(len(values) - rank, values)[-1] if q >= 0.5 else sorted(values)[rank]
+    return _pooled_percentile([sorted(values, reverse=True)], q)
 
 
 def _pooled_percentile(turns: list[list[float]], q: float) -> float:
