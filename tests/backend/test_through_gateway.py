@@ -13,6 +13,7 @@ from portkey_ai import createHeaders
 
 from tests.support.backend_process import BackendProcess
 from tests.support.servers import ThreadedServer
+from tests.support.waiting import wait_until
 
 MESSAGES = [{"role": "user", "content": "Say hello to the gateway"}]
 # vLLM's own parameters are not in the OpenAI SDK's signatures: they go in extra_body.
@@ -43,9 +44,7 @@ def recorded(vllm_gateway: ThreadedServer) -> list[Any]:
 
 def one_record(recorded: list[Any]) -> Any:
     """The single recorded request; a stream is recorded just after its last byte went out."""
-    deadline = time.monotonic() + 10
-    while not recorded and time.monotonic() < deadline:
-        time.sleep(0.01)
+    wait_until(lambda: recorded)
     (ctx,) = recorded
     return ctx
 

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import time
-
 import httpx
 import openai
 from portkey_ai import createHeaders
 
 from tests.support.mock_upstream import STREAM_WORDS, MockUpstream, prompt_tokens
+from tests.support.waiting import wait_until
 
 MESSAGES = [{"role": "user", "content": "count the words here"}]
 
@@ -54,9 +53,7 @@ def test_stream_usage_is_captured_for_every_stream(gateway, mock: MockUpstream):
     client = openai.OpenAI(api_key="k", base_url=f"{gateway.url}/v1", max_retries=0,
                            default_headers=createHeaders(provider="openai"))
     list(client.chat.completions.create(model="m", messages=MESSAGES, stream=True))
-    deadline = time.monotonic() + 5
-    while not finished and time.monotonic() < deadline:
-        time.sleep(0.01)
+    wait_until(lambda: finished, timeout=5)
     (ctx,) = finished
     assert ctx.usage == {"prompt_tokens": prompt_tokens({"messages": MESSAGES}),
                          "completion_tokens": len(STREAM_WORDS),
@@ -73,9 +70,7 @@ def test_client_disconnect_cancels_the_upstream_request(gateway, mock: MockUpstr
         first = next(response.iter_lines())
         assert first.startswith("data: ")
     # The client left after one chunk; the upstream stream (6 s long) must end at once.
-    deadline = time.monotonic() + 3
-    while mock.cancelled_streams == 0 and time.monotonic() < deadline:
-        time.sleep(0.02)
+    wait_until(lambda: mock.cancelled_streams, timeout=3)
     assert mock.cancelled_streams == 1
     assert mock.in_flight == 0
 

@@ -12,6 +12,7 @@ import pytest
 
 from tests.support.mock_upstream import STREAM_WORDS, MockUpstream
 from tests.support.servers import ThreadedServer
+from tests.support.waiting import wait_until
 
 TEXT = "".join(STREAM_WORDS)
 MESSAGES = [{"role": "user", "content": "Cache me if you can"}]
@@ -149,6 +150,7 @@ def test_cache_hits_are_recorded_with_zero_cost(cached_gateway, mock: MockUpstre
     cached_gateway.config.app.state.services.recorders.append(seen.append)
     chat(cached_gateway, cache_headers())
     chat(cached_gateway, cache_headers())
+    wait_until(lambda: len(seen) >= 2)  # recorded just after the response went out
     assert [ctx.cache_status for ctx in seen] == ["MISS", "HIT"]
     assert seen[1].cost_usd == 0.0
     assert seen[1].usage["completion_tokens"] == len(STREAM_WORDS)

@@ -19,6 +19,7 @@ import pytest
 from tests.support.limited_keys import issued_key, key_store_settings, with_keys
 from tests.support.mock_upstream import STREAM_WORDS, MockUpstream, prompt_tokens
 from tests.support.servers import ThreadedServer
+from tests.support.waiting import wait_until
 
 MESSAGES = [{"role": "user", "content": "Count my tokens please"}]
 TOKENS_PER_REQUEST = prompt_tokens({"messages": MESSAGES}) + len(STREAM_WORDS)
@@ -162,9 +163,7 @@ def test_slot_released_after_error_timeout_and_disconnect(gateway_for, mock: Moc
     with httpx.stream("POST", f"{gateway.url}/v1/chat/completions", headers=via("slow-300"),
                       json=BODY | {"stream": True}, timeout=30) as stream:
         next(stream.iter_lines())  # one event, then the client goes away
-    deadline = time.monotonic() + 10
-    while len(finished) < 3 and time.monotonic() < deadline:
-        time.sleep(0.01)
+    wait_until(lambda: len(finished) >= 3)
     settled(gateway)
     assert [ctx.status for ctx in finished] == [500, 408, 499]
     assert chat(gateway).status_code == 200
