@@ -223,7 +223,7 @@ def _report(pooled: dict[tuple[str, int], Pooled], args: argparse.Namespace) -> 
         ok = ratio is not None and ratio <= P99_TARGET and errors == 0
         held &= ok
         figure = {"concurrency": concurrency, "p99_ratio": ratio, "interval": interval,
-                  "errors": errors}
+                  "errors": errors, "settings": _settings(args)}
         for state, each in (("off", off), ("on", on)):
             count = len(each.latencies)
             figure[state] = {"requests": count, "rps": count / each.seconds,
@@ -244,6 +244,13 @@ def _report(pooled: dict[tuple[str, int], Pooled], args: argparse.Namespace) -> 
     if args.json:
         Path(args.json).write_text(json.dumps(figures, indent=1))
     return held
+
+
+def _settings(args: argparse.Namespace) -> dict[str, object]:
+    """How a run measured, so that bench.usage_overhead_runs combines only runs alike."""
+    return {"rounds": args.rounds, "duration": args.duration, "warmup": args.warmup,
+            "pin": args.pin, "realtime": args.realtime, "noise_floor": args.noise_floor,
+            "gateway_env": sorted("=".join(pair) for pair in args.gateway_env)}
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

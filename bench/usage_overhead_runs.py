@@ -3,10 +3,14 @@
 One run's ratio moves with the VM: identical states (`--noise-floor`) read up to about 6%
 apart, and runs of the same code read from 0.90x to 1.11x at concurrency 1 on a slow day. A
 verdict on a 10% target needs more than one run. This reads the `--json` files of runs of the
-same code and prints, per concurrency, the geometric mean of their p99 ratios with a 95%
-Student-t interval over the runs (on the logarithms: a ratio of 0.9 is as far from 1 as one
-of 1.11), how many runs passed on their own, and the mean p50 ratio and CPU per request.
-The target holds when the interval's upper end is within it.
+same code and settings and prints, per concurrency, the geometric mean of their p99 ratios
+with a 95% Student-t interval over the runs (exp(mean ± t·s/√n) of the logarithms: a ratio of
+0.9 is as far from 1 as one of 1.11), how many runs passed on their own, and the mean p50
+ratio and CPU per request. The target holds when the interval's upper end is within it (a
+one-sided 97.5% bound) and no run had errors. Two runs almost never pass (t is 12.7 with one
+degree of freedom): take five or more. Runs with errors or without a ratio are left out of
+the figures, counted, and fail the verdict; files whose recorded settings differ (rounds,
+priority, pinning, noise floor, gateway environment) are refused.
 
     python -m bench.usage_overhead_runs RUN.json [RUN.json ...]
 """
@@ -24,14 +28,22 @@ from typing import Any
 
 from bench.usage_overhead import P99_TARGET
 
-# Two-sided 95% quantiles of Student's t by degrees of freedom (1 to 30); the normal beyond.
+# Two-sided 95% quantiles of Student's t by degrees of freedom: 1 to 30, then a few beyond
+# (a degree between two of them takes the lower one's, the wider interval); the normal past 120.
 _T975 = (12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179,
          2.160, 2.145, 2.131, 2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064,
          2.060, 2.056, 2.052, 2.048, 2.045, 2.042)
+_T975_BEYOND = ((120, 1.980), (60, 2.000), (40, 2.021), (30, 2.042))
 
 
 def t975(degrees: int) -> float:
-    return _T975[degrees - 1] if degrees <= len(_T975) else 1.960
+    if degrees < 1:
+        raise ValueError("a t interval needs at least one degree of freedom (two runs)")
+    if degrees <= len(_T975):
+        return _T975[degrees - 1]
+    if degrees > 120:
+        return 1.960
+    return next(t for at_least, t in _T975_BEYOND if degrees >= at_least)
 
 
 @dataclass(frozen=True)
@@ -39,28 +51,31 @@ class Across:
     """One concurrency's p99 ratios over runs."""
 
     concurrency: int
-    ratios: tuple[float, ...]
-    mean: float  # geometric
-    interval: tuple[float, float] | None  # None with a single run
+    ratios: tuple[float, ...]  # of the usable runs
+    left_out: int  # runs with errors or without a ratio
+    mean: float | None  # geometric; None without a usable run
+    interval: tuple[float, float] | None  # None with fewer than two usable runs
     passed: int
-    p50_ratio: float  # geometric mean
-    cpu_off: float  # µs per request, arithmetic means
-    cpu_on: float
+    p50_ratio: float | None  # geometric mean
+    cpu_off: float | None  # µs per request, arithmetic means
+    cpu_on: float | None
 
     @property
     def held(self) -> bool:
-        return self.interval is not None and self.interval[1] <= P99_TARGET
+        return (self.left_out == 0 and self.interval is not None
+                and self.interval[1] <= P99_TARGET)
 
 
 def _geometric_mean(values: list[float]) -> float:
     return math.exp(statistics.fmean(math.log(v) for v in values))
 
 
-def across(figures: list[dict[str, Any]]) -> Across:
+def across(concurrency: int, figures: list[dict[str, Any]]) -> Across:
     """The runs' figures for one concurrency (each an item of a `--json` file)."""
     usable = [f for f in figures if f["p99_ratio"] and not f["errors"]]
+    left_out = len(figures) - len(usable)
     if not usable:
-        raise ValueError("no run has a p99 ratio without errors")
+        return Across(concurrency, (), left_out, None, None, 0, None, None, None)
     ratios = [f["p99_ratio"] for f in usable]
     logs = [math.log(r) for r in ratios]
     interval = None
@@ -69,12 +84,23 @@ def across(figures: list[dict[str, Any]]) -> Across:
         centre = statistics.fmean(logs)
         interval = (math.exp(centre - half), math.exp(centre + half))
     return Across(
-        concurrency=usable[0]["concurrency"], ratios=tuple(ratios),
+        concurrency=concurrency, ratios=tuple(ratios), left_out=left_out,
         mean=_geometric_mean(ratios), interval=interval,
         passed=sum(r <= P99_TARGET for r in ratios),
         p50_ratio=_geometric_mean([f["on"]["p50_ms"] / f["off"]["p50_ms"] for f in usable]),
         cpu_off=statistics.fmean(f["off"]["cpu_us_per_request"] for f in usable),
         cpu_on=statistics.fmean(f["on"]["cpu_us_per_request"] for f in usable))
+
+
+def settings_of(runs: list[list[dict[str, Any]]]) -> list[dict[str, Any] | None]:
+    """The settings each run recorded (None: written before runs recorded them); raises
+    ValueError when two runs recorded different ones."""
+    found = [run[0].get("settings") if run else None for run in runs]
+    recorded = [s for s in found if s is not None]
+    if any(s != recorded[0] for s in recorded):
+        raise ValueError("the runs were measured with different settings: "
+                         + "; ".join(sorted({json.dumps(s, sort_keys=True) for s in recorded})))
+    return found
 
 
 def summarise(runs: list[list[dict[str, Any]]]) -> list[Across]:
@@ -83,21 +109,31 @@ def summarise(runs: list[list[dict[str, Any]]]) -> list[Across]:
     for run in runs:
         for figure in run:
             by_concurrency.setdefault(figure["concurrency"], []).append(figure)
-    return [across(figures) for _, figures in sorted(by_concurrency.items())]
+    return [across(concurrency, figures)
+            for concurrency, figures in sorted(by_concurrency.items())]
+
+
+def _row(item: Across) -> str:
+    if item.mean is None:
+        return f"{item.concurrency:>5} | {0:>6} {item.left_out:>8} {0:>6} | no usable run"
+    assert item.p50_ratio is not None and item.cpu_off is not None and item.cpu_on is not None
+    interval = (f"[{item.interval[0]:.3f}-{item.interval[1]:.3f}]" if item.interval
+                else "(needs 2+ runs)")
+    span = f"{min(item.ratios):.2f}-{max(item.ratios):.2f}"
+    verdict = ("PASS" if item.held else "n/a" if item.interval is None and not item.left_out
+               else "MISS")
+    return (f"{item.concurrency:>5} | {len(item.ratios):>6} {item.left_out:>8} "
+            f"{item.passed:>6} | {item.mean:>9.3f}x {interval:>15} | {span:>9} | "
+            f"{item.p50_ratio:>9.3f}x | {item.cpu_off:>7.0f} / {item.cpu_on:<5.0f} | {verdict}")
 
 
 def report(summary: list[Across]) -> bool:
-    print(f"{'conc':>5} | {'runs':>4} {'passed':>6} | {'p99 on/off':>10} "
-          f"{'[95% interval over runs]':>24} | {'range':>11} | {'p50 on/off':>10} | "
-          f"CPU us/req off / on")
+    print(f"{'conc':>5} | {'usable':>6} {'left out':>8} {'passed':>6} | {'p99 on/off':>10} "
+          f"{'95% interval':>15} | {'range':>9} | {'p50 on/off':>10} | "
+          f"{'CPU us/req off / on':>15} | verdict")
     for item in summary:
-        interval = (f"[{item.interval[0]:.3f}-{item.interval[1]:.3f}]" if item.interval
-                    else "(one run)")
-        print(f"{item.concurrency:>5} | {len(item.ratios):>4} {item.passed:>6} | "
-              f"{item.mean:>9.3f}x {interval:>24} | "
-              f"{min(item.ratios):.2f}-{max(item.ratios):.2f} | {item.p50_ratio:>9.3f}x | "
-              f"{item.cpu_off:.0f} / {item.cpu_on:.0f} {'PASS' if item.held else 'MISS'}")
-    held = all(item.held for item in summary)
+        print(_row(item))
+    held = bool(summary) and all(item.held for item in summary)
     print(f"p99 with logging on within {round((P99_TARGET - 1) * 100)}% of off at every "
           f"concurrency, over the runs: {'PASS' if held else 'MISS'}")
     return held
@@ -110,6 +146,13 @@ def main(argv: list[str] | None = None) -> int:
                         help="files written by bench.usage_overhead --json")
     args = parser.parse_args(argv)
     runs = [json.loads(path.read_text()) for path in args.runs]
+    try:
+        settings = settings_of(runs)
+    except ValueError as exc:
+        parser.error(str(exc))
+    if None in settings:
+        print(f"{settings.count(None)} of {len(runs)} files do not record their settings "
+              "(written before runs recorded them)")
     return 0 if report(summarise(runs)) else 1
 
 

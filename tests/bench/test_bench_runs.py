@@ -53,3 +53,4 @@ def test_usage_overhead_compares_logging_off_and_on(tmp_path: Path):
         assert row["off"]["requests"] > 0 and row["on"]["requests"] > 0, row
         low, high = row["interval"]
         assert 0 < low <= high and row["p99_ratio"] > 0
+        assert row["settings"]["rounds"] == 2 and row["settings"]["noise_floor"] is False

@@ -15,6 +15,7 @@ from gateway.metrics import Metrics
 from gateway.settings import Settings
 from gateway.usage.spool import Spool
 from tests.support.mock_upstream import MockUpstream
+from tests.support.waiting import wait_until
 
 MESSAGES = [{"role": "user", "content": "count my words"}]  # 3 prompt tokens at the mock
 
@@ -77,8 +78,11 @@ def test_successes_count_requests_tokens_and_latency(fast_gateway, mock: MockUps
     gpt.chat.completions.create(model="gpt-x", messages=MESSAGES)
     chunks = list(gpt.chat.completions.create(model="gpt-x", messages=MESSAGES, stream=True))
     assert chunks
-    after = scrape(fast_gateway)
     labels = {"provider": "openai", "model": "gpt-x"}
+    # A stream is recorded a loop turn or two after its last byte went out.
+    wait_until(lambda: value(scrape(fast_gateway), "gateway_request_duration_seconds_count",
+                             **labels) == 2, timeout=5, interval=0.05)
+    after = scrape(fast_gateway)
     assert value(after, "gateway_requests_total", status="200", **labels) - value(
         before, "gateway_requests_total", status="200", **labels) == 2
     # The mock counts words: 3 prompt tokens and 6 completion tokens per request.

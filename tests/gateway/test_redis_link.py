@@ -12,7 +12,7 @@ import pytest
 import redis
 
 from tests.gateway.cache.test_cached import cache_headers
-from tests.gateway.limits.test_limits import BODY, chat, services
+from tests.gateway.limits.test_limits import BODY, chat, services, track_records
 from tests.support.limited_keys import issued_id, issued_key, key_store_settings, with_keys
 from tests.support.mock_upstream import MockUpstream
 from tests.support.redis import RedisCut, RedisProcess, redis_to_cut
@@ -31,8 +31,9 @@ def private_redis(request: pytest.FixtureRequest) -> Iterator[RedisProcess | Red
 def test_redis_stopped_and_restarted_mid_test_fails_no_request(
         start_gateway: Callable[..., ThreadedServer], private_redis: RedisProcess | RedisCut,
         mock: MockUpstream, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture):
-    gateway = start_gateway(redis_url=private_redis.url, redis_prefix=private_redis.prefix,
-                            redis_retry_interval=0.2, **key_store_settings())
+    gateway = track_records(start_gateway(
+        redis_url=private_redis.url, redis_prefix=private_redis.prefix,
+        redis_retry_interval=0.2, **key_store_settings()))
     with_keys(gateway, {"gk-test": {"name": "ci", "limits": LIMITS}})
     state = services(gateway)
     headers = cache_headers() | {"x-portkey-api-key": issued_key("gk-test")}
@@ -68,8 +69,9 @@ def test_redis_stopped_and_restarted_mid_test_fails_no_request(
 def test_limits_fail_open_by_default_and_closed_when_set(
         start_gateway: Callable[..., ThreadedServer], mock: MockUpstream, fail_closed: bool):
     nothing_there = f"redis://127.0.0.1:{free_port()}/0"
-    gateway = start_gateway(redis_url=nothing_there, limits_fail_closed=fail_closed,
-                            **key_store_settings())
+    gateway = track_records(start_gateway(redis_url=nothing_there,
+                                          limits_fail_closed=fail_closed,
+                                          **key_store_settings()))
     with_keys(gateway, {"gk-test": {"name": "ci", "limits": {"rpm": 1}}, "gk-free": {}})
     responses = [chat(gateway) for _ in range(3)]
     if fail_closed:

@@ -35,18 +35,39 @@ def services(server: ThreadedServer) -> Any:
     return server.config.app.state.services
 
 
-def settled(server: ThreadedServer) -> None:
-    """Wait until the gateway has released and charged every finished request."""
-    deadline = time.monotonic() + 10
-    while services(server).limiter.pending and time.monotonic() < deadline:
-        time.sleep(0.01)
+class RecordedIds(set[str]):
+    """A recorder keeping the ids of the requests the gateway recorded. Added after the
+    limiter's recorder, so an id here means that request's settlement has begun."""
+
+    def __call__(self, ctx: Any) -> None:
+        self.add(ctx.request_id)
+
+
+def track_records(server: ThreadedServer) -> ThreadedServer:
+    """Let `settled` wait for a request's settlement to begin (before any request is sent)."""
+    ids = services(server).extras["recorded_ids"] = RecordedIds()
+    services(server).recorders.append(ids)
+    return server
+
+
+def recorded_ids(server: ThreadedServer) -> RecordedIds:
+    return services(server).extras["recorded_ids"]
+
+
+def settled(server: ThreadedServer, request_id: str | None = None) -> None:
+    """Wait until the gateway has released and charged every finished request, `request_id`
+    included: it is recorded just after its response went out, so its settlement may not
+    have begun when the client has the response."""
+    if request_id is not None:
+        assert wait_until(lambda: request_id in recorded_ids(server)), request_id
+    assert wait_until(lambda: not services(server).limiter.pending)
 
 
 def chat(server: ThreadedServer, headers: dict[str, str] | None = None,
          **body: Any) -> httpx.Response:
     response = httpx.post(f"{server.url}/v1/chat/completions", json=BODY | body,
                           headers=headers or key_headers(), timeout=30)
-    settled(server)
+    settled(server, response.headers.get("x-portkey-request-id"))
     return response
 
 
@@ -61,7 +82,7 @@ def gateway_for(request: pytest.FixtureRequest,
         overrides = {"redis_url": redis.url, "redis_prefix": redis.prefix, "redis_timeout": 5.0}
 
     def start(limits: dict[str, Any], **settings: Any) -> ThreadedServer:
-        server = start_gateway(**(overrides | key_store_settings() | settings))
+        server = track_records(start_gateway(**(overrides | key_store_settings() | settings)))
         return with_keys(server, {"gk-test": {"name": "ci", "limits": limits}})
 
     return start
