@@ -5,7 +5,6 @@ from __future__ import annotations
 import signal
 import socket
 import sqlite3
-import time
 
 import httpx
 import orjson
@@ -13,6 +12,7 @@ import pytest
 
 from tests.support.gateway_process import GatewayProcess, gateway_env
 from tests.support.mock_upstream import STREAM_WORDS
+from tests.support.waiting import wait_until
 
 
 def refuses_connections(port: int) -> bool:
@@ -45,10 +45,9 @@ def test_sigterm_lets_a_long_stream_finish_then_exits_0(served, mock, mock_url, 
                 events.append(line[6:].encode())
                 break
         served.process.send_signal(signal.SIGTERM)
-        deadline = time.monotonic() + 20
-        while not refuses_connections(served.port):  # new connections are turned away ...
-            assert time.monotonic() < deadline, served.output()
-            time.sleep(0.05)
+        # New connections are turned away ...
+        assert wait_until(lambda: refuses_connections(served.port), timeout=20,
+                          interval=0.05), served.output()
         events.extend(line[6:].encode() for line in lines if line.startswith("data: "))
     # ... while the stream in flight ran to its end.
     assert events[-1] == b"[DONE]", events
