@@ -22,6 +22,7 @@ import json
 import math
 import statistics
 import sys
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -53,20 +54,36 @@ class Across:
     concurrency: int
     ratios: tuple[float, ...]  # of the usable runs
     left_out: int  # runs with errors or without a ratio
-    mean: float | None  # geometric; None without a usable run
-    interval: tuple[float, float] | None  # None with fewer than two usable runs
-    passed: int
-    p50_ratio: float | None  # geometric mean
-    cpu_off: float | None  # µs per request, arithmetic means
-    cpu_on: float | None
+    p50_ratio: float | None = None  # geometric mean; None without a usable run
+    cpu_off: float | None = None  # µs per request, arithmetic means
+    cpu_on: float | None = None
+
+    @property
+    def mean(self) -> float | None:
+        """The geometric mean of the ratios (the interval's centre)."""
+        return _geometric_mean(self.ratios) if self.ratios else None
+
+    @property
+    def interval(self) -> tuple[float, float] | None:
+        """95% Student-t interval on the logarithms; None with fewer than two runs."""
+        if len(self.ratios) < 2:
+            return None
+        logs = [math.log(r) for r in self.ratios]
+        centre = statistics.fmean(logs)
+        half = t975(len(logs) - 1) * statistics.stdev(logs) / math.sqrt(len(logs))
+        return math.exp(centre - half), math.exp(centre + half)
+
+    @property
+    def passed(self) -> int:
+        return sum(r <= P99_TARGET for r in self.ratios)
 
     @property
     def held(self) -> bool:
-        return (self.left_out == 0 and self.interval is not None
-                and self.interval[1] <= P99_TARGET)
+        interval = self.interval
+        return self.left_out == 0 and interval is not None and interval[1] <= P99_TARGET
 
 
-def _geometric_mean(values: list[float]) -> float:
+def _geometric_mean(values: Iterable[float]) -> float:
     return math.exp(statistics.fmean(math.log(v) for v in values))
 
 
@@ -75,19 +92,11 @@ def across(concurrency: int, figures: list[dict[str, Any]]) -> Across:
     usable = [f for f in figures if f["p99_ratio"] and not f["errors"]]
     left_out = len(figures) - len(usable)
     if not usable:
-        return Across(concurrency, (), left_out, None, None, 0, None, None, None)
-    ratios = [f["p99_ratio"] for f in usable]
-    logs = [math.log(r) for r in ratios]
-    interval = None
-    if len(logs) > 1:
-        half = t975(len(logs) - 1) * statistics.stdev(logs) / math.sqrt(len(logs))
-        centre = statistics.fmean(logs)
-        interval = (math.exp(centre - half), math.exp(centre + half))
+        return Across(concurrency, (), left_out)
     return Across(
-        concurrency=concurrency, ratios=tuple(ratios), left_out=left_out,
-        mean=_geometric_mean(ratios), interval=interval,
-        passed=sum(r <= P99_TARGET for r in ratios),
-        p50_ratio=_geometric_mean([f["on"]["p50_ms"] / f["off"]["p50_ms"] for f in usable]),
+        concurrency=concurrency, ratios=tuple(f["p99_ratio"] for f in usable),
+        left_out=left_out,
+        p50_ratio=_geometric_mean(f["on"]["p50_ms"] / f["off"]["p50_ms"] for f in usable),
         cpu_off=statistics.fmean(f["off"]["cpu_us_per_request"] for f in usable),
         cpu_on=statistics.fmean(f["on"]["cpu_us_per_request"] for f in usable))
 
@@ -117,11 +126,10 @@ def _row(item: Across) -> str:
     if item.mean is None:
         return f"{item.concurrency:>5} | {0:>6} {item.left_out:>8} {0:>6} | no usable run"
     assert item.p50_ratio is not None and item.cpu_off is not None and item.cpu_on is not None
-    interval = (f"[{item.interval[0]:.3f}-{item.interval[1]:.3f}]" if item.interval
-                else "(needs 2+ runs)")
+    bounds = item.interval
+    interval = f"[{bounds[0]:.3f}-{bounds[1]:.3f}]" if bounds else "(needs 2+ runs)"
     span = f"{min(item.ratios):.2f}-{max(item.ratios):.2f}"
-    verdict = ("PASS" if item.held else "n/a" if item.interval is None and not item.left_out
-               else "MISS")
+    verdict = "PASS" if item.held else "n/a" if bounds is None and not item.left_out else "MISS"
     return (f"{item.concurrency:>5} | {len(item.ratios):>6} {item.left_out:>8} "
             f"{item.passed:>6} | {item.mean:>9.3f}x {interval:>15} | {span:>9} | "
             f"{item.p50_ratio:>9.3f}x | {item.cpu_off:>7.0f} / {item.cpu_on:<5.0f} | {verdict}")
