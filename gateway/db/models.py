@@ -54,6 +54,10 @@ class ApiKeyRow(LimitColumns, Timestamps, Base):
     status: Mapped[str] = mapped_column(String(16), default="active")
     expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     default_config: Mapped[str | None] = mapped_column(String(100))
+    # What this key may use (ids or slugs); None means unrestricted.
+    allowed_virtual_keys: Mapped[list[str] | None] = mapped_column(JSON)
+    allowed_configs: Mapped[list[str] | None] = mapped_column(JSON)
+    allowed_models: Mapped[list[str] | None] = mapped_column(JSON)
 
 
 class VirtualKeyRow(LimitColumns, Timestamps, Base):
@@ -71,6 +75,8 @@ class VirtualKeyRow(LimitColumns, Timestamps, Base):
     options: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)
     custom_host: Mapped[str | None] = mapped_column(Text)
     allowed_models: Mapped[list[str] | None] = mapped_column(JSON)
+    # Client custom hosts (`scheme://host:port`) this key's secret may be sent to.
+    allowed_custom_hosts: Mapped[list[str] | None] = mapped_column(JSON)
     status: Mapped[str] = mapped_column(String(16), default="active")
     expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
