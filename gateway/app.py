@@ -53,6 +53,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             # uvicorn runs this only after it stopped accepting and in-flight responses ended
             # (or GATEWAY_SHUTDOWN_GRACE_S ran out); close the usage writer first, then these.
             unfreeze()
+            await app.state.services.drain_records()  # requests whose tokens are being counted
             await usage_log.stop(app.state.services)
             await cache_and_limits.detach(app.state.services)
             await observability.stop(app.state.services)

@@ -18,6 +18,7 @@ import httpx
 import orjson
 
 from gateway.context import HOP_BY_HOP, PREFIX, Attempt, RequestContext
+from gateway.destinations import check_client_host, check_options
 from gateway.errors import (
     GatewayError,
     InvalidRequest,
@@ -26,12 +27,13 @@ from gateway.errors import (
     UpstreamStatus,
 )
 from gateway.eventstream import decode_eventstream
-from gateway.keys.access import ensure_model_allowed
 from gateway.otel import traced_attempt
+from gateway.redaction import Secrets
 from gateway.routing.leaf import Leaf
 from gateway.services import Services
+from gateway.settings import Settings
 from gateway.sse import decode_stream
-from gateway.upstream import body_chunks, map_httpx_errors
+from gateway.upstream import body_chunks, map_httpx_errors, read_body
 from gateway.usage.tokens import completion_text
 from providers import REGISTRY
 from providers.base import (
@@ -45,10 +47,10 @@ from providers.base import (
     UpstreamRequest,
 )
 
-# How each `adapter.stream_format` is read off the wire.
-_DECODERS: dict[str, Callable[[httpx.Response], AsyncIterator[SSEEvent]]] = {
-    "sse": lambda response: decode_stream(body_chunks(response)),
-    "aws-eventstream": lambda response: decode_eventstream(body_chunks(response)),
+# How each `adapter.stream_format` is read off the wire, no line, event or frame over `limit`.
+_DECODERS: dict[str, Callable[[httpx.Response, int], AsyncIterator[SSEEvent]]] = {
+    "sse": lambda response, limit: decode_stream(body_chunks(response), limit),
+    "aws-eventstream": lambda response, limit: decode_eventstream(body_chunks(response), limit),
 }
 
 # Upstream response headers worth passing back to the client.
@@ -97,6 +99,8 @@ async def run_attempt(services: Services, ctx: RequestContext, leaf: Leaf) -> An
         record.status = _answer_status(answer)
         return answer
     except GatewayError as exc:
+        # Upstream text enters here: known secrets go before anyone reads the message.
+        Secrets(services.settings, ctx, leaf, services.tokens).scrub(exc)
         record.status = exc.status
         record.error = exc.message
         raise
@@ -138,13 +142,16 @@ async def _send(services: Services, ctx: RequestContext, leaf: Leaf,
                                                    request.body)
     try:
         if response.status_code >= 400:
-            await _raise_upstream_error(response, adapter, leaf.provider)
+            await _raise_upstream_error(response, adapter, leaf.provider,
+                                        services.settings.max_upstream_error_bytes)
         passed = _passed_headers(response)
         if ctx.endpoint is Endpoint.PROXY:
             return RawAnswer(response, passed)
         if ctx.stream and ctx.endpoint is not Endpoint.EMBEDDINGS:
-            return await _open_stream(ctx, adapter, response, passed, strip_usage)
-        return await _read_json(ctx, adapter, response, passed, services.settings.log_bodies)
+            return await _open_stream(ctx, adapter, response, passed, strip_usage,
+                                      Secrets(services.settings, ctx, leaf, services.tokens),
+                                      services.settings.max_upstream_body_bytes)
+        return await _read_json(ctx, adapter, response, passed, services.settings)
     except BaseException:
         await response.aclose()
         raise
@@ -152,11 +159,17 @@ async def _send(services: Services, ctx: RequestContext, leaf: Leaf,
 
 async def build_target(services: Services, ctx: RequestContext, leaf: Leaf) -> Target:
     settings = services.settings
-    if leaf.custom_host:
+    if leaf.options:
+        check_options(leaf.options)  # 400 for a value that would move the URL
+    api_key = leaf.api_key
+    if leaf.custom_host:  # the client's: no stored secret goes there (403), then the guard
+        check_client_host(leaf, leaf.custom_host)
         base_url: str | None = await services.host_guard.check(leaf.custom_host)
-    else:
-        base_url = leaf.base_url or settings.base_urls.get(leaf.provider)
-    api_key = leaf.api_key or settings.default_keys.get(leaf.provider)
+    elif leaf.base_url:
+        base_url = leaf.base_url
+    else:  # gateway default keys go to the operator's URL for their provider only
+        base_url = settings.base_urls.get(leaf.provider)
+        api_key = api_key or settings.default_keys.get(leaf.provider)
     if _bundled_backend(leaf) and leaf.provider in settings.default_keys:
         # The operator's backend key wins over the client's Authorization: SDKs always send
         # one (a placeholder, or the gateway key), and clients are not meant to know it.
@@ -193,7 +206,6 @@ def _build(ctx: RequestContext, leaf: Leaf, adapter: Adapter,
         if not options.get("include_usage"):
             strip_usage = True
             body["stream_options"] = {**options, "include_usage": True}
-    ensure_model_allowed(leaf.virtual_key, body)
     return adapter.build_request(ctx.endpoint, body, target, stream=ctx.stream), strip_usage
 
 
@@ -207,9 +219,8 @@ def _passed_headers(response: httpx.Response) -> dict[str, str]:
 
 
 async def _raise_upstream_error(response: httpx.Response, adapter: Adapter,
-                                provider: str) -> None:
-    with map_httpx_errors(provider):
-        raw = await response.aread()
+                                provider: str, limit: int) -> None:
+    raw = await read_body(response, limit, provider, truncate=True)
     try:
         body: Any = orjson.loads(raw)
     except orjson.JSONDecodeError:
@@ -219,9 +230,8 @@ async def _raise_upstream_error(response: httpx.Response, adapter: Adapter,
 
 
 async def _read_json(ctx: RequestContext, adapter: Adapter, response: httpx.Response,
-                     headers: dict[str, str], log_bodies: bool) -> JSONAnswer:
-    with map_httpx_errors(adapter.slug):
-        raw = await response.aread()
+                     headers: dict[str, str], settings: Settings) -> JSONAnswer:
+    raw = await read_body(response, settings.max_upstream_body_bytes, adapter.slug)
     try:
         body = orjson.loads(raw)
     except orjson.JSONDecodeError:
@@ -244,17 +254,18 @@ async def _read_json(ctx: RequestContext, adapter: Adapter, response: httpx.Resp
     if isinstance(usage, dict):
         ctx.usage = usage
     else:
-        ctx.completion_parts.append(completion_text(body))
-    if log_bodies:
+        ctx.completion.add(completion_text(body))
+    if settings.log_bodies:
         ctx.response_body = raw.decode(errors="replace")
     return JSONAnswer(response.status_code, raw, headers)
 
 
 async def _open_stream(ctx: RequestContext, adapter: Adapter, response: httpx.Response,
-                       headers: dict[str, str], strip_usage: bool) -> StreamAnswer:
+                       headers: dict[str, str], strip_usage: bool,
+                       secrets: Secrets, limit: int) -> StreamAnswer:
     state = StreamState(model=_model(ctx), response_id=f"chatcmpl-{ctx.request_id}",
                         created=int(time.time()))
-    chunks = _translated_chunks(ctx, adapter, response, state)
+    chunks = _translated_chunks(ctx, adapter, response, state, secrets, limit)
     first: list[dict[str, Any]] = []
     with contextlib.suppress(StopAsyncIteration):
         first.append(await anext(chunks))
@@ -262,19 +273,26 @@ async def _open_stream(ctx: RequestContext, adapter: Adapter, response: httpx.Re
 
 
 async def _translated_chunks(ctx: RequestContext, adapter: Adapter, response: httpx.Response,
-                             state: StreamState) -> AsyncIterator[dict[str, Any]]:
-    """Chunks in OpenAI's shape; provider errors surface as GatewayErrors."""
+                             state: StreamState, secrets: Secrets,
+                             limit: int) -> AsyncIterator[dict[str, Any]]:
+    """Chunks in OpenAI's shape; provider errors surface as GatewayErrors, redacted here
+    (after the first chunk they reach the relay, not `run_attempt`)."""
     end_stream = getattr(adapter, "end_stream", None)
-    with map_httpx_errors(adapter.slug):
-        async for event in _DECODERS[adapter.stream_format](response):
-            for chunk in _translate(adapter, adapter.translate_event, ctx.endpoint, event, state):
+    try:
+        with map_httpx_errors(adapter.slug):
+            async for event in _DECODERS[adapter.stream_format](response, limit):
+                for chunk in _translate(adapter, adapter.translate_event, ctx.endpoint, event,
+                                        state):
+                    yield chunk
+        if end_stream is not None:  # the adapter checks that its end marker came
+            for chunk in _translate(adapter, end_stream, ctx.endpoint, state):
                 yield chunk
-    if end_stream is not None:  # the adapter checks that its end marker came
-        for chunk in _translate(adapter, end_stream, ctx.endpoint, state):
-            yield chunk
-    elif not (state.completed or state.finish_reason):
-        raise UpstreamMalformed(f"{adapter.slug} ended the stream before it was complete",
-                                provider=adapter.slug)
+        elif not (state.completed or state.finish_reason):
+            raise UpstreamMalformed(f"{adapter.slug} ended the stream before it was complete",
+                                    provider=adapter.slug)
+    except GatewayError as exc:
+        secrets.scrub(exc)
+        raise
 
 
 def _translate(adapter: Adapter, step: Callable[..., list[dict[str, Any]]],

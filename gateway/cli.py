@@ -12,6 +12,7 @@ import sys
 import uvicorn
 
 from gateway.db import migrate
+from gateway.http_protocol import protocol_factory
 from gateway.keys import cli as key_store_cli
 from gateway.keys.setup import needs_migration
 from gateway.multiproc import shared_metrics_dir
@@ -49,7 +50,9 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
         uvicorn.run(
             "gateway.app:create_app", factory=True,
             host=args.host or settings.host, port=args.port or settings.port,
-            workers=workers, loop="uvloop", http="httptools", ws="none",
+            # httptools, with request heads bounded in size, count and time (431, 408).
+            workers=workers, loop="uvloop", http=protocol_factory(settings), ws="none",
+            timeout_keep_alive=settings.keep_alive_s,  # type: ignore[arg-type]
             log_level=settings.log_level, access_log=False,
             # On SIGTERM: stop accepting, give in-flight streams this long, then shut down.
             timeout_graceful_shutdown=max(1, round(settings.shutdown_grace_s)),

@@ -16,6 +16,7 @@ from starlette.datastructures import Headers
 
 from gateway.errors import InvalidRequest
 from gateway.resolve import Principal, VirtualKey
+from gateway.usage.tokens import TextSample, Tokens
 from providers import REGISTRY
 from providers.base import Endpoint
 
@@ -81,7 +82,9 @@ class RequestContext:
     virtual_key_obj: VirtualKey | None = None
     config_id: str | None = None
     model: str | None = None  # the model sent upstream, after override_params
-    completion_parts: list[str] = field(default_factory=list)  # streamed text, for estimates
+    # Generated text seen (streamed or read), capped, for estimates; and those estimated tokens.
+    completion: TextSample = field(default_factory=TextSample)
+    estimated_tokens: Tokens | None = None  # set before the recorders run, when needed
     response_body: str | None = None  # kept only when GATEWAY_LOG_BODIES is on
     upstream_ms: float = 0.0  # time spent waiting on upstreams
     backoff_ms: float = 0.0  # time spent sleeping between retries

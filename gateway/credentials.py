@@ -18,7 +18,8 @@ import orjson
 
 from gateway.errors import AuthenticationFailed, InvalidRequest
 from gateway.hostguard import HostGuard
-from gateway.upstream import map_httpx_errors
+from gateway.redaction import redact
+from gateway.upstream import map_httpx_errors, read_body
 
 SCOPE = "https://www.googleapis.com/auth/cloud-platform"
 GRANT_TYPE = "urn:ietf:params:oauth:grant-type:jwt-bearer"
@@ -26,6 +27,8 @@ GRANT_TYPE = "urn:ietf:params:oauth:grant-type:jwt-bearer"
 EARLY_REFRESH_S = 300
 # Past this many cached accounts, expired tokens are dropped.
 _PRUNE_AT = 256
+# A token answer is a few hundred bytes; reading stops (502) past this.
+_MAX_TOKEN_ANSWER_BYTES = 64 * 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,31 +94,50 @@ class ServiceAccountTokens:
         """A bearer token for the account in `Target.options[option]` of `provider`."""
         param = f"x-portkey-{option}"
         account = ServiceAccount.parse(account_json, param)
-        # Keyed by the private key too: knowing an account's email must not fetch its token.
-        key = hashlib.sha256(f"{account.client_email}\n{account.token_uri}\n"
-                             f"{account.private_key}".encode()).hexdigest()
+        key = _cache_key(account)
         cached = self._cache.get(key)
         now = time.time()
         if cached and cached[1] > now:
             return cached[0]
         token_uri = await guard.check(account.token_uri)
+        signed = assertion(account, int(now), param)
         with map_httpx_errors(provider):
-            response = await http.post(token_uri, data={
-                "grant_type": GRANT_TYPE, "assertion": assertion(account, int(now), param)})
+            request = http.build_request("POST", token_uri, data={
+                "grant_type": GRANT_TYPE, "assertion": signed})
+            response = await http.send(request, stream=True)
+        raw = await read_body(response, _MAX_TOKEN_ANSWER_BYTES, provider)
         try:
-            answer = response.json()
-        except ValueError:
+            answer = orjson.loads(raw)
+        except orjson.JSONDecodeError:
             answer = {}
         token = answer.get("access_token") if isinstance(answer, dict) else None
         if response.status_code != 200 or not isinstance(token, str):
             reason = answer.get("error_description") or answer.get("error") \
                 if isinstance(answer, dict) else None
+            # The assertion is a credential for an hour: an echo of it is cut here, where
+            # it is known (the attempt's redaction knows the private key, not the assertion).
+            reason = redact(str(reason), (signed, account.private_key)) if reason else None
             raise AuthenticationFailed(
                 f"{provider}: the service account's token request failed "
-                f"(HTTP {response.status_code}{': ' + str(reason) if reason else ''})",
+                f"(HTTP {response.status_code}{': ' + reason if reason else ''})",
                 param=param, provider=provider)
         lifetime = float(answer.get("expires_in") or 3600)
         if len(self._cache) >= _PRUNE_AT:
             self._cache = {k: v for k, v in self._cache.items() if v[1] > now}
         self._cache[key] = (token, now + max(lifetime - EARLY_REFRESH_S, 0))
         return token
+
+    def minted(self, account_json: str) -> str | None:
+        """The cached token of the account in `account_json`, if any (for redaction)."""
+        try:
+            account = ServiceAccount.parse(account_json, "")
+        except InvalidRequest:
+            return None
+        cached = self._cache.get(_cache_key(account))
+        return cached[0] if cached else None
+
+
+def _cache_key(account: ServiceAccount) -> str:
+    # Keyed by the private key too: knowing an account's email must not fetch its token.
+    return hashlib.sha256(f"{account.client_email}\n{account.token_uri}\n"
+                          f"{account.private_key}".encode()).hexdigest()

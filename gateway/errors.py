@@ -8,8 +8,10 @@
     ├── NotFound                404  not_found_error
     ├── RequestTimeout          408  timeout_error
     ├── RateLimited             429  rate_limit_error
+    ├── ClientDisconnected      499  client_disconnect (logged only: the client has gone)
     ├── UpstreamUnreachable     502  upstream_error
     ├── UpstreamMalformed       502  upstream_error
+    │   └── UpstreamTooLarge    502  an answer, SSE event or frame over the size cap
     ├── ServiceUnavailable      503  service_unavailable (key store down, master key missing)
     └── UpstreamStatus          the upstream's own status, message prefixed with the provider slug
 """
@@ -83,6 +85,15 @@ class RateLimited(GatewayError):
     type = "rate_limit_error"
 
 
+class ClientDisconnected(GatewayError):
+    """The client left before the answer: its upstream call and retries were cancelled. The
+    status is only logged (nginx's "client closed request"); nobody is there to read it."""
+
+    status = 499
+    type = "client_disconnect"
+    code = "client_disconnect"
+
+
 class UpstreamUnreachable(GatewayError):
     status = 502
     type = "upstream_error"
@@ -93,6 +104,12 @@ class UpstreamMalformed(GatewayError):
     status = 502
     type = "upstream_error"
     code = "upstream_malformed"
+
+
+class UpstreamTooLarge(UpstreamMalformed):
+    """An upstream answer, SSE line or event, or frame past GATEWAY_MAX_UPSTREAM_BODY_BYTES."""
+
+    code = "upstream_body_too_large"
 
 
 class ServiceUnavailable(GatewayError):

@@ -1,8 +1,13 @@
 """The SSRF guard for client-supplied custom hosts.
 
 A custom host is refused when it names, or resolves to, a private, loopback, link-local,
-reserved or cloud-metadata address, unless its host name is in the trusted list. The check
-runs before any connection is made.
+reserved or cloud-metadata address, unless the trust list admits it. The check runs before any
+connection is made, and the addresses it checked are pinned (gateway/pinning.py): the
+connection that follows goes to exactly them, so a second DNS answer cannot move it.
+
+The trust list (GATEWAY_TRUSTED_HOSTS, plus the bundled backend's exact origin) holds
+entries of three forms: `host` (any port: the operator's explicit choice), `host:port`, and
+`scheme://host:port` (exactly that origin).
 """
 
 from __future__ import annotations
@@ -11,8 +16,10 @@ import asyncio
 import ipaddress
 import re
 import socket
+from collections.abc import Iterable
 from urllib.parse import urlsplit
 
+from gateway import pinning
 from gateway.errors import InvalidRequest
 
 _METADATA_NAMES = frozenset({
@@ -29,8 +36,27 @@ def _refuse(reason: str) -> InvalidRequest:
                           code="invalid_custom_host")
 
 
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
 def parse_custom_host(url: str) -> tuple[str, str]:
     """Return (normalised URL, lower-case host name) or raise InvalidRequest."""
+    url, _, host, _ = parse_origin(url)
+    return url, host
+
+
+def origin_of(url: str) -> str:
+    """`scheme://host:port` of an http(s) URL (the port always written); InvalidRequest."""
+    _, scheme, host, port = parse_origin(url)
+    return format_origin(scheme, host, port)
+
+
+def format_origin(scheme: str, host: str, port: int) -> str:
+    return f"{scheme}://{f'[{host}]' if ':' in host else host}:{port}"
+
+
+def parse_origin(url: str) -> tuple[str, str, str, int]:
+    """Return (normalised URL, scheme, lower-case host, port) or raise InvalidRequest."""
     if any(ord(c) < 0x21 or ord(c) == 0x7F for c in url):
         raise _refuse("the URL contains whitespace or control characters")
     parts = urlsplit(url)
@@ -40,14 +66,14 @@ def parse_custom_host(url: str) -> tuple[str, str]:
         raise _refuse("credentials in the URL are not allowed")
     try:
         host = parts.hostname
-        parts.port  # noqa: B018 - raises on an invalid port
+        port = parts.port or _DEFAULT_PORTS[parts.scheme]
     except ValueError as exc:
         raise _refuse(str(exc)) from None
     if not host:
         raise _refuse("the URL has no host")
     if "%" in host or not host.isascii() or host.endswith("."):
         raise _refuse("the host name is not a plain ASCII name")
-    return url.rstrip("/"), host.lower()
+    return url.rstrip("/"), parts.scheme, host.lower(), port
 
 
 def _address_problem(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> str | None:
@@ -68,13 +94,36 @@ def _address_problem(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> 
 
 
 class HostGuard:
-    def __init__(self, trusted: frozenset[str]) -> None:
-        self.trusted = trusted
+    def __init__(self, trusted: Iterable[str]) -> None:
+        self.hosts: set[str] = set()  # any port
+        self.host_ports: set[tuple[str, int]] = set()  # any scheme
+        self.origins: set[str] = set()  # exactly scheme://host:port
+        for entry in trusted:
+            self._add(entry.strip())
+
+    def _add(self, entry: str) -> None:
+        if not entry:
+            return
+        if "://" in entry:
+            self.origins.add(origin_of(entry))
+            return
+        host, port = _host_and_port(entry)
+        if port is None:
+            self.hosts.add(host)
+        else:
+            self.host_ports.add((host, port))
+
+    def trusts(self, scheme: str, host: str, port: int) -> bool:
+        return (host in self.hosts or (host, port) in self.host_ports
+                or format_origin(scheme, host, port) in self.origins)
 
     async def check(self, url: str) -> str:
-        """Validate a custom host; returns the URL to use as the base URL."""
-        url, host = parse_custom_host(url)
-        if host in self.trusted:
+        """Validate a custom host; returns the URL to use as the base URL.
+
+        A host name that needed DNS is pinned, in this context, to the addresses checked.
+        """
+        url, scheme, host, port = parse_origin(url)
+        if self.trusts(scheme, host, port):
             return url
         if host in _METADATA_NAMES or host.endswith(_BLOCKED_SUFFIXES) or host == "localhost":
             raise _refuse(f"'{host}' is an internal name")
@@ -89,16 +138,38 @@ class HostGuard:
             return url
         if _NUMERIC_HOST.match(host):
             raise _refuse(f"'{host}' is a numeric address form")
-        await self._check_resolved(host)
+        pinning.pin(host, await self._check_resolved(host))
         return url
 
-    async def _check_resolved(self, host: str) -> None:
+    async def _check_resolved(self, host: str) -> tuple[str, ...]:
         loop = asyncio.get_running_loop()
         try:
             infos = await loop.getaddrinfo(host, None, type=socket.SOCK_STREAM)
         except OSError:
             raise _refuse(f"'{host}' does not resolve") from None
+        addresses = []
         for info in infos:
-            problem = _address_problem(ipaddress.ip_address(info[4][0]))
+            address = str(info[4][0])
+            problem = _address_problem(ipaddress.ip_address(address))
             if problem:
                 raise _refuse(f"'{host}' resolves to a {problem} address")
+            if address not in addresses:
+                addresses.append(address)
+        if not addresses:
+            raise _refuse(f"'{host}' does not resolve")
+        return tuple(addresses)
+
+
+def _host_and_port(entry: str) -> tuple[str, int | None]:
+    """`host`, `host:port`, `[v6]`, `[v6]:port` or a bare IPv6 address; lower-cased."""
+    entry = entry.lower()
+    if entry.startswith("["):
+        host, _, rest = entry[1:].partition("]")
+        port = rest[1:] if rest.startswith(":") else None
+    elif entry.count(":") == 1:
+        host, port = entry.split(":")
+    else:
+        host, port = entry, None
+    if port is not None and not (port.isdigit() and 0 < int(port) < 65536):
+        raise ValueError(f"trusted host '{entry}': the port must be a number from 1 to 65535")
+    return host, None if port is None else int(port)

@@ -152,7 +152,7 @@ class SSERelay(_Relay):
     async def _emit(self, send: Send, chunk: dict[str, Any]) -> None:
         if self.answer.strip_usage and not _keep_for_client(chunk):
             return
-        self.ctx.completion_parts.append(completion_text(chunk))
+        self.ctx.completion.add(completion_text(chunk))
         await send({"type": "http.response.body", "body": encode(chunk), "more_body": True})
 
 

@@ -39,6 +39,11 @@ class Principal:
     scopes: frozenset[str]
     default_config: str | None = None
     limits: Limits = Limits()
+    # Allow-lists (None: unrestricted). Virtual keys and configs hold both the id and the
+    # slug of each entry the admin named; models are matched exactly (gateway/keys/access.py).
+    allowed_virtual_keys: frozenset[str] | None = None
+    allowed_configs: frozenset[str] | None = None
+    allowed_models: frozenset[str] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,9 +54,11 @@ class VirtualKey:
     slug: str
     provider: str
     secret: str | None = field(repr=False)  # never in logs, even by accident
-    options: Mapping[str, str] = field(default_factory=dict)
+    options: Mapping[str, str] = field(default_factory=dict, repr=False)  # may hold secrets
     custom_host: str | None = None
     allowed_models: frozenset[str] | None = None
+    # Origins (scheme://host:port) a client's custom host may name with this key's secret.
+    allowed_custom_hosts: frozenset[str] = frozenset()
     limits: Limits = Limits()
     prices: Mapping[str, Any] = field(default_factory=dict)
 

@@ -10,8 +10,6 @@ from urllib.parse import urlsplit
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-_DEFAULT_TRUSTED = ("localhost", "127.0.0.1", "::1")
-
 
 class ModelPrice(BaseModel):
     """USD per million tokens; cached input defaults to the input price."""
@@ -44,8 +42,10 @@ class Settings(BaseSettings):
     # Apply migrations on start-up; unset means only for SQLite (the embedded default).
     auto_migrate: bool | None = None
     require_api_key: bool = False
-    # Comma-separated hosts a client's custom host may name despite the SSRF guard.
-    trusted_hosts: str = ",".join(_DEFAULT_TRUSTED)
+    # Comma-separated `host` (any port), `host:port` or `scheme://host:port` entries a client's
+    # custom host may name despite the SSRF guard. Empty by default: only the bundled
+    # backend's exact origin is trusted (developers with local mocks: localhost,127.0.0.1).
+    trusted_hosts: str = ""
     vllm_url: str = "http://127.0.0.1:8000/v1"
     vllm_api_key: SecretStr | None = None
     # JSON object: "<provider>/<model>" (e.g. "vllm/meta-llama/Llama-3.1-8B-Instruct") or a
@@ -64,6 +64,17 @@ class Settings(BaseSettings):
     # JSON object: provider slug -> base URL, replacing the provider's public URL.
     provider_base_urls: dict[str, str] = Field(default_factory=dict)
     max_body_bytes: int = 32 * 1024 * 1024
+    # Bounded work (README "Security"): the largest upstream JSON answer, SSE line or event, or
+    # AWS event-stream frame read (502 past it), and the most of an error body kept (truncated).
+    max_upstream_body_bytes: int = Field(32 * 1024 * 1024, gt=0)
+    max_upstream_error_bytes: int = Field(1024 * 1024, gt=0)
+    # Request heads: total bytes (request line and headers) and header count (431 past either),
+    # seconds a client has to send a whole head, and seconds an idle keep-alive connection lives.
+    # 128 KiB: twice the config cap, so an inline config at its cap reaches the validator.
+    max_header_bytes: int = Field(128 * 1024, gt=0)
+    max_header_count: int = Field(100, gt=0)
+    header_timeout_s: float = Field(10.0, gt=0)
+    keep_alive_s: float = Field(5.0, gt=0)
     # Seconds: upstream connect limit, and the longest quiet gap inside a stream.
     connect_timeout: float = 10.0
     stream_idle_timeout: float = 300.0
@@ -113,10 +124,12 @@ class Settings(BaseSettings):
 
     @cached_property
     def trusted_host_set(self) -> frozenset[str]:
-        hosts = {h.strip().lower().strip("[]") for h in self.trusted_hosts.split(",") if h.strip()}
-        backend_host = urlsplit(self.vllm_url).hostname
-        if backend_host:
-            hosts.add(backend_host.lower())
+        """Trust-list entries (gateway/hostguard.py): the operator's, and the bundled
+        backend's exact `scheme://host:port`, never its host on every port."""
+        hosts = {h.strip() for h in self.trusted_hosts.split(",") if h.strip()}
+        backend = urlsplit(self.vllm_url)
+        if backend.hostname and backend.scheme in ("http", "https"):
+            hosts.add(f"{backend.scheme}://{backend.netloc.rpartition('@')[2]}")
         return frozenset(hosts)
 
     @cached_property

@@ -9,20 +9,27 @@ from typing import Any
 
 import orjson
 
+from gateway.errors import UpstreamTooLarge
 from providers.base import SSEEvent
 
 DONE = b"data: [DONE]\n\n"
 _LINE_BREAK = re.compile(r"\r\n|\r|\n")
+# The longest line, and the most data one event may gather, in characters (the gateway passes
+# GATEWAY_MAX_UPSTREAM_BODY_BYTES): a line that never ends must not grow memory without bound.
+DEFAULT_MAX_EVENT_CHARS = 32 * 1024 * 1024
 
 
 class SSEDecoder:
     """Turns network chunks into events; partial lines wait for the next chunk."""
 
-    def __init__(self) -> None:
-        self._buffer = ""
+    def __init__(self, max_chars: int = DEFAULT_MAX_EVENT_CHARS) -> None:
+        self._max = max_chars
+        self._partial: list[str] = []  # pieces of a line whose end has not come yet
+        self._partial_size = 0
         self._pending_cr = False
         self._event = ""
         self._data: list[str] = []
+        self._data_size = 0
         self._id = ""
         self._retry: int | None = None
 
@@ -31,8 +38,17 @@ class SSEDecoder:
             chunk = chunk[1:]
         self._pending_cr = chunk.endswith("\r")
         # Only CR, LF and CRLF end a line: str.splitlines would also split inside JSON
-        # strings holding U+2028, U+0085 or \x1c, which models do emit.
-        *lines, self._buffer = _LINE_BREAK.split(self._buffer + chunk)
+        # strings holding U+2028, U+0085 or \x1c, which models do emit. Only the new chunk
+        # is scanned, so a long line costs linear time, not quadratic.
+        *lines, tail = _LINE_BREAK.split(chunk)
+        if lines and self._partial:
+            lines[0] = "".join(self._partial) + lines[0]
+            self._partial, self._partial_size = [], 0
+        if tail:
+            self._partial_size += len(tail)
+            if self._partial_size > self._max:
+                raise _too_large("line", self._max)
+            self._partial.append(tail)
         events = []
         for line in lines:
             event = self._line(line)
@@ -42,7 +58,7 @@ class SSEDecoder:
 
     def close(self) -> list[SSEEvent]:
         """Flush a final event whose blank line never came."""
-        events = self.feed("\n") if self._buffer else []
+        events = self.feed("\n") if self._partial else []
         event = self._line("")
         return events + ([event] if event is not None else [])
 
@@ -51,13 +67,16 @@ class SSEDecoder:
             if not self._data and not self._event:
                 return None
             event = SSEEvent(self._event, "\n".join(self._data), self._id, self._retry)
-            self._event, self._data, self._retry = "", [], None
+            self._event, self._data, self._data_size, self._retry = "", [], 0, None
             return event
         if line.startswith(":"):
             return None
         name, _, value = line.partition(":")
         value = value.removeprefix(" ")
         if name == "data":
+            self._data_size += len(value) + 1
+            if self._data_size > self._max:
+                raise _too_large("event", self._max)
             self._data.append(value)
         elif name == "event":
             self._event = value
@@ -68,9 +87,15 @@ class SSEDecoder:
         return None
 
 
-async def decode_stream(chunks: AsyncIterator[bytes]) -> AsyncIterator[SSEEvent]:
+def _too_large(what: str, limit: int) -> UpstreamTooLarge:
+    return UpstreamTooLarge(f"the upstream sent an SSE {what} longer than {limit} characters, "
+                            "the gateway's limit")
+
+
+async def decode_stream(chunks: AsyncIterator[bytes],
+                        max_chars: int = DEFAULT_MAX_EVENT_CHARS) -> AsyncIterator[SSEEvent]:
     """Events from raw network chunks; SSE is UTF-8 by definition, whatever the headers say."""
-    decoder = SSEDecoder()
+    decoder = SSEDecoder(max_chars)
     utf8 = codecs.getincrementaldecoder("utf-8")(errors="replace")
     async for chunk in chunks:
         for event in decoder.feed(utf8.decode(chunk)):

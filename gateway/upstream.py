@@ -19,7 +19,14 @@ import yarl
 from httpx_aiohttp import AiohttpTransport
 from httpx_aiohttp.transport import AiohttpResponseStream
 
-from gateway.errors import RequestTimeout, UpstreamMalformed, UpstreamUnreachable
+from gateway.errors import (
+    InvalidRequest,
+    RequestTimeout,
+    UpstreamMalformed,
+    UpstreamTooLarge,
+    UpstreamUnreachable,
+)
+from gateway.pinning import PinnedBackend, PinnedResolver
 from gateway.settings import Settings
 
 
@@ -30,7 +37,8 @@ def create_client(settings: Settings) -> httpx.AsyncClient:
     # Overall limits come from asyncio timeouts per attempt; httpx bounds connect and idle reads.
     timeout = httpx.Timeout(connect=settings.connect_timeout, read=settings.stream_idle_timeout,
                             write=60.0, pool=settings.connect_timeout)
-    transport = _aiohttp_transport(settings) if settings.upstream_transport == "aiohttp" else None
+    transport = _aiohttp_transport(settings) if settings.upstream_transport == "aiohttp" \
+        else _httpx_transport(limits)
     return UpstreamClient(limits=limits, timeout=timeout, follow_redirects=False,
                           trust_env=False, cookies=_NoCookies(), transport=transport)
 
@@ -78,12 +86,23 @@ def _aiohttp_transport(settings: Settings) -> httpx.AsyncBaseTransport:
         # Made on first use, inside the running loop; closed by the client's aclose().
         # Idle connections are dropped before the usual server-side idle limit (5 s in
         # uvicorn, so vLLM, and Node): reusing one the server is closing resets the request.
+        # DNS goes through the pin (gateway/pinning.py); aiohttp's own cache would answer
+        # before the resolver is asked, so PinnedResolver caches instead.
         connector = aiohttp.TCPConnector(limit=settings.max_connections,
-                                         keepalive_timeout=_IDLE_KEEPALIVE_S, ssl=ssl_context)
+                                         keepalive_timeout=_IDLE_KEEPALIVE_S, ssl=ssl_context,
+                                         resolver=PinnedResolver(), use_dns_cache=False)
         return _ExactURLSession(connector=connector, cookie_jar=aiohttp.DummyCookieJar(),
                                 auto_decompress=False, trust_env=False)
 
     return AiohttpTransport(client=session)
+
+
+def _httpx_transport(limits: httpx.Limits) -> httpx.AsyncBaseTransport:
+    """httpx's own pool, as AsyncClient would make it, connecting through the pin."""
+    transport = httpx.AsyncHTTPTransport(limits=limits, trust_env=False)
+    # httpx offers no argument for the network backend; its pool holds it here.
+    transport._pool._network_backend = PinnedBackend()
+    return transport
 
 
 with warnings.catch_warnings():
@@ -121,6 +140,42 @@ def body_chunks(response: httpx.Response) -> AsyncIterator[bytes]:
     return response.aiter_bytes()
 
 
+async def read_body(response: httpx.Response, limit: int, provider: str, *,
+                    truncate: bool = False) -> bytes:
+    """The whole body, but never more than `limit` bytes read: past it, UpstreamTooLarge,
+    or with `truncate` the first `limit` bytes. Closes the response either way."""
+    if not truncate and _declared_length(response) > limit:
+        raise body_too_large(provider, limit)
+    chunks: list[bytes] = []
+    size = 0
+    try:
+        with map_httpx_errors(provider):
+            async for chunk in body_chunks(response):
+                size += len(chunk)
+                if size > limit:
+                    if not truncate:
+                        raise body_too_large(provider, limit)
+                    chunks.append(chunk[:len(chunk) - (size - limit)])
+                    break
+                chunks.append(chunk)
+    finally:
+        await response.aclose()
+    return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+
+def body_too_large(provider: str, limit: int) -> UpstreamTooLarge:
+    return UpstreamTooLarge(f"{provider} answered with more than {limit} bytes, the gateway's "
+                            "limit for one upstream answer", provider=provider)
+
+
+def _declared_length(response: httpx.Response) -> int:
+    """Content-Length of an unencoded body (0 when absent): a large one is refused unread."""
+    length = response.headers.get("content-length", "")
+    if not length.isdigit() or response.headers.get("content-encoding", "identity") != "identity":
+        return 0
+    return int(length)
+
+
 @contextmanager
 def map_httpx_errors(provider: str) -> Iterator[None]:
     try:
@@ -138,6 +193,10 @@ def map_httpx_errors(provider: str) -> Iterator[None]:
     except httpx.HTTPError as exc:
         raise UpstreamUnreachable(f"{provider} request failed: {_describe(exc)}",
                                   provider=provider) from exc
+    except httpx.InvalidURL as exc:  # options are checked first; this is the last line
+        raise InvalidRequest(f"the upstream URL built for {provider} is invalid: "
+                             f"{_describe(exc)}", provider=provider,
+                             code="invalid_upstream_url") from exc
     except aiohttp.ServerTimeoutError as exc:  # a stream read straight from aiohttp stalled
         raise RequestTimeout(f"{provider} sent nothing for too long: {_describe(exc)}",
                              provider=provider) from exc

@@ -161,10 +161,11 @@ def tool_choice(value: Any) -> dict[str, Any]:
 
 
 def usage_of(raw: Mapping[str, Any]) -> dict[str, Any]:
-    read = raw.get("cache_read_input_tokens") or 0
-    write = raw.get("cache_creation_input_tokens") or 0
-    prompt = (raw.get("input_tokens") or 0) + read + write
-    return shapes.usage(prompt, raw.get("output_tokens") or 0, cache_read=read, cache_write=write)
+    read = shapes.count(raw, "cache_read_input_tokens")
+    write = shapes.count(raw, "cache_creation_input_tokens")
+    prompt = shapes.count(raw, "input_tokens") + read + write
+    return shapes.usage(prompt, shapes.count(raw, "output_tokens"), cache_read=read,
+                        cache_write=write)
 
 
 def completion_of(body: dict[str, Any], *, now: int, model: str) -> dict[str, Any]:
@@ -195,7 +196,7 @@ def event_chunks(event: SSEEvent, state: StreamState) -> list[dict[str, Any]]:
         message = data["message"]
         state.response_id = message.get("id") or state.response_id
         state.model = message.get("model") or state.model
-        state.extra["usage"] = dict(message.get("usage") or {})
+        state.extra["usage"] = shapes.merge_counts({}, message.get("usage"))
         return [shapes.chunk(state, {"role": "assistant", "content": ""})]
     if kind == "content_block_start":
         block = data["content_block"]
@@ -216,7 +217,8 @@ def event_chunks(event: SSEEvent, state: StreamState) -> list[dict[str, Any]]:
             return [shapes.chunk(state, {"tool_calls": [call]})]
         return []  # thinking and signature deltas have no OpenAI field
     if kind == "message_delta":
-        state.extra["usage"].update(data.get("usage") or {})
+        # Counts in message_delta are cumulative; its nulls keep message_start's.
+        shapes.merge_counts(state.extra.setdefault("usage", {}), data.get("usage"))
         state.finish_reason = FINISH_REASONS.get(data["delta"].get("stop_reason") or "", "stop")
         state.usage = usage_of(state.extra["usage"])
         return [shapes.chunk(state, {}, state.finish_reason)]

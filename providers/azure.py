@@ -27,6 +27,7 @@ from providers.base import (
     UpstreamRequest,
 )
 from providers.openai_compat import HOSTS, OpenAICompatAdapter, openai_error
+from providers.options import check_value
 
 DEFAULT_API_VERSION = "2024-10-21"
 # Older dated versions reject `stream_options` with a 400.
@@ -57,7 +58,7 @@ def base_url(target: Target) -> str:
     if not resource:
         raise ConfigurationError("azure-openai needs x-portkey-azure-resource-name "
                                  "(or a custom host)")
-    return f"https://{resource}.openai.azure.com"
+    return f"https://{check_value('azure-resource-name', resource)}.openai.azure.com"
 
 
 def endpoint_url(endpoint_path: str, body: Mapping[str, Any], target: Target) -> str:

@@ -31,9 +31,9 @@ class Target:
     """Where and how one attempt is sent: the provider, its key, and provider options."""
 
     provider: str
-    api_key: str | None = None
+    api_key: str | None = field(default=None, repr=False)  # never in logs, even by accident
     base_url: str | None = None
-    options: Mapping[str, str] = field(default_factory=dict)
+    options: Mapping[str, str] = field(default_factory=dict, repr=False)  # may hold secrets
     # Seconds since the epoch, set by the gateway: request signing (SigV4) needs a clock.
     now: float | None = None
 

@@ -31,6 +31,7 @@ from providers.base import (
     Target,
     UpstreamRequest,
 )
+from providers.options import check_value
 from providers.table import apply, as_list
 
 DEFAULT_REGION = "us-east-1"
@@ -146,10 +147,10 @@ def tool_choice(value: Any) -> dict[str, Any] | None:
 
 
 def usage_of(raw: Mapping[str, Any]) -> dict[str, Any]:
-    read = raw.get("cacheReadInputTokens") or 0
-    write = raw.get("cacheWriteInputTokens") or 0
-    return shapes.usage((raw.get("inputTokens") or 0) + read + write, raw.get("outputTokens") or 0,
-                        cache_read=read, cache_write=write)
+    read = shapes.count(raw, "cacheReadInputTokens")
+    write = shapes.count(raw, "cacheWriteInputTokens")
+    return shapes.usage(shapes.count(raw, "inputTokens") + read + write,
+                        shapes.count(raw, "outputTokens"), cache_read=read, cache_write=write)
 
 
 def completion_of(body: dict[str, Any], *, now: int, response_id: str,
@@ -216,7 +217,7 @@ def embed_body(body: Mapping[str, Any], model: str) -> dict[str, Any]:
 def embeddings_of(body: dict[str, Any], model: str) -> dict[str, Any]:
     if "embedding" in body:  # Titan
         return shapes.embeddings([body["embedding"]], model=model,
-                                 prompt_tokens=int(body.get("inputTextTokenCount") or 0))
+                                 prompt_tokens=shapes.count(body, "inputTextTokenCount"))
     vectors = body.get("embeddings") or []
     if isinstance(vectors, dict):  # Cohere's embeddings_by_type
         vectors = vectors.get("float") or []
@@ -273,7 +274,7 @@ class BedrockAdapter:
                     service="bedrock", now=target.now)
 
     def _region(self, target: Target) -> str:
-        return target.options.get("aws-region") or DEFAULT_REGION
+        return check_value("aws-region", target.options.get("aws-region") or DEFAULT_REGION)
 
     def proxy_url(self, path: str, target: Target) -> str:
         base = target.base_url or f"https://bedrock-runtime.{self._region(target)}.amazonaws.com"

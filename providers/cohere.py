@@ -125,10 +125,12 @@ def response_format(value: dict[str, Any]) -> dict[str, Any] | None:
 
 
 def usage_of(raw: Mapping[str, Any]) -> dict[str, Any]:
-    tokens = raw.get("tokens") or raw.get("billed_units") or {}
-    return shapes.usage(int(tokens.get("input_tokens") or 0),
-                        int(tokens.get("output_tokens") or 0),
-                        cache_read=int(raw.get("cached_tokens") or 0))
+    # `tokens` (what the model read and wrote) wins over `billed_units` field by field.
+    tokens = shapes.merge_counts(shapes.merge_counts({}, raw.get("billed_units")),
+                                 raw.get("tokens"))
+    return shapes.usage(shapes.count(tokens, "input_tokens"),
+                        shapes.count(tokens, "output_tokens"),
+                        cache_read=shapes.count(raw, "cached_tokens"))
 
 
 def completion_of(body: dict[str, Any], *, now: int, model: str) -> dict[str, Any]:
@@ -217,8 +219,8 @@ class CohereAdapter:
         if endpoint is Endpoint.EMBEDDINGS:
             billed = (body.get("meta") or {}).get("billed_units") or {}
             return shapes.embeddings((body.get("embeddings") or {}).get("float") or [],
-                                     model=model, prompt_tokens=int(billed.get("input_tokens")
-                                                                    or 0))
+                                     model=model,
+                                     prompt_tokens=shapes.count(billed, "input_tokens"))
         return completion_of(body, now=now, model=model)
 
     def translate_event(self, endpoint: Endpoint, event: SSEEvent,

@@ -178,10 +178,11 @@ def response_format(value: dict[str, Any]) -> dict[str, Any] | None:
 
 def usage_of(meta: Mapping[str, Any]) -> dict[str, Any]:
     """promptTokenCount already includes cached tokens; thoughts count as completion."""
-    thoughts = meta.get("thoughtsTokenCount") or 0
-    return shapes.usage(meta.get("promptTokenCount") or 0,
-                        (meta.get("candidatesTokenCount") or 0) + thoughts,
-                        cache_read=meta.get("cachedContentTokenCount") or 0, reasoning=thoughts)
+    thoughts = shapes.count(meta, "thoughtsTokenCount")
+    return shapes.usage(shapes.count(meta, "promptTokenCount"),
+                        shapes.count(meta, "candidatesTokenCount") + thoughts,
+                        cache_read=shapes.count(meta, "cachedContentTokenCount"),
+                        reasoning=thoughts)
 
 
 def _finish(reason: str | None, called_tools: bool) -> str | None:
@@ -235,7 +236,10 @@ def event_chunks(event: SSEEvent, state: StreamState) -> list[dict[str, Any]]:
     state.response_id = data.get("responseId") or state.response_id
     state.model = data.get("modelVersion") or state.model
     if data.get("usageMetadata"):
-        state.usage = usage_of(data["usageMetadata"])
+        # Each chunk may carry usageMetadata; a later one's missing or null field keeps the
+        # count an earlier one gave.
+        seen = shapes.merge_counts(state.extra.setdefault("usage", {}), data["usageMetadata"])
+        state.usage = usage_of(seen)
     if not data.get("candidates") and (data.get("promptFeedback") or {}).get("blockReason"):
         raise StreamError(_blocked(data))
     out = []

@@ -13,6 +13,7 @@ from typing import Any
 
 import orjson
 
+from providers import openai_shapes as shapes
 from providers.base import (
     ConfigurationError,
     Endpoint,
@@ -24,6 +25,7 @@ from providers.base import (
     Target,
     UpstreamRequest,
 )
+from providers.options import check_value
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,7 +83,7 @@ class OpenAICompatAdapter:
                 f"provider '{self.slug}' needs a custom host (x-portkey-custom-host)")
         if "{" in base:
             try:
-                base = base.format_map(target.options)
+                base = base.format_map(_URLOptions(target.options))
             except KeyError as missing:
                 raise ConfigurationError(
                     f"provider '{self.slug}' needs x-portkey-{missing.args[0]} "
@@ -131,8 +133,9 @@ class OpenAICompatAdapter:
             raise ValueError("a stream event is not a JSON object")
         if chunk.get("error"):
             raise StreamError(self.translate_error(500, chunk))
-        if chunk.get("usage"):
-            state.usage = chunk["usage"]
+        if isinstance(chunk.get("usage"), dict):  # null on every chunk but the last
+            # A copy, merged: a later usage's explicit null keeps an earlier count.
+            state.usage = shapes.merge_counts(dict(state.usage or {}), chunk["usage"]) or None
         for choice in chunk.get("choices") or ():
             if choice.get("finish_reason"):
                 state.finish_reason = choice["finish_reason"]
@@ -140,6 +143,14 @@ class OpenAICompatAdapter:
 
     def translate_error(self, status: int, body: Any) -> ProviderError:
         return openai_error(status, body)
+
+
+class _URLOptions(dict[str, str]):
+    """Options as `format_map` reads them: each placeholder value checked against its pattern
+    (providers/options.py), so it cannot move the request to another host or path."""
+
+    def __getitem__(self, name: str) -> str:
+        return check_value(name, super().__getitem__(name))
 
 
 def openai_error(status: int, body: Any) -> ProviderError:

@@ -4,7 +4,7 @@ they all read (data URLs, tool-call arguments), so each adapter only says what d
 from __future__ import annotations
 
 import mimetypes
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import orjson
@@ -27,6 +27,24 @@ def usage(prompt: int, completion: int, *, cache_read: int = 0, cache_write: int
     if cache_write:
         result["cache_creation_input_tokens"] = cache_write
     return result
+
+
+def count(raw: Any, key: str) -> int:
+    """A token count from a provider's usage object: 0 when it, or the field, is missing,
+    null or not a number (never an error mid-stream)."""
+    value = raw.get(key) if isinstance(raw, Mapping) else None
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value < 2**63:
+        return 0  # NaN and infinity fail the range check too
+    return int(value)
+
+
+def merge_counts(into: dict[str, Any], update: Any) -> dict[str, Any]:
+    """Fold a later usage object into what earlier ones said, field by field. An explicit null
+    keeps the earlier value: Anthropic's `message_delta` may carry `"input_tokens": null`
+    after `message_start` gave the count."""
+    if isinstance(update, Mapping):
+        into.update((k, v) for k, v in update.items() if v is not None)
+    return into
 
 
 def tool_call(call_id: str, name: str, arguments: str) -> dict[str, Any]:

@@ -27,6 +27,7 @@ from providers.base import (
     Target,
     UpstreamRequest,
 )
+from providers.options import check_value
 
 DEFAULT_REGION = "us-central1"
 ANTHROPIC_VERSION = "vertex-2023-10-16"
@@ -43,7 +44,7 @@ def base_url(target: Target, region: str) -> str:
     if target.base_url:
         return target.base_url.rstrip("/")
     host = "aiplatform.googleapis.com" if region == "global" \
-        else f"{region}-aiplatform.googleapis.com"
+        else f"{check_value('vertex-region', region)}-aiplatform.googleapis.com"
     return f"https://{host}"
 
 
@@ -86,7 +87,7 @@ def embed_body(body: Mapping[str, Any]) -> dict[str, Any]:
 
 def embeddings_of(body: dict[str, Any], model: str) -> dict[str, Any]:
     found = [p.get("embeddings") or {} for p in body.get("predictions") or []]
-    tokens = sum(int((e.get("statistics") or {}).get("token_count") or 0) for e in found)
+    tokens = sum(shapes.count(e.get("statistics"), "token_count") for e in found)
     return shapes.embeddings([e.get("values", []) for e in found], model=model,
                              prompt_tokens=tokens)
 
@@ -108,7 +109,7 @@ class VertexAdapter:
         if endpoint not in (Endpoint.CHAT, Endpoint.EMBEDDINGS):
             raise ConfigurationError(f"vertex-ai does not serve /v1/{endpoint.value}")
         publisher, name = publisher_and_model(model)
-        region = target.options.get("vertex-region", DEFAULT_REGION)
+        region = check_value("vertex-region", target.options.get("vertex-region", DEFAULT_REGION))
         method = _method(endpoint, publisher, stream)
         path = (f"projects/{quote(project_of(target), safe='')}/locations/{region}/publishers/"
                 f"{publisher}/models/{quote(name, safe='@')}:{method}")

@@ -41,6 +41,9 @@ def gateway_settings(tmp_path: Path, mock_url: str, **overrides: Any) -> Setting
         "spool_dir": tmp_path / "spool",
         "provider_base_urls": {slug: f"{mock_url}/v1" for slug in COMPAT_PROVIDERS},
         "vllm_url": f"{mock_url}/v1",
+        # Loopback mocks stand in for public hosts: trust 127.0.0.1 on any port (the
+        # production default trusts only the backend's exact origin).
+        "trusted_hosts": "127.0.0.1",
     }
     values.update(overrides)
     return Settings(_env_file=None, **values)

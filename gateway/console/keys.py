@@ -39,6 +39,16 @@ def limits_payload(form: dict[str, str]) -> dict[str, Any]:
     return payload
 
 
+def allow_lists(form: dict[str, str]) -> dict[str, list[str]]:
+    """`allowed_*` fields, comma-separated in the form; an empty field leaves it unrestricted."""
+    lists = {}
+    for name in ("allowed_virtual_keys", "allowed_configs", "allowed_models"):
+        values = [v.strip() for v in form.get(name, "").split(",") if v.strip()]
+        if values:
+            lists[name] = values
+    return lists
+
+
 async def _listing(request: Request, kind: Literal["api_key", "virtual_key"],
                    rows: list[Any]) -> list[dict[str, Any]]:
     services = services_of(request)
@@ -93,7 +103,8 @@ async def create_api_key(request: Request) -> Response:
     try:
         scopes = [s for s in form.get("scopes", "").split(",") if s] or ["inference"]
         payload = {"name": form.get("name", "").strip(), "scopes": scopes,
-                   "description": form.get("description") or None, **limits_payload(form)}
+                   "description": form.get("description") or None, **limits_payload(form),
+                   **allow_lists(form)}
         _, key = await api_keys.create(store_of(request), payload)
     except ValueError as exc:
         return await api_keys_page(request, 400, str(exc))

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 from sqlalchemy import select
 
 from gateway.db.models import ApiKeyRow
@@ -21,6 +21,9 @@ from gateway.keys.limits import (
 from gateway.keys.store import KeyStore, find, iso, new_id, parse_payload
 
 Scope = Literal["inference", "admin"]
+# What an allow-list holds: slugs or ids, as the admin gave them (None: unrestricted).
+AllowList = list[Annotated[str, StringConstraints(strip_whitespace=True, min_length=1,
+                                                  max_length=200)]] | None
 
 
 class _Fields(BaseModel):
@@ -32,6 +35,16 @@ class _Fields(BaseModel):
     defaults: dict[str, Any] | None = None  # the SDK's {"config_id": ...}
     rate_limits: list[RateLimit] | None = None
     usage_limits: UsageLimits | None = None
+    # Which virtual keys, saved configs and models the key may use (README: Which keys may
+    # use what). None is unrestricted; [] allows none.
+    allowed_virtual_keys: AllowList = Field(None, max_length=1000)
+    allowed_configs: AllowList = Field(None, max_length=1000)
+    allowed_models: AllowList = Field(None, max_length=1000)
+
+    @field_validator("allowed_virtual_keys", "allowed_configs", "allowed_models")
+    @classmethod
+    def _unique(cls, values: list[str] | None) -> list[str] | None:
+        return None if values is None else list(dict.fromkeys(values))
 
     @field_validator("expires_at")
     @classmethod
@@ -76,6 +89,8 @@ def view(row: ApiKeyRow) -> dict[str, Any]:
         "status": row.status, "expires_at": iso(row.expires_at),
         "defaults": {"config_id": row.default_config} if row.default_config else None,
         "rate_limits": rate_limits_view(row), "usage_limits": usage_limits_view(row),
+        "allowed_virtual_keys": row.allowed_virtual_keys, "allowed_configs": row.allowed_configs,
+        "allowed_models": row.allowed_models,
         "created_at": iso(row.created_at), "last_updated_at": iso(row.updated_at),
     }
 

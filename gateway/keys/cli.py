@@ -33,6 +33,7 @@ from gateway.settings import Settings
 Command = Callable[[argparse.Namespace, KeyStore], Awaitable[Any]]
 _DURATION = re.compile(r"^(\d+)([mhdw])$")
 _UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+_ALLOW_LISTS = ("allowed_virtual_keys", "allowed_configs", "allowed_models")
 
 
 class CommandError(Exception):
@@ -58,6 +59,12 @@ def _api_key_commands(parser: argparse.ArgumentParser) -> None:
                         help="repeatable; default inference")
     create.add_argument("--expires", help="ISO 8601 time or a duration such as 30d, 12h")
     create.add_argument("--description")
+    create.add_argument("--allowed-virtual-key", action="append", metavar="SLUG_OR_ID",
+                        help="limit the key to these virtual keys (repeatable)")
+    create.add_argument("--allowed-config", action="append", metavar="SLUG_OR_ID",
+                        help="limit the key to these saved configs (repeatable)")
+    create.add_argument("--allowed-model", action="append", metavar="MODEL",
+                        help="limit the key to these models (repeatable)")
     create.set_defaults(run=_store_command(_create_api_key))
     sub.add_parser("list").set_defaults(run=_store_command(
         lambda args, store: _views(api_keys.list_all(store), api_keys.view)))
@@ -84,6 +91,9 @@ def _virtual_key_commands(parser: argparse.ArgumentParser) -> None:
     create.add_argument("--option", action="append", default=[], metavar="NAME=VALUE",
                         help="provider option, e.g. azure-resource-name=res (repeatable)")
     create.add_argument("--allowed-model", action="append", metavar="MODEL")
+    create.add_argument("--allowed-custom-host", action="append", metavar="URL",
+                        help="an origin (scheme://host[:port]) a request's custom host may "
+                             "name with this key's secret; repeatable")
     create.add_argument("--expires", help="ISO 8601 time or a duration such as 30d, 12h")
     create.set_defaults(run=_store_command(_create_virtual_key))
     sub.add_parser("list").set_defaults(run=_store_command(
@@ -199,17 +209,22 @@ async def _pair(result: Awaitable[tuple[Any, Any]]) -> Any:
 
 async def _create_api_key(args: argparse.Namespace, store: KeyStore) -> Any:
     payload = {"name": args.name, "scopes": args.scope or ["inference"],
-               "description": args.description, "expires_at": _expiry(args.expires)}
+               "description": args.description, "expires_at": _expiry(args.expires),
+               "allowed_virtual_keys": args.allowed_virtual_key,
+               "allowed_configs": args.allowed_config, "allowed_models": args.allowed_model}
     row, key = await api_keys.create(store, payload)
+    allowed = {name: getattr(row, name) for name in _ALLOW_LISTS
+               if getattr(row, name) is not None}
     return {"id": row.id, "key": key, "object": "api-key", "name": row.name,
-            "scopes": row.scopes, "expires_at": payload["expires_at"]}
+            "scopes": row.scopes, "expires_at": payload["expires_at"], **allowed}
 
 
 async def _create_virtual_key(args: argparse.Namespace, store: KeyStore) -> Any:
     payload: dict[str, Any] = {"name": args.name, "provider": args.provider,
                                "key": _secret(args), "options": _options(args.option)}
     optional = {"slug": args.slug, "note": args.note, "custom_host": args.custom_host,
-                "allowed_models": args.allowed_model, "expires_at": _expiry(args.expires)}
+                "allowed_models": args.allowed_model, "expires_at": _expiry(args.expires),
+                "allowed_custom_hosts": args.allowed_custom_host}
     payload.update({k: v for k, v in optional.items() if v is not None})
     row = await virtual_keys.create(store, payload)
     return {"id": row.id, "slug": row.slug, "object": "virtual-key"}

@@ -18,6 +18,7 @@ from gateway.keys.store import (
     random_suffix,
     slugify,
 )
+from gateway.routing.config import validate_saved
 
 
 class CreateConfig(BaseModel):
@@ -48,6 +49,7 @@ def version_view(row: ConfigVersionRow) -> dict[str, Any]:
 
 async def create(store: KeyStore, data: Any) -> ConfigRow:
     payload = parse_payload(CreateConfig, data)
+    validate_saved(payload.config)  # the validator requests use: a bad config is never saved
     config_id, version_id = new_id(), new_id()
     row = ConfigRow(id=config_id, name=payload.name, config=payload.config,
                     version_id=version_id, status="active",
@@ -76,6 +78,8 @@ async def get(store: KeyStore, ref: str) -> ConfigRow:
 async def update(store: KeyStore, ref: str, data: Any) -> ConfigRow:
     """Renames or re-statuses in place; a new `config` becomes a new version."""
     payload = parse_payload(UpdateConfig, data)
+    if payload.config is not None:
+        validate_saved(payload.config)
     async with store.db.sessions() as session, session.begin():
         row = await find(session, ConfigRow, ref, "config")
         if row.status == "deleted":

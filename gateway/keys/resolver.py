@@ -113,10 +113,14 @@ class DatabaseResolver:
         async with self.db.sessions() as session:
             row = (await session.execute(
                 select(ApiKeyRow).where(ApiKeyRow.key_hash == key_hash))).scalar_one_or_none()
+            configs = None if row is None else await _both_names(session, row.allowed_configs)
         if row is None:
             return None
-        principal = Principal(id=row.id, name=row.name, scopes=frozenset(row.scopes),
-                              default_config=row.default_config, limits=limits_of(row))
+        principal = Principal(
+            id=row.id, name=row.name, scopes=frozenset(row.scopes),
+            default_config=row.default_config, limits=limits_of(row),
+            allowed_virtual_keys=_frozen(row.allowed_virtual_keys), allowed_configs=configs,
+            allowed_models=_frozen(row.allowed_models))
         return _Found(principal, row.status, row.expires_at, row.key_hash)
 
     async def _load_virtual_key(self, ref: str) -> _Found | None:
@@ -131,6 +135,7 @@ class DatabaseResolver:
             id=row.id, slug=row.slug, provider=row.provider, secret=secret,
             options=dict(row.options or {}), custom_host=row.custom_host,
             allowed_models=None if row.allowed_models is None else frozenset(row.allowed_models),
+            allowed_custom_hosts=frozenset(row.allowed_custom_hosts or ()),
             limits=limits_of(row))
         return _Found(vk, row.status, row.expires_at)
 
@@ -144,6 +149,19 @@ class DatabaseResolver:
     async def _load_prompt(self, ref: str, pin: PromptPin) -> StoredPrompt:
         async with self.db.sessions() as session:
             return await prompts.load(session, ref, pin)
+
+
+def _frozen(values: list[str] | None) -> frozenset[str] | None:
+    return None if values is None else frozenset(values)
+
+
+async def _both_names(session: Any, refs: list[str] | None) -> frozenset[str] | None:
+    """The saved configs an API key names, each by id and by slug, whichever was given."""
+    if not refs:
+        return _frozen(refs)
+    rows = await session.execute(select(ConfigRow.id, ConfigRow.slug).where(
+        or_(ConfigRow.slug.in_(refs), ConfigRow.id.in_(refs))))
+    return frozenset(refs).union(*((row.id, row.slug) for row in rows))
 
 
 def _check_usable(found: _Found, what: str, param: str, code: str) -> None:

@@ -6,11 +6,12 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from gateway.db.models import VirtualKeyRow
+from gateway.destinations import normalise_origins
 from gateway.errors import InvalidRequest
 from gateway.keys.crypto import Sealed
 from gateway.keys.limits import (
@@ -30,6 +31,7 @@ from gateway.keys.store import (
     slugify,
 )
 from providers import REGISTRY
+from providers.options import InvalidOption, check_url_options
 
 # The SDK's camelCase provider options -> the x-portkey-<option> names the adapters read.
 SDK_OPTIONS = {
@@ -49,6 +51,9 @@ class _Fields(BaseModel):
     options: dict[str, str] | None = None
     custom_host: str | None = None
     allowed_models: list[str] | None = None
+    # Origins a request's x-portkey-custom-host may name with this key's secret.
+    allowed_custom_hosts: list[str] | None = Field(
+        None, validation_alias=AliasChoices("allowed_custom_hosts", "allowedCustomHosts"))
     expires_at: datetime | None = None
     rate_limits: list[RateLimit] | None = None
     usage_limits: UsageLimits | None = None
@@ -100,7 +105,16 @@ def _columns(store: KeyStore, payload: _Fields, row: VirtualKeyRow) -> dict[str,
         options = dict(payload.options)
     options.update({SDK_OPTIONS[n]: getattr(payload, n) for n in SDK_OPTIONS
                     if getattr(payload, n) is not None})
+    try:
+        check_url_options(options)
+    except InvalidOption as exc:
+        raise InvalidRequest(f"options: {exc}", param=f"options.{exc.name}",
+                             code="invalid_option") from None
     values["options"] = options
+    if "allowed_custom_hosts" in given:
+        hosts = payload.allowed_custom_hosts
+        values["allowed_custom_hosts"] = None if hosts is None else normalise_origins(
+            hosts, "allowed_custom_hosts")
     if payload.key is not None:
         sealed = store.box.seal(payload.key)
         values.update(secret_ciphertext=sealed.ciphertext, secret_key_id=sealed.key_id,
@@ -125,7 +139,8 @@ def view(row: VirtualKeyRow) -> dict[str, Any]:
         "key_last4": row.secret_last4,
         "masked_key": f"****{row.secret_last4}" if row.secret_last4 else None,
         "options": row.options, "custom_host": row.custom_host,
-        "allowed_models": row.allowed_models, "expires_at": iso(row.expires_at),
+        "allowed_models": row.allowed_models,
+        "allowed_custom_hosts": row.allowed_custom_hosts or [], "expires_at": iso(row.expires_at),
         "rate_limits": rate_limits_view(row), "usage_limits": usage_limits_view(row),
         "created_at": iso(row.created_at), "last_updated_at": iso(row.updated_at),
     }

@@ -107,7 +107,10 @@ class Limiter:
 
     async def _settle(self, ticket: Ticket, ctx: RequestContext) -> None:
         hit = ctx.cache_status == "HIT"
-        tokens = 0 if hit else _total_tokens(ctx.usage)
+        # The upstream's count, else the local estimate (usage missing, or a client that left
+        # mid-stream before the usage chunk): what the usage row records.
+        estimated = getattr(ctx, "estimated_tokens", None)
+        tokens = 0 if hit else _total_tokens(ctx.usage) or (estimated.total if estimated else 0)
         cost = 0.0 if hit else float(ctx.cost_usd or 0.0)
         now = time.time()
         adds = [a for s in ticket.scopes for a in charges_for(s, self.prefix, now, tokens, cost)]

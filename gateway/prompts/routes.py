@@ -10,6 +10,7 @@ from starlette.routing import Route
 from gateway.context import RequestContext
 from gateway.errors import AuthenticationFailed
 from gateway.inference import read_context, serve
+from gateway.keys.access import ensure_inference
 from gateway.prompts.request import chat_body, parse_ref, route
 from gateway.resolve import StoredPrompt
 from gateway.services import Services
@@ -20,6 +21,7 @@ async def _prompt(request: Request, ctx: RequestContext) -> StoredPrompt:
     """The caller's gateway API key first (a prompt is stored data), then the prompt."""
     services: Services = request.app.state.services
     ctx.principal = await services.resolver.authenticate(ctx.api_key)
+    ensure_inference(ctx.principal)
     if ctx.principal is None:
         raise AuthenticationFailed("prompts can only be used with a gateway API key "
                                    "(x-portkey-api-key)", param="x-portkey-api-key",

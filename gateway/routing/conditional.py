@@ -8,10 +8,11 @@ take lists of queries and combine with their sibling keys.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Mapping
-from functools import lru_cache
 from typing import Any
+
+from gateway import safe_regex
+from gateway.errors import InvalidRequest
 
 _MISSING = object()
 
@@ -32,13 +33,15 @@ def _compare(check: Callable[[float, float], bool]) -> Callable[[Any, Any], bool
     return compare
 
 
-@lru_cache(maxsize=256)
-def _pattern(source: str) -> re.Pattern[str]:
-    return re.compile(source)
-
-
 def _regex(value: Any, operand: Any) -> bool:
-    return isinstance(value, str) and _pattern(str(operand)).search(value) is not None
+    """RE2, so linear in the value; validation compiled (and cached) the pattern already."""
+    if not isinstance(value, str):
+        return False
+    try:
+        return safe_regex.search(str(operand), value)
+    except safe_regex.RegexError as exc:  # a config that skipped validation
+        raise InvalidRequest(f"$regex {exc}", param="x-portkey-config",
+                             code="invalid_config") from None
 
 
 OPERATORS: dict[str, Callable[[Any, Any], bool]] = {
@@ -115,9 +118,6 @@ def _operator_problems(operators: Mapping[str, Any], where: str) -> list[str]:
                             + ", ".join(sorted([*OPERATORS, *LOGICAL])))
         elif op in ("$in", "$nin") and not isinstance(operand, list):
             problems.append(f"{where}.{op}: must be a list")
-        elif op == "$regex":
-            try:
-                _pattern(str(operand))
-            except re.error as exc:
-                problems.append(f"{where}.$regex: invalid regular expression: {exc}")
+        elif op == "$regex" and (problem := safe_regex.problem(str(operand))):
+            problems.append(f"{where}.$regex: invalid regular expression: {problem}")
     return problems

@@ -16,6 +16,7 @@ from pydantic.alias_generators import to_camel
 from gateway.errors import InvalidRequest
 from gateway.routing.conditional import query_problems
 from gateway.routing.leaf import MAX_RETRY_ATTEMPTS
+from gateway.routing.shape import OPTION_KEYS, check_size, shape_problems
 from providers import REGISTRY
 
 Mode = Literal["single", "fallback", "loadbalance", "conditional"]
@@ -64,8 +65,8 @@ class Cache(_Model):
 class ConfigNode(_Model):
     """A node of the tree: a strategy over targets, or a leaf naming a provider."""
 
-    # Provider options (resource_name, aws_region, ...) and Portkey keys we do not act on
-    # (hooks, strict_open_ai_compliance) are allowed through.
+    # Provider options (resource_name, aws_region, ...) pass as extra keys; which extra keys
+    # are allowed is decided before the model runs, in routing/shape.py.
     model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="allow",
                               frozen=True)
 
@@ -82,6 +83,7 @@ class ConfigNode(_Model):
     request_timeout: int | None = Field(None, gt=0)
     custom_host: str | None = None
     forward_headers: list[str] | None = None
+    strict_open_ai_compliance: bool | None = None  # accepted, not acted on (always strict)
 
     @field_validator("cache", mode="before")
     @classmethod
@@ -96,27 +98,19 @@ class ConfigNode(_Model):
         return slug
 
     def options(self) -> dict[str, str]:
-        """Provider options given as extra keys, named like their x-portkey-* headers."""
+        """Provider options given as extra keys, named like their x-portkey-* headers.
+
+        Only keys in `OPTION_KEYS` get this far (`shape_problems` refuses any other); an
+        object value (a service account JSON) is passed on as its JSON text.
+        """
         extra = self.model_extra or {}
-        return {_OPTION_ALIASES.get(k, k.replace("_", "-")): v for k, v in extra.items()
-                if isinstance(v, str)}
-
-
-# Portkey's config names for options whose header names differ.
-_OPTION_ALIASES = {
-    "resource_name": "azure-resource-name",
-    "deployment_id": "azure-deployment-id",
-    "api_version": "azure-api-version",
-    "resourceName": "azure-resource-name",
-    "deploymentId": "azure-deployment-id",
-    "apiVersion": "azure-api-version",
-}
+        return {OPTION_KEYS[k]: v if isinstance(v, str) else orjson.dumps(v).decode()
+                for k, v in extra.items() if k in OPTION_KEYS}
 
 _MESSAGES = {
     "greater_than_equal": "must be >= {ge:g}",
     "greater_than": "must be > {gt:g}",
     "missing": "is required",
-    "extra_forbidden": "is not a known key",
 }
 
 
@@ -181,22 +175,43 @@ def _conditional_problems(node: ConfigNode, path: str) -> list[str]:
     return problems
 
 
-def validate_config(data: Any) -> ConfigNode:
+def validate_config(data: Any, param: str = "x-portkey-config") -> ConfigNode:
+    """The one validator of configs: inline, saved ones at use, and every config being saved.
+
+    Caps first (routing/shape.py: they raise at once), then unknown keys, the schema and
+    the semantics, all reported together in one 400.
+    """
     if not isinstance(data, dict):
-        raise InvalidRequest("config must be a JSON object", param="x-portkey-config",
-                             code="invalid_config")
+        raise InvalidRequest("config must be a JSON object", param=param, code="invalid_config")
+    try:
+        problems = shape_problems(data)
+    except InvalidRequest as exc:
+        exc.param = param
+        raise
     try:
         node = ConfigNode.model_validate(data)
     except ValidationError as exc:
-        problems = [_describe(e) for e in exc.errors()]  # type: ignore[arg-type]
+        # Unknown keys were reported above, with a suggestion.
+        problems += [_describe(e) for e in exc.errors()  # type: ignore[arg-type]
+                     if e["type"] != "extra_forbidden"]
     else:
-        problems = _semantic_problems(node, "")
+        problems += _semantic_problems(node, "")
     if problems:
-        error = InvalidRequest("invalid config: " + "; ".join(problems),
-                               param="x-portkey-config", code="invalid_config")
+        error = InvalidRequest("invalid config: " + "; ".join(problems), param=param,
+                               code="invalid_config")
         error.extra["errors"] = problems
         raise error
     return node
+
+
+def validate_saved(data: Any) -> ConfigNode:
+    """A config about to be saved (admin API, SDK, CLI, console): the same checks, plus size."""
+    try:
+        check_size(len(orjson.dumps(data)))
+    except InvalidRequest as exc:
+        exc.param = "config"
+        raise
+    return validate_config(data, param="config")
 
 
 class ConfigCache:
@@ -211,6 +226,7 @@ class ConfigCache:
         if node is not None:
             self._entries.move_to_end(text)
             return node
+        check_size(len(text))
         try:
             data = orjson.loads(text)
         except orjson.JSONDecodeError:

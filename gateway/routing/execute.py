@@ -22,10 +22,12 @@ from gateway.errors import (
     UpstreamStatus,
     UpstreamUnreachable,
 )
+from gateway.keys.access import ensure_model_allowed
 from gateway.limits import admit_virtual_key
 from gateway.routing.conditional import matches
 from gateway.routing.leaf import Branch, Leaf, Node
 from gateway.routing.retry import retry_delay
+from gateway.routing.shape import MAX_UPSTREAM_ATTEMPTS
 from gateway.services import Services
 
 # Failures that come from a target, as opposed to the request itself being refused.
@@ -46,6 +48,7 @@ async def execute(services: Services, ctx: RequestContext, plan: Node) -> Answer
 
 async def _run(services: Services, ctx: RequestContext, node: Node) -> Answer:
     if isinstance(node, Leaf):
+        ensure_model_allowed(ctx, node)  # before the cache: a hit must not dodge the rule
         # The cache wraps the retrying leaf: a hit costs no attempt at all.
         return await cached_attempt(services, ctx, node, _run_leaf)
     if node.mode == "fallback":
@@ -66,6 +69,7 @@ async def _fallback(services: Services, ctx: RequestContext, node: Branch) -> An
             last = position == len(children) - 1
             if last or not _falls_back(exc, node.on_status_codes):
                 raise
+            _ensure_attempts_left(ctx, exc)
     raise AssertionError("unreachable: a branch has at least one child")
 
 
@@ -132,6 +136,7 @@ async def _run_leaf(services: Services, ctx: RequestContext, leaf: Leaf) -> Answ
                 if policy.attempts and retries >= policy.attempts and _retryable(exc, leaf):
                     ctx.retry_count = -1  # retries ran out on a retryable failure
                 raise
+            _ensure_attempts_left(ctx, exc)
             delay = retry_delay(services.settings, policy, exc, retries)
             if delay is None or loop.time() + delay > deadline:
                 ctx.retry_count = -1
@@ -143,6 +148,16 @@ async def _run_leaf(services: Services, ctx: RequestContext, leaf: Leaf) -> Answ
         services.breakers.record(leaf, None)
         ctx.answered_by = leaf.provider
         return answer
+
+
+def _ensure_attempts_left(ctx: RequestContext, exc: GatewayError) -> None:
+    """Stop with the last error once the request has made MAX_UPSTREAM_ATTEMPTS calls,
+    retries and fallbacks counted together; the message (and so the log row) says so."""
+    if len(ctx.attempts) >= MAX_UPSTREAM_ATTEMPTS:
+        exc.message += (f" (gave up: the request made its {MAX_UPSTREAM_ATTEMPTS} upstream "
+                        "attempts, retries and fallbacks counted together)")
+        exc.extra["attempts_exhausted"] = True
+        raise exc
 
 
 def _retryable(exc: GatewayError, leaf: Leaf) -> bool:

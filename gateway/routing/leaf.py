@@ -31,11 +31,12 @@ class CachePolicy:
 class Leaf:
     path: str  # JSON path of the leaf, e.g. "config.targets[1].targets[0]"
     provider: str
-    api_key: str | None = None
+    api_key: str | None = field(default=None, repr=False)  # never in logs, even by accident
     virtual_key: VirtualKey | None = None
     custom_host: str | None = None  # from the client: passes the SSRF guard first
     base_url: str | None = None  # set by the operator (a virtual key): trusted
-    options: Mapping[str, str] = field(default_factory=dict)
+    stored_key: bool = False  # api_key came from a saved config: bound like a virtual key's
+    options: Mapping[str, str] = field(default_factory=dict, repr=False)  # may hold secrets
     override_params: Mapping[str, Any] = field(default_factory=dict)
     retry: RetryPolicy = RetryPolicy()
     request_timeout_ms: int | None = None

@@ -3,6 +3,11 @@
 Values inherit down the tree: `override_params` merge parent to child (child wins);
 `retry`, `cache`, `request_timeout`, `custom_host` and `forward_headers` pass down unless a
 child sets its own. Headers win over the config for custom host, forward headers and timeout.
+
+A saved config (by id, or an API key's default config) was written by an admin: its
+`custom_host` is a stored destination, like a virtual key's (no SSRF guard), and its
+`api_key`s are stored secrets, bound to their destinations (gateway/destinations.py).
+An inline config's `custom_host` is the client's, like the header.
 """
 
 from __future__ import annotations
@@ -12,6 +17,11 @@ from typing import Any
 
 from gateway.context import RequestContext
 from gateway.errors import AuthenticationFailed, InvalidRequest
+from gateway.keys.access import (
+    ensure_config_allowed,
+    ensure_inference,
+    ensure_virtual_key_allowed,
+)
 from gateway.resolve import VirtualKey
 from gateway.routing.config import ConfigNode, validate_config
 from gateway.routing.leaf import (
@@ -34,11 +44,13 @@ class _Inherited:
     request_timeout_ms: int | None = None
     custom_host: str | None = None
     forward_headers: tuple[str, ...] = ()
+    saved: bool = False  # the config was written by an admin, not sent by the client
 
 
 async def build_plan(services: Services, ctx: RequestContext) -> Node:
     """Authenticate the caller, then turn the config (or the headers alone) into a plan."""
     ctx.principal = await services.resolver.authenticate(ctx.api_key)
+    ensure_inference(ctx.principal)
     config = await _config(services, ctx)
     if config is None:
         if ctx.virtual_key and not ctx.provider:
@@ -46,13 +58,16 @@ async def build_plan(services: Services, ctx: RequestContext) -> Node:
             leaf = virtual_key_leaf(vk, "config", _Inherited())
             return _apply_headers(ctx, replace(leaf, options={**leaf.options, **ctx.options}))
         return header_leaf(ctx)
-    return await _node(services, ctx, config, "config", _Inherited())
+    saved = ctx.config is None or ctx.config_id is not None
+    return await _node(services, ctx, config, "config", _Inherited(saved=saved))
 
 
 async def _config(services: Services, ctx: RequestContext) -> ConfigNode | None:
     text = ctx.config
     if text is None and ctx.principal is not None and ctx.principal.default_config:
         text = ctx.principal.default_config
+    elif text is not None and not text.lstrip().startswith("{"):
+        ensure_config_allowed(ctx.principal, text.strip())  # the key's default is always allowed
     if text is None:
         return None
     if text.lstrip().startswith("{"):
@@ -81,6 +96,7 @@ def _inherit(parent: _Inherited, node: ConfigNode) -> _Inherited:
         custom_host=node.custom_host or parent.custom_host,
         forward_headers=tuple(h.lower() for h in node.forward_headers)
         if node.forward_headers is not None else parent.forward_headers,
+        saved=parent.saved,
     )
 
 
@@ -121,8 +137,16 @@ async def _leaf(services: Services, ctx: RequestContext, node: ConfigNode, path:
     # A target without its own key uses the request's Authorization, as Portkey's does.
     api_key = node.api_key if node.api_key is not None else ctx.provider_key
     return Leaf(path=path, provider=provider, api_key=api_key,
-                custom_host=inherited.custom_host, options={**ctx.options, **node.options()},
-                **_leaf_fields(inherited))
+                stored_key=inherited.saved and node.api_key is not None,
+                options={**ctx.options, **node.options()},
+                **_hosts(inherited, None), **_leaf_fields(inherited))
+
+
+def _hosts(inherited: _Inherited, stored: str | None) -> dict[str, str | None]:
+    """A saved config's custom host is a stored base URL; an inline one is the client's."""
+    if inherited.saved and inherited.custom_host:
+        return {"base_url": inherited.custom_host, "custom_host": None}
+    return {"base_url": stored, "custom_host": inherited.custom_host}
 
 
 def _leaf_fields(inherited: _Inherited) -> dict[str, Any]:
@@ -146,6 +170,7 @@ async def resolve_virtual_key(services: Services, ctx: RequestContext, slug: str
         raise AuthenticationFailed("virtual keys can only be used with a gateway API key "
                                    "(x-portkey-api-key)", param="x-portkey-api-key")
     vk = await services.resolver.virtual_key(slug)
+    ensure_virtual_key_allowed(ctx.principal, vk)
     ctx.virtual_key_id = vk.id
     ctx.virtual_key_obj = vk
     return vk
@@ -153,8 +178,8 @@ async def resolve_virtual_key(services: Services, ctx: RequestContext, slug: str
 
 def virtual_key_leaf(vk: VirtualKey, path: str, inherited: _Inherited) -> Leaf:
     return Leaf(path=path, provider=vk.provider, api_key=vk.secret, virtual_key=vk,
-                base_url=vk.custom_host, options=dict(vk.options),
-                custom_host=inherited.custom_host, **_leaf_fields(inherited))
+                options=dict(vk.options), **_hosts(inherited, vk.custom_host),
+                **_leaf_fields(inherited))
 
 
 def header_leaf(ctx: RequestContext, provider: str | None = None) -> Leaf:

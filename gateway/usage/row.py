@@ -21,13 +21,29 @@ _SECRET_KEYS = frozenset({"api_key", "apikey", "authorization", "key", "secret",
 
 
 def tokens_of(ctx: RequestContext) -> Tokens | None:
+    """The upstream's counts; else those estimated before the recorders ran (Services.record);
+    else, for a request recorded another way, estimated here."""
     if ctx.usage:
         tokens = from_usage(ctx.usage)
         if tokens is not None:
             return tokens
-    if ctx.status is None or ctx.status >= 400 or ctx.cache_status == "HIT" and not ctx.usage:
-        return None
-    return estimate(ctx.body, "".join(ctx.completion_parts))
+    if ctx.estimated_tokens is not None:
+        return ctx.estimated_tokens
+    return estimate(ctx.body, ctx.completion) if needs_estimate(ctx) else None
+
+
+def needs_estimate(ctx: RequestContext) -> bool:
+    """Whether the request's tokens must be counted locally: it has no usable usage from the
+    upstream, and either succeeded or generated text before it failed (a client that left
+    mid-stream is billed for what it was sent). A failure that generated nothing costs 0; a
+    cache hit costs nothing."""
+    if ctx.usage and from_usage(ctx.usage) is not None:
+        return False
+    if ctx.estimated_tokens is not None or ctx.cache_status == "HIT":
+        return False
+    if ctx.completion.chars:
+        return True
+    return ctx.status is not None and ctx.status < 400
 
 
 def cost_of(ctx: RequestContext, tokens: Tokens | None, prices: PriceBook) -> Decimal | None:

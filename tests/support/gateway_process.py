@@ -27,6 +27,8 @@ def gateway_env(tmp_path: Path, mock_url: str, **extra: str) -> dict[str, str]:
         "GATEWAY_PROVIDER_BASE_URLS": json.dumps(
             {slug: f"{mock_url}/v1" for slug in COMPAT_PROVIDERS}),
         "GATEWAY_VLLM_URL": f"{mock_url}/v1",
+        # Loopback mocks stand in for public hosts (the default trusts only the backend).
+        "GATEWAY_TRUSTED_HOSTS": "127.0.0.1",
         "GATEWAY_LOG_LEVEL": "warning",
     })
     env.update(extra)

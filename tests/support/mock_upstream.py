@@ -8,20 +8,26 @@ differently. Scenarios (combine with `+`):
     status-<N>         answer status N with an OpenAI error body
     retry-after-<S>    with status-429: a Retry-After header of S seconds
     fail-first-<K>     the first K requests on this scenario path fail with status-<N> (or 500)
-    hang               never answer (until the client gives up)
+    hang               never answer (until the client gives up: counted in `abandoned`)
     reset              close the connection without answering
-    slow-<MS>          wait MS milliseconds before answering (per stream chunk for streams)
+    slow-<MS>          wait MS milliseconds before answering (per stream chunk for streams;
+                       before the error with status-<N>)
     error-event        a stream whose first event is an error
     drop-mid-stream    a stream that breaks after two chunks
     no-usage           no usage in the body or stream
+    hold-usage         a stream that sends every content chunk, then holds the usage chunk
+                       until the client leaves
+    hold-done          a stream that sends everything but `[DONE]`, then holds it likewise
 
 Every request is recorded (`requests`), with the number in flight at once (`max_in_flight`),
-and streams the client abandoned are counted in `cancelled_streams`.
+and streams the client abandoned are counted in `cancelled_streams`, hanging requests the
+client abandoned in `abandoned`.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -51,12 +57,13 @@ class MockUpstream:
     in_flight: int = 0
     max_in_flight: int = 0
     cancelled_streams: int = 0
+    abandoned: int = 0
     counters: dict[str, int] = field(default_factory=dict)
 
     def reset(self) -> None:
         self.requests.clear()
         self.counters.clear()
-        self.in_flight = self.max_in_flight = self.cancelled_streams = 0
+        self.in_flight = self.max_in_flight = self.cancelled_streams = self.abandoned = 0
 
     def app(self) -> Starlette:
         return Starlette(routes=[
@@ -93,10 +100,18 @@ class MockUpstream:
         elif fail_first:
             status = 0
         if "hang" in flags:
-            await asyncio.sleep(3600)
+            # The body is read: the next message is the client's disconnect.
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(3600):
+                    while (await request.receive())["type"] != "http.disconnect":
+                        pass
+                    self.abandoned += 1
+            return Response(status_code=499)
         if "reset" in flags:
             raise ConnectionResetError("scripted reset")
         if status:
+            if delay:
+                await asyncio.sleep(delay)
             headers = {}
             if _number(flags, "retry-after-"):
                 headers["retry-after"] = str(int(_number(flags, "retry-after-")))
@@ -150,10 +165,14 @@ class MockUpstream:
             yield _sse({"id": "cmpl-mock", "object": "chat.completion.chunk" if chat
                         else "text_completion", "created": created, "model": body.get("model"),
                         "choices": [last]} | ({"usage": None} if include_usage else {}))
+            if "hold-usage" in flags:
+                await asyncio.sleep(3600)
             if include_usage and "no-usage" not in flags:
                 yield _sse({"id": "cmpl-mock", "object": "chat.completion.chunk", "created":
                             created, "model": body.get("model"), "choices": [],
                             "usage": _usage(body, len(STREAM_WORDS))})
+            if "hold-done" in flags:
+                await asyncio.sleep(3600)
             yield b"data: [DONE]\n\n"
         except asyncio.CancelledError:
             self.cancelled_streams += 1

@@ -74,3 +74,16 @@ def test_cli_without_master_key_refuses_virtual_keys(cli, monkeypatch):
     code, _, err = cli("virtual-keys", "create", "--name", "x", "--provider", "anyscale",
                        "--secret-env", "ANYSCALE_API_KEY")
     assert code == 1 and "GATEWAY_MASTER_KEY" in err
+
+
+def test_cli_virtual_key_allowed_custom_hosts(cli):
+    code, vk, _ = cli("virtual-keys", "create", "--name", "own-proxy", "--provider", "openai",
+                      "--allowed-custom-host", "https://llm.example.com",
+                      "--allowed-custom-host", "http://10.0.0.5:8000/")
+    assert code == 0
+    listed = {row["slug"]: row for row in cli("virtual-keys", "list")[1]["data"]}
+    assert listed[vk["slug"]]["allowed_custom_hosts"] == ["https://llm.example.com:443",
+                                                          "http://10.0.0.5:8000"]
+    code, out, err = cli("virtual-keys", "create", "--name", "x", "--provider", "openai",
+                         "--allowed-custom-host", "https://llm.example.com/v1")
+    assert code == 1 and out is None and "must be an origin" in err

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import orjson
 import pytest
 
 from gateway.errors import InvalidRequest
@@ -99,3 +100,49 @@ def test_config_text_is_validated_once_and_cached():
     assert cache.parse(text) is cache.parse(text)
     with pytest.raises(InvalidRequest, match="neither JSON nor a saved config id"):
         cache.parse("{not json")
+
+
+def test_unknown_keys_name_the_closest_known_key():
+    with pytest.raises(InvalidRequest) as info:
+        validate_config({"strategy": {"mode": "fallback", "onStatusCode": [500]},
+                         "targets": [{"provider": "openai", "custom_hst": "http://h",
+                                      "cache": {"mode": "simple", "maxAge": 5, "max_agee": 1}},
+                                     {"virtual_key": "v", "awsRegio": "x"}]})
+    assert info.value.extra["errors"] == [
+        "strategy.onStatusCode: unknown key; did you mean 'on_status_codes'?",
+        "targets[0].custom_hst: unknown key; did you mean 'custom_host'?",
+        "targets[0].cache.max_agee: unknown key; did you mean 'max_age'?",
+        "targets[1].awsRegio: unknown key; did you mean 'aws_region'?",
+    ]
+
+
+def test_provider_options_come_from_the_adapters():
+    node = validate_config({"provider": "azure-openai", "resource_name": "res",
+                            "azureDeploymentId": "dep", "azure_api_version": "2024-10-21"})
+    assert node.options() == {"azure-resource-name": "res", "azure-deployment-id": "dep",
+                              "azure-api-version": "2024-10-21"}
+    account = {"client_email": "a@b", "private_key": "k"}
+    node = validate_config({"provider": "vertex-ai", "vertex_service_account_json": account})
+    assert orjson.loads(node.options()["vertex-service-account-json"]) == account
+
+
+@pytest.mark.parametrize(("config", "fragment"), [
+    ({"strategy": {"mode": "fallback"}, "targets": [{"provider": "openai"}] * 51},
+     "targets: 51 targets, over the cap of 50"),
+    ({"strategy": {"mode": "fallback"},
+      "targets": [{"strategy": {"mode": "fallback"}, "targets": [{"provider": "openai"}] * 40}]
+      * 3}, "more than the cap of 100 targets in all"),
+])
+def test_caps_are_400s_naming_the_cap(config, fragment):
+    with pytest.raises(InvalidRequest, match=fragment) as info:
+        validate_config(config)
+    assert info.value.code == "config_too_large"
+
+
+def test_nesting_is_capped():
+    config: dict = {"provider": "openai"}
+    for _ in range(9):
+        config = {"strategy": {"mode": "single"}, "targets": [config]}
+    validate_config(config)  # ten levels
+    with pytest.raises(InvalidRequest, match="nested deeper than the cap of 10 levels"):
+        validate_config({"strategy": {"mode": "single"}, "targets": [config]})
