@@ -47,6 +47,7 @@ REDIS = "redis://127.0.0.1:6379/0"
 ADMIN_TOKEN = "bench-admin-token-" + "0" * 16
 MOCK_KEY = "sk-bench-mock-key"
 CONFIGS = ("default", "production")
+BASELINE = "baseline "  # the prefix of the --baseline-repo gateways' names
 
 
 @dataclass
@@ -204,7 +205,9 @@ def _check(port: int, request: bytes, name: str) -> None:
 
 @contextlib.contextmanager
 def gateways(repo: GatewayRepo, upstream: str, args: argparse.Namespace,
-             tmp: Path) -> Iterator[dict[str, Target]]:
+             tmp: Path, label: str = "") -> Iterator[dict[str, Target]]:
+    """The default and production gateways of one checkout, named `<label>default`, ..."""
+    tmp.mkdir(parents=True, exist_ok=True)
     base = {"GATEWAY_PROVIDER_BASE_URLS": orjson.dumps({"openai": upstream}).decode()}
     default_env = repo.env(**base, DATABASE_URL=f"sqlite+aiosqlite:///{tmp}/default.sqlite3",
                            GATEWAY_SPOOL_DIR=str(tmp / "spool-default"))
@@ -218,11 +221,11 @@ def gateways(repo: GatewayRepo, upstream: str, args: argparse.Namespace,
             GATEWAY_REQUIRE_API_KEY="true")
         repo.run(production_env, "-m", "gateway", "migrate")
         port, proc = stack.enter_context(repo.serve(default_env))
-        targets = {"default": Target(port, proc.pid, request_bytes(port, {
+        targets = {label + "default": Target(port, proc.pid, request_bytes(port, {
             "authorization": f"Bearer {MOCK_KEY}", "x-portkey-provider": "openai"}))}
         port, proc = stack.enter_context(repo.serve(production_env))
         keys = create_keys(port)
-        targets["production"] = Target(port, proc.pid, request_bytes(port, {
+        targets[label + "production"] = Target(port, proc.pid, request_bytes(port, {
             "x-portkey-api-key": keys["api_key"], "x-portkey-virtual-key": keys["virtual_key"]}))
         for name, target in targets.items():
             _check(target.port, target.request, name)
@@ -231,12 +234,13 @@ def gateways(repo: GatewayRepo, upstream: str, args: argparse.Namespace,
 
 async def measure(targets: dict[str, Target], mock_port: int,
                   args: argparse.Namespace) -> dict[str, Pooled]:
-    pooled = {name: Pooled() for name in CONFIGS}
+    names = list(targets)
+    pooled = {name: Pooled() for name in names}
     direct_request = request_bytes(mock_port, {"authorization": f"Bearer {MOCK_KEY}"})
     for target in targets.values():  # imports, pools, caches, prepared statements
         await load(target.port, target.request, 4, args.warmup * 2, 0.0, stream=False)
     for round_ in range(args.rounds):
-        order = CONFIGS if round_ % 2 == 0 else CONFIGS[::-1]
+        order = names if round_ % 2 == 0 else names[::-1]
         for name in order:
             target = targets[name]
             direct = await load(mock_port, direct_request, 1, args.duration, args.warmup,
@@ -247,28 +251,38 @@ async def measure(targets: dict[str, Target], mock_port: int,
                              stream=False)
             pooled[name].add(direct, c1, c50)
             added = _p50([r.latency for r in c1.ok]) - _p50([r.latency for r in direct.ok])
-            print(f"round {round_ + 1} {name:<10} +p50 c=1 {added * 1000:6.3f} ms   "
+            print(f"round {round_ + 1} {name:<19} +p50 c=1 {added * 1000:6.3f} ms   "
                   f"c=50 {c50.rps:8.0f} req/s", flush=True)
     return pooled
 
 
+def _ratio(after: float, before: float) -> float | None:
+    return round(after / before, 3) if before > 0 else None
+
+
 def report(pooled: dict[str, Pooled]) -> dict[str, Any]:
-    figures = {name: pooled[name].summary() for name in CONFIGS}
+    figures: dict[str, Any] = {name: pooled[name].summary() for name in pooled}
     default, production = figures["default"], figures["production"]
     figures["ratios"] = {
-        "added_p50": round(production["added_p50_ms"] / default["added_p50_ms"], 3)
-        if default["added_p50_ms"] > 0 else None,
-        "rps_c50": round(production["rps_c50"] / default["rps_c50"], 3)
-        if default["rps_c50"] else None,
-    }
-    print(f"\n{'':<12} {'+p50 c=1 ms':>12} {'gw p50 ms':>10} {'direct p50':>11} "
+        "added_p50": _ratio(production["added_p50_ms"], default["added_p50_ms"]),
+        "rps_c50": _ratio(production["rps_c50"], default["rps_c50"])}
+    print(f"\n{'':<20} {'+p50 c=1 ms':>12} {'gw p50 ms':>10} {'direct p50':>11} "
           f"{'req/s c=50':>11} {'errors':>7}")
-    for name in CONFIGS:
+    for name in pooled:
         row = figures[name]
-        print(f"{name:<12} {row['added_p50_ms']:>12.3f} {row['gateway_p50_ms']:>10.3f} "
+        print(f"{name:<20} {row['added_p50_ms']:>12.3f} {row['gateway_p50_ms']:>10.3f} "
               f"{row['direct_p50_ms']:>11.3f} {row['rps_c50']:>11.0f} {row['errors']:>7}")
     ratios = figures["ratios"]
     print(f"production / default: added p50 {ratios['added_p50']}, req/s {ratios['rps_c50']}")
+    if BASELINE + "default" in pooled:  # this checkout against the baseline, measured together
+        figures["vs_baseline"] = {name: {
+            "added_p50": _ratio(figures[name]["added_p50_ms"],
+                                figures[BASELINE + name]["added_p50_ms"]),
+            "rps_c50": _ratio(figures[name]["rps_c50"], figures[BASELINE + name]["rps_c50"]),
+        } for name in CONFIGS}
+        for name, ratio in figures["vs_baseline"].items():
+            print(f"{name} / baseline: added p50 {ratio['added_p50']}, "
+                  f"req/s {ratio['rps_c50']}")
     return figures
 
 
@@ -280,6 +294,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--warmup", type=float, default=0.5, help="unmeasured seconds a turn")
     parser.add_argument("--gateway-repo", type=Path, default=ROOT,
                         help="checkout whose gateway runs (default: this repo)")
+    parser.add_argument("--baseline-repo", type=Path,
+                        help="another checkout (e.g. the commit before a change) whose two "
+                             "gateways are measured in the same rounds, for ratios")
     parser.add_argument("--python", help="interpreter for the gateway (default: the checkout's "
                                          ".venv/bin/python, else this one)")
     parser.add_argument("--postgres", default=POSTGRES,
@@ -295,8 +312,15 @@ def main(argv: list[str] | None = None) -> int:
     module = repo.module_file()
     print(f"gateway: {module} (python {repo.python})", flush=True)
     started = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+    baseline = GatewayRepo(args.baseline_repo, None) if args.baseline_repo else None
+    if baseline is not None:
+        print(f"baseline: {baseline.module_file()} (python {baseline.python})", flush=True)
     with tempfile.TemporaryDirectory(prefix="gateway-production-") as tmp, \
-            mock_upstream() as upstream, gateways(repo, upstream, args, Path(tmp)) as targets:
+            mock_upstream() as upstream, contextlib.ExitStack() as stack:
+        targets = stack.enter_context(gateways(repo, upstream, args, Path(tmp) / "this"))
+        if baseline is not None:
+            targets |= stack.enter_context(gateways(baseline, upstream, args,
+                                                    Path(tmp) / "baseline", BASELINE))
         mock_port = urlsplit(upstream).port
         assert mock_port is not None
         pooled = run_fast(measure(targets, mock_port, args))

@@ -99,7 +99,11 @@ class ServiceAccountTokens:
         now = time.time()
         if cached and cached[1] > now:
             return cached[0]
-        token_uri = await guard.check(account.token_uri)
+        try:
+            token_uri = await guard.check(account.token_uri)
+        except InvalidRequest as exc:  # named by the account's field, not the custom host
+            raise InvalidRequest(f"{param}: token_uri: {exc.message}", param=param,
+                                 code=exc.code) from None
         signed = assertion(account, int(now), param)
         with map_httpx_errors(provider):
             request = http.build_request("POST", token_uri, data={

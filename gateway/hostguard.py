@@ -59,7 +59,10 @@ def parse_origin(url: str) -> tuple[str, str, str, int]:
     """Return (normalised URL, scheme, lower-case host, port) or raise InvalidRequest."""
     if any(ord(c) < 0x21 or ord(c) == 0x7F for c in url):
         raise _refuse("the URL contains whitespace or control characters")
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+    except ValueError as exc:  # "http://[::1", "http://[127.0.0.2]:80"
+        raise _refuse(f"the URL cannot be parsed ({exc})") from None
     if parts.scheme not in ("http", "https"):
         raise _refuse("only http and https URLs are allowed")
     if parts.username is not None or parts.password is not None or "@" in parts.netloc:
@@ -76,9 +79,29 @@ def parse_origin(url: str) -> tuple[str, str, str, int]:
     return url.rstrip("/"), parts.scheme, host.lower(), port
 
 
+# Special-purpose blocks Python's `is_global` (3.11) still calls global.
+_SPECIAL_NETWORKS = (
+    (ipaddress.ip_network("100.64.0.0/10"), "carrier-grade NAT"),
+    (ipaddress.ip_network("192.0.0.0/24"), "reserved (IETF protocol assignments)"),
+    (ipaddress.ip_network("fec0::/10"), "site-local"),
+    (ipaddress.ip_network("64:ff9b:1::/48"), "reserved (local-use NAT64)"),
+)
+
+
 def _address_problem(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> str | None:
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
-        address = address.ipv4_mapped
+    """Why `address` may not be a custom host's, or None when it is a global address.
+
+    An IPv4 address inside an IPv6 one (mapped `::ffff:a.b.c.d`, 6to4 `2002:ab:cd::`, Teredo)
+    is judged as itself too: `2002:7f00:1::1` reaches 127.0.0.1 through a 6to4 relay.
+    """
+    if isinstance(address, ipaddress.IPv6Address):
+        embedded = [address.ipv4_mapped, address.sixtofour, *(address.teredo or ())]
+        for inner in embedded:
+            problem = _address_problem(inner) if inner is not None else None
+            if problem:
+                return problem
+        if address.ipv4_mapped:
+            return None
     if address.is_loopback:
         return "loopback"
     if address.is_link_local:
@@ -87,9 +110,11 @@ def _address_problem(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> 
         return "private"
     if address.is_multicast or address.is_reserved or address.is_unspecified:
         return "reserved"
-    if isinstance(address, ipaddress.IPv4Address) and address in ipaddress.ip_network(
-            "100.64.0.0/10"):
-        return "carrier-grade NAT"
+    for network, problem in _SPECIAL_NETWORKS:
+        if address in network:
+            return problem
+    if not address.is_global:
+        return "non-global"
     return None
 
 

@@ -19,7 +19,6 @@ import functools
 from dataclasses import dataclass
 from typing import Any
 
-import httptools
 import orjson
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 
@@ -66,28 +65,20 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         super().connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
-        """uvicorn's, plus the head's byte count and the 431 answer."""
-        self._unset_keepalive_if_required()
+        """uvicorn's, with the head's raw byte count around it."""
         if self._head_open:
             self._head_raw += len(data)
-        try:
-            self.parser.feed_data(data)
-        except httptools.HttpParserError:
-            if self._refused is not None:
-                self._refuse(431, self._refused)
-                return
-            message = "Invalid HTTP request received."
-            self.logger.warning(message)
-            self.send_400_response(message)
-            return
-        except httptools.HttpParserUpgrade:
-            if self._should_upgrade():
-                self.handle_websocket_upgrade()
-            else:
-                self._unsupported_upgrade_warning()
-            return
-        if self._head_open and self._head_raw > self.limits.max_bytes:
+        super().data_received(data)
+        if self._head_open and self._head_raw > self.limits.max_bytes \
+                and not self.transport.is_closing():
             self._refuse(431, f"the request head exceeds {self.limits.max_bytes} bytes")
+
+    def send_400_response(self, msg: str) -> None:
+        """uvicorn answers every parser error so; a head this class stopped gets its 431."""
+        if self._refused is not None:
+            self._refuse(431, self._refused)
+        else:
+            super().send_400_response(msg)
 
     def on_message_begin(self) -> None:
         super().on_message_begin()

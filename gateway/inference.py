@@ -19,7 +19,7 @@ from gateway.limits import admit
 from gateway.relay import to_response
 from gateway.requests import read_body
 from gateway.routing.execute import execute
-from gateway.routing.plan import build_plan, header_leaf
+from gateway.routing.plan import authenticate, build_plan, header_leaf
 from gateway.services import Services
 from gateway.tracing import request_ids
 from providers.base import Endpoint
@@ -127,7 +127,9 @@ async def models(request: Request) -> Response:
     if ctx.provider or ctx.config or ctx.virtual_key:
         answer = await execute(services, ctx, await build_plan(services, ctx))
         return to_response(answer, ctx, response_headers(ctx), services.record)
-    # No provider named: list the bundled backend's models, or none while it is down.
+    # No provider named: list the bundled backend's models, or none while it is down; to
+    # callers the gateway admits, like every other /v1 route.
+    await authenticate(services, ctx)
     with contextlib.suppress(GatewayError):
         answer = await execute(services, ctx, header_leaf(ctx, provider="vllm"))
         return to_response(answer, ctx, response_headers(ctx), services.record)

@@ -4,6 +4,12 @@ Python's `re` backtracks, so a pattern like `^(a+)+$` against forty `a`s and a `
 minutes on the event loop. RE2 (`google-re2`) matches in time linear in the input and refuses
 what it cannot do that way: backreferences (`\\1`) and lookarounds (`(?=`, `(?<!`). Every
 pattern a request or config supplies goes through `compile`, which also caps its length.
+
+Linear is not cheap: RE2's cost per input byte grows with the compiled program (a DFA state is a
+set of its instructions), so `(a|aa|aaa|aaaa){1,1000}b`, 24 characters and 10,004
+instructions, takes seconds on 120 KB. Two caps make one match cost a few milliseconds at
+worst: `compile` refuses programs over MAX_PROGRAM_SIZE instructions, and `search` looks at the
+first MAX_SEARCH_BYTES bytes of the text only (docs/decisions.md, "Bounded work per request").
 """
 
 from __future__ import annotations
@@ -14,6 +20,12 @@ import re2
 
 # The longest pattern accepted, in characters; longer ones are refused with the rest.
 MAX_PATTERN_LENGTH = 1000
+# The most instructions a compiled pattern may have (RE2's `programsize`). Ordinary routing
+# patterns are far below: `^user-\d+$` 6, an email pattern 20, a UUID 70, ten model names in
+# an alternation 119. Unicode classes are large (`\p{L}` alone is 1,200) and are refused.
+MAX_PROGRAM_SIZE = 200
+# `search` matches the first this many bytes (UTF-8) of its text; the rest is not looked at.
+MAX_SEARCH_BYTES = 2048
 # RE2's memory budget for one compiled pattern (its default, stated): a pattern whose program
 # would need more (`(a{1000}){1000}`) fails to compile instead of growing the process.
 _MAX_PROGRAM_BYTES = 8 << 20
@@ -43,10 +55,14 @@ def compile(source: str) -> Pattern:
     if len(source) > MAX_PATTERN_LENGTH:
         raise RegexError(f"is {len(source)} characters long; the limit is {MAX_PATTERN_LENGTH}")
     try:
-        return re2.compile(source, _OPTIONS)
+        compiled = re2.compile(source, _OPTIONS)
     except re2.error as exc:
         raise RegexError(f"is not a pattern RE2 can run in linear time "
                          f"(no backreferences or lookarounds): {_reason(exc)}") from None
+    if compiled.programsize > MAX_PROGRAM_SIZE:
+        raise RegexError(f"compiles to {compiled.programsize} RE2 instructions; the limit is "
+                         f"{MAX_PROGRAM_SIZE} (use fewer or smaller repetitions and classes)")
+    return compiled
 
 
 def problem(source: object) -> str | None:
@@ -60,10 +76,27 @@ def problem(source: object) -> str | None:
     return None
 
 
+def program_size(source: str) -> int:
+    """RE2 instructions of an accepted pattern: configs cap the total of theirs."""
+    return int(compile(source).programsize)
+
+
+def head(text: str) -> str:
+    """The first MAX_SEARCH_BYTES bytes of `text` in UTF-8, a character cut in two dropped."""
+    if len(text) * 4 <= MAX_SEARCH_BYTES:
+        return text
+    cut = text[:MAX_SEARCH_BYTES].encode("utf-8", "surrogatepass")[:MAX_SEARCH_BYTES]
+    return cut.decode("utf-8", "ignore")
+
+
 def search(pattern: Pattern | str, text: str) -> bool:
-    """Whether the pattern matches anywhere in `text`."""
+    """Whether the pattern matches in the first MAX_SEARCH_BYTES bytes of `text`.
+
+    What lies past them is not looked at, so `$` and a later match are not seen there: the cost
+    of one search is bounded by the two caps, whatever the size of the text.
+    """
     compiled = compile(pattern) if isinstance(pattern, str) else pattern
-    return compiled.search(text) is not None
+    return compiled.search(head(text)) is not None
 
 
 def sub(pattern: Pattern | str, replacement: str, text: str, count: int = 0) -> str:

@@ -14,16 +14,22 @@ from providers.base import SSEEvent
 
 DONE = b"data: [DONE]\n\n"
 _LINE_BREAK = re.compile(r"\r\n|\r|\n")
-# The longest line, and the most data one event may gather, in characters (the gateway passes
+# The longest line, and the most data one event may gather, in UTF-8 bytes (the gateway passes
 # GATEWAY_MAX_UPSTREAM_BODY_BYTES): a line that never ends must not grow memory without bound.
-DEFAULT_MAX_EVENT_CHARS = 32 * 1024 * 1024
+# Bytes, not characters: a cap in characters let a line of 4-byte emoji reach four times it.
+DEFAULT_MAX_EVENT_BYTES = 32 * 1024 * 1024
+
+
+def _utf8_size(text: str) -> int:
+    """Bytes of `text` in UTF-8, as they came off the wire; ASCII costs no copy."""
+    return len(text) if text.isascii() else len(text.encode("utf-8", "surrogatepass"))
 
 
 class SSEDecoder:
     """Turns network chunks into events; partial lines wait for the next chunk."""
 
-    def __init__(self, max_chars: int = DEFAULT_MAX_EVENT_CHARS) -> None:
-        self._max = max_chars
+    def __init__(self, max_bytes: int = DEFAULT_MAX_EVENT_BYTES) -> None:
+        self._max = max_bytes
         self._partial: list[str] = []  # pieces of a line whose end has not come yet
         self._partial_size = 0
         self._pending_cr = False
@@ -45,7 +51,7 @@ class SSEDecoder:
             lines[0] = "".join(self._partial) + lines[0]
             self._partial, self._partial_size = [], 0
         if tail:
-            self._partial_size += len(tail)
+            self._partial_size += _utf8_size(tail)
             if self._partial_size > self._max:
                 raise _too_large("line", self._max)
             self._partial.append(tail)
@@ -74,7 +80,7 @@ class SSEDecoder:
         name, _, value = line.partition(":")
         value = value.removeprefix(" ")
         if name == "data":
-            self._data_size += len(value) + 1
+            self._data_size += _utf8_size(value) + 1
             if self._data_size > self._max:
                 raise _too_large("event", self._max)
             self._data.append(value)
@@ -88,14 +94,14 @@ class SSEDecoder:
 
 
 def _too_large(what: str, limit: int) -> UpstreamTooLarge:
-    return UpstreamTooLarge(f"the upstream sent an SSE {what} longer than {limit} characters, "
+    return UpstreamTooLarge(f"the upstream sent an SSE {what} longer than {limit} bytes, "
                             "the gateway's limit")
 
 
 async def decode_stream(chunks: AsyncIterator[bytes],
-                        max_chars: int = DEFAULT_MAX_EVENT_CHARS) -> AsyncIterator[SSEEvent]:
+                        max_bytes: int = DEFAULT_MAX_EVENT_BYTES) -> AsyncIterator[SSEEvent]:
     """Events from raw network chunks; SSE is UTF-8 by definition, whatever the headers say."""
-    decoder = SSEDecoder(max_chars)
+    decoder = SSEDecoder(max_bytes)
     utf8 = codecs.getincrementaldecoder("utf-8")(errors="replace")
     async for chunk in chunks:
         for event in decoder.feed(utf8.decode(chunk)):

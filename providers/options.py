@@ -27,11 +27,41 @@ URL_OPTIONS: dict[str, re.Pattern[str]] = {
     "runpod-endpoint-id": re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}"),
 }
 
-# Other names an option may be stored under (the SDK's camelCase, config snake_case).
+# Other names an option may be stored under (the SDK's camelCase, config snake_case); the
+# same names providers/azure.py reads.
 ALIASES: dict[str, str] = {
     "resourceName": "azure-resource-name",
     "resource_name": "azure-resource-name",
+    "deploymentName": "azure-deployment-id",
+    "deployment_id": "azure-deployment-id",
+    "deploymentId": "azure-deployment-id",
+    "apiVersion": "azure-api-version",
+    "api_version": "azure-api-version",
+    "adToken": "azure-ad-token",
+    "azure_ad_token": "azure-ad-token",
+    "azureAuthMode": "azure-auth-mode",
+    "azure_auth_mode": "azure-auth-mode",
 }
+
+# Options that decide where a request, and a stored secret with it, goes: every URL option,
+# and the Azure deployment (which also decides the model). gateway/destinations.py adds each
+# `{placeholder}` of a provider's base URL.
+DESTINATION_OPTIONS = frozenset({*URL_OPTIONS, "azure-deployment-id"})
+
+# Words that mark an option as a credential: aws-secret-access-key, aws-session-token,
+# azure-ad-token / adToken, vertex-service-account-json (compared without case, `-` or `_`).
+_CREDENTIAL_WORDS = ("secret", "token", "key", "password", "credential", "accountjson")
+
+
+def canonical(name: str) -> str:
+    """The x-portkey-<name> suffix an option name (or one of its aliases) stands for."""
+    return ALIASES.get(name, name)
+
+
+def is_credential_option(name: str) -> bool:
+    """Whether an option (x-portkey-<name>, a config key, a stored option) holds a secret."""
+    folded = name.lower().replace("-", "").replace("_", "")
+    return any(word in folded for word in _CREDENTIAL_WORDS)
 
 # A `{name}` placeholder without a row above must still be a single DNS label.
 PLACEHOLDER_DEFAULT = _LABEL

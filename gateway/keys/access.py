@@ -10,8 +10,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-import orjson
-
 from gateway.errors import PermissionDenied
 from gateway.resolve import Principal, VirtualKey
 from providers.base import Endpoint
@@ -58,8 +56,9 @@ def ensure_model_allowed(ctx: RequestContext, leaf: Leaf) -> None:
     """403 when the API key or the leaf's virtual key limits its models and the model the
     upstream would be asked for (the body's, after `override_params`) is not one of them.
 
-    Listing models runs none and is not checked; a passthrough whose body names no model is
-    refused, since what it would run cannot be told.
+    Listing models runs none and is not checked; a passthrough is refused, since the model
+    it runs may sit in its path (`/models/x:generateContent`, `/deployments/x/...`) or
+    anywhere in its body, and cannot be told.
     """
     principal, vk = ctx.principal, leaf.virtual_key
     limits: list[tuple[str, frozenset[str]]] = []
@@ -69,7 +68,12 @@ def ensure_model_allowed(ctx: RequestContext, leaf: Leaf) -> None:
         limits.append((f"virtual key '{vk.slug}'", vk.allowed_models))
     if not limits or ctx.endpoint is Endpoint.MODELS:
         return
-    model = requested_model(ctx.endpoint, ctx.body, ctx.raw_body, leaf.override_params)
+    if ctx.endpoint is Endpoint.PROXY:
+        raise PermissionDenied(
+            f"passthrough requests are not allowed for {limits[0][0]}: it limits models "
+            f"(allowed: {_listed(limits[0][1])}), and a passthrough cannot be checked against "
+            "a model list", param="model", code="model_not_allowed")
+    model = requested_model(ctx.body, leaf.override_params)
     for holder, allowed in limits:
         if model not in allowed:
             raise PermissionDenied(
@@ -77,26 +81,11 @@ def ensure_model_allowed(ctx: RequestContext, leaf: Leaf) -> None:
                 param="model", code="model_not_allowed")
 
 
-def requested_model(endpoint: Endpoint, body: Mapping[str, Any] | None, raw_body: bytes,
+def requested_model(body: Mapping[str, Any] | None,
                     override_params: Mapping[str, Any]) -> str | None:
     """The model the upstream will be asked for: the body's, after `override_params`."""
-    if "model" in override_params:
-        model = override_params["model"]
-    elif endpoint is Endpoint.PROXY:
-        model = _raw_model(raw_body)
-    else:
-        model = (body or {}).get("model")
+    model = override_params["model"] if "model" in override_params else (body or {}).get("model")
     return model if isinstance(model, str) else None
-
-
-def _raw_model(raw_body: bytes) -> Any:
-    if not raw_body.strip():
-        return None
-    try:
-        parsed = orjson.loads(raw_body)
-    except orjson.JSONDecodeError:
-        return None
-    return parsed.get("model") if isinstance(parsed, dict) else None
 
 
 def _listed(values: frozenset[str]) -> str:

@@ -35,10 +35,13 @@ def _compare(check: Callable[[float, float], bool]) -> Callable[[Any, Any], bool
 
 def _regex(value: Any, operand: Any) -> bool:
     """RE2, so linear in the value; validation compiled (and cached) the pattern already."""
+    if not isinstance(operand, str):  # a config that skipped validation
+        raise InvalidRequest("$regex must be a string", param="x-portkey-config",
+                             code="invalid_config")
     if not isinstance(value, str):
         return False
     try:
-        return safe_regex.search(str(operand), value)
+        return safe_regex.search(operand, value)
     except safe_regex.RegexError as exc:  # a config that skipped validation
         raise InvalidRequest(f"$regex {exc}", param="x-portkey-config",
                              code="invalid_config") from None
@@ -56,6 +59,13 @@ OPERATORS: dict[str, Callable[[Any, Any], bool]] = {
     "$regex": _regex,
 }
 LOGICAL = ("$and", "$or")
+# Caps on one query (README "Bounded work per request"): `$and`/`$or` nesting, the query itself
+# being level 1, and keys plus operators counted over the whole query.
+MAX_QUERY_DEPTH = 10
+MAX_QUERY_OPERATORS = 100
+# The RE2 instructions (safe_regex.program_size) of all `$regex` operands of one config together:
+# every condition may run on a request, each match costing up to a few ms at the largest size.
+MAX_REGEX_PROGRAM_TOTAL = 1000
 
 
 def lookup(context: Mapping[str, Any], path: str) -> Any:
@@ -91,21 +101,52 @@ def _field_matches(value: Any, expected: Any) -> bool:
 
 
 def query_problems(query: Any, path: str) -> list[str]:
-    """Validation, run once per config: unknown operators, bad operands, bad regexes."""
+    """Validation, run once per config: unknown operators, bad operands, bad regexes, size."""
+    count = [0]
+    problems = _query_problems(query, path, 1, count)
+    if count[0] > MAX_QUERY_OPERATORS:
+        problems.append(f"{path}: more than {MAX_QUERY_OPERATORS} keys and operators, the "
+                        "cap (see README: Bounded work per request)")
+    return problems
+
+
+def regex_program_total(query: Any) -> int:
+    """RE2 instructions of the query's `$regex` operands; for a query that passed validation."""
+    if not isinstance(query, Mapping):
+        return 0
+    total = 0
+    for key, expected in query.items():
+        if key in LOGICAL and isinstance(expected, list):
+            total += sum(regex_program_total(sub) for sub in expected)
+        elif isinstance(expected, Mapping) and isinstance(expected.get("$regex"), str):
+            total += safe_regex.program_size(expected["$regex"])
+    return total
+
+
+def _query_problems(query: Any, path: str, depth: int, count: list[int]) -> list[str]:
     if not isinstance(query, Mapping) or not query:
         return [f"{path}: must be a non-empty object"]
+    if depth > MAX_QUERY_DEPTH:
+        return [f"{path}: $and/$or nested {depth} levels deep, over the cap of "
+                f"{MAX_QUERY_DEPTH} (see README: Bounded work per request)"]
     problems: list[str] = []
     for key, expected in query.items():
         where = f"{path}.{key}"
+        count[0] += 1
+        if count[0] > MAX_QUERY_OPERATORS:
+            break  # reported once by query_problems; the rest is not read
         if key in LOGICAL:
             if not isinstance(expected, list) or not expected:
                 problems.append(f"{where}: must be a non-empty list of queries")
                 continue
             for i, sub in enumerate(expected):
-                problems += query_problems(sub, f"{where}[{i}]")
+                problems += _query_problems(sub, f"{where}[{i}]", depth + 1, count)
+                if count[0] > MAX_QUERY_OPERATORS:
+                    break
         elif key.startswith("$"):
             problems.append(f"{where}: unknown logical operator (use $and or $or)")
         elif isinstance(expected, Mapping) and any(k.startswith("$") for k in expected):
+            count[0] += len(expected)
             problems += _operator_problems(expected, where)
     return problems
 
@@ -118,6 +159,8 @@ def _operator_problems(operators: Mapping[str, Any], where: str) -> list[str]:
                             + ", ".join(sorted([*OPERATORS, *LOGICAL])))
         elif op in ("$in", "$nin") and not isinstance(operand, list):
             problems.append(f"{where}.{op}: must be a list")
-        elif op == "$regex" and (problem := safe_regex.problem(str(operand))):
+        elif op == "$regex" and not isinstance(operand, str):
+            problems.append(f"{where}.$regex: must be a string (a regular expression)")
+        elif op == "$regex" and (problem := safe_regex.problem(operand)):
             problems.append(f"{where}.$regex: invalid regular expression: {problem}")
     return problems

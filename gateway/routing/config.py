@@ -14,7 +14,11 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from pydantic.alias_generators import to_camel
 
 from gateway.errors import InvalidRequest
-from gateway.routing.conditional import query_problems
+from gateway.routing.conditional import (
+    MAX_REGEX_PROGRAM_TOTAL,
+    query_problems,
+    regex_program_total,
+)
 from gateway.routing.leaf import MAX_RETRY_ATTEMPTS
 from gateway.routing.shape import OPTION_KEYS, check_size, shape_problems
 from providers import REGISTRY
@@ -175,6 +179,13 @@ def _conditional_problems(node: ConfigNode, path: str) -> list[str]:
     return problems
 
 
+def _regex_total(node: ConfigNode) -> int:
+    """RE2 instructions of every `$regex` in the config: each may run on one request."""
+    conditions = node.strategy.conditions or [] if node.strategy else []
+    return (sum(regex_program_total(c.query) for c in conditions)
+            + sum(_regex_total(child) for child in node.targets or []))
+
+
 def validate_config(data: Any, param: str = "x-portkey-config") -> ConfigNode:
     """The one validator of configs: inline, saved ones at use, and every config being saved.
 
@@ -196,6 +207,10 @@ def validate_config(data: Any, param: str = "x-portkey-config") -> ConfigNode:
                      if e["type"] != "extra_forbidden"]
     else:
         problems += _semantic_problems(node, "")
+        if not problems and (total := _regex_total(node)) > MAX_REGEX_PROGRAM_TOTAL:
+            problems.append(f"strategy.conditions: the $regex patterns total {total} RE2 "
+                            f"instructions, over the cap of {MAX_REGEX_PROGRAM_TOTAL} "
+                            "(see README: Bounded work per request)")
     if problems:
         error = InvalidRequest("invalid config: " + "; ".join(problems), param=param,
                                code="invalid_config")

@@ -35,7 +35,8 @@ class Leaf:
     virtual_key: VirtualKey | None = None
     custom_host: str | None = None  # from the client: passes the SSRF guard first
     base_url: str | None = None  # set by the operator (a virtual key): trusted
-    stored_key: bool = False  # api_key came from a saved config: bound like a virtual key's
+    # A saved config gave it an api_key or a credential option: bound like a virtual key's.
+    stored_key: bool = False
     options: Mapping[str, str] = field(default_factory=dict, repr=False)  # may hold secrets
     override_params: Mapping[str, Any] = field(default_factory=dict)
     retry: RetryPolicy = RetryPolicy()

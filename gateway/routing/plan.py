@@ -6,7 +6,8 @@ child sets its own. Headers win over the config for custom host, forward headers
 
 A saved config (by id, or an API key's default config) was written by an admin: its
 `custom_host` is a stored destination, like a virtual key's (no SSRF guard), and its
-`api_key`s are stored secrets, bound to their destinations (gateway/destinations.py).
+`api_key`s and credential options are stored secrets, bound to their destinations, whose
+options the client may not override (gateway/destinations.py).
 An inline config's `custom_host` is the client's, like the header.
 """
 
@@ -16,6 +17,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from gateway.context import RequestContext
+from gateway.destinations import has_credential_option, stored_options_win
 from gateway.errors import AuthenticationFailed, InvalidRequest
 from gateway.keys.access import (
     ensure_config_allowed,
@@ -49,17 +51,23 @@ class _Inherited:
 
 async def build_plan(services: Services, ctx: RequestContext) -> Node:
     """Authenticate the caller, then turn the config (or the headers alone) into a plan."""
-    ctx.principal = await services.resolver.authenticate(ctx.api_key)
-    ensure_inference(ctx.principal)
+    await authenticate(services, ctx)
     config = await _config(services, ctx)
     if config is None:
         if ctx.virtual_key and not ctx.provider:
             vk = await resolve_virtual_key(services, ctx, ctx.virtual_key)
             leaf = virtual_key_leaf(vk, "config", _Inherited())
-            return _apply_headers(ctx, replace(leaf, options={**leaf.options, **ctx.options}))
+            options = stored_options_win(leaf.options, ctx.options)
+            return _apply_headers(ctx, replace(leaf, options=options))
         return header_leaf(ctx)
     saved = ctx.config is None or ctx.config_id is not None
     return await _node(services, ctx, config, "config", _Inherited(saved=saved))
+
+
+async def authenticate(services: Services, ctx: RequestContext) -> None:
+    """Who is calling (401 when a key is required and missing or bad), and may it run requests."""
+    ctx.principal = await services.resolver.authenticate(ctx.api_key)
+    ensure_inference(ctx.principal)
 
 
 async def _config(services: Services, ctx: RequestContext) -> ConfigNode | None:
@@ -128,7 +136,9 @@ async def _leaf(services: Services, ctx: RequestContext, node: ConfigNode, path:
     if node.virtual_key:
         vk = await resolve_virtual_key(services, ctx, node.virtual_key)
         leaf = virtual_key_leaf(vk, path, inherited)
-        return replace(leaf, options={**leaf.options, **node.options()})
+        if inherited.saved:  # both the admin's
+            return replace(leaf, options={**leaf.options, **node.options()})
+        return replace(leaf, options=stored_options_win(leaf.options, node.options()))
     provider = node.provider or ctx.provider
     if provider is None:
         raise InvalidRequest(f"{path}: no provider: give the target a provider or a "
@@ -136,9 +146,12 @@ async def _leaf(services: Services, ctx: RequestContext, node: ConfigNode, path:
                              code="missing_provider")
     # A target without its own key uses the request's Authorization, as Portkey's does.
     api_key = node.api_key if node.api_key is not None else ctx.provider_key
-    return Leaf(path=path, provider=provider, api_key=api_key,
-                stored_key=inherited.saved and node.api_key is not None,
-                options={**ctx.options, **node.options()},
+    options = node.options()
+    # A saved config's api_key or credential option is a stored secret (destinations.py).
+    stored = inherited.saved and (node.api_key is not None or has_credential_option(options))
+    return Leaf(path=path, provider=provider, api_key=api_key, stored_key=stored,
+                options=stored_options_win(options, ctx.options) if stored
+                else {**ctx.options, **options},
                 **_hosts(inherited, None), **_leaf_fields(inherited))
 
 

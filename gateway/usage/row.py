@@ -34,16 +34,31 @@ def tokens_of(ctx: RequestContext) -> Tokens | None:
 
 def needs_estimate(ctx: RequestContext) -> bool:
     """Whether the request's tokens must be counted locally: it has no usable usage from the
-    upstream, and either succeeded or generated text before it failed (a client that left
-    mid-stream is billed for what it was sent). A failure that generated nothing costs 0; a
-    cache hit costs nothing."""
+    upstream, and either succeeded, or generated text before it failed (a client that left
+    mid-stream is billed for what it was sent), or its client left while the upstream was
+    working on it (`left_during_work`). A failure that generated nothing costs 0; a cache hit
+    costs nothing."""
     if ctx.usage and from_usage(ctx.usage) is not None:
         return False
     if ctx.estimated_tokens is not None or ctx.cache_status == "HIT":
         return False
     if ctx.completion.chars:
         return True
-    return ctx.status is not None and ctx.status < 400
+    if ctx.status is not None and ctx.status < 400:
+        return True
+    return left_during_work(ctx)
+
+
+def left_during_work(ctx: RequestContext) -> bool:
+    """The client disconnected while its last upstream call was in flight (a non-stream
+    answer not yet back) or answering (a stream being relayed, even with no text yet): the
+    upstream did, and bills, the work, so the request is billed at least its estimated
+    prompt. A client that leaves before any call, or while the gateway waits to retry a
+    failed one, costs nothing."""
+    if ctx.error_type != "client_disconnect" or not ctx.attempts:
+        return False
+    status = ctx.attempts[-1].status
+    return status is None or status < 400
 
 
 def cost_of(ctx: RequestContext, tokens: Tokens | None, prices: PriceBook) -> Decimal | None:
@@ -52,7 +67,10 @@ def cost_of(ctx: RequestContext, tokens: Tokens | None, prices: PriceBook) -> De
     if tokens is None:
         return Decimal(0) if ctx.status is not None and ctx.status >= 400 else None
     vk = ctx.virtual_key_obj
-    price = prices.price(ctx.answered_by or ctx.provider or "", ctx.model,
+    # A call the client left mid-way was answered by no one: priced at the provider it went to.
+    provider = ctx.answered_by or (ctx.attempts[-1].provider if ctx.attempts else None) \
+        or ctx.provider
+    price = prices.price(provider or "", ctx.model,
                          vk.prices if vk is not None else None)
     if price is None:
         return None

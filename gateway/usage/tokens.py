@@ -139,14 +139,52 @@ async def estimate_off_loop(body: dict[str, Any] | None, completion: TextSample)
         _counting_threads(), estimate, body, completion)
 
 
+# Generated text a message (or a stream's delta) carries beside tool calls: the answer, a
+# refusal, and the reasoning some models send (`reasoning_content`: DeepSeek, vLLM;
+# `reasoning`: OpenRouter, Ollama).
+_TEXT_FIELDS = ("content", "refusal", "reasoning_content", "reasoning")
+
+
 def completion_text(response: dict[str, Any]) -> str:
-    """The generated text of a non-stream response or of one stream chunk."""
-    parts = []
+    """The generated text of a non-stream response or of one stream chunk: everything the
+    model wrote that the client receives (content, refusal, reasoning, the names and
+    arguments of tool calls and of a legacy function call, an audio transcript), so that a
+    stream of tool calls cut before its usage is billed like one of content."""
+    parts: list[str] = []
     for choice in response.get("choices") or ():
-        message = choice.get("message") or choice.get("delta") or {}
-        content = message.get("content") if isinstance(message, dict) else None
-        if isinstance(content, str):
-            parts.append(content)
-        elif isinstance(choice.get("text"), str):
-            parts.append(choice["text"])
+        if not isinstance(choice, dict):
+            continue
+        message = choice.get("message") or choice.get("delta")
+        if isinstance(message, dict):
+            _message_text(message, parts)
+        text = choice.get("text")
+        if isinstance(text, str):
+            parts.append(text)
     return "".join(parts)
+
+
+def _message_text(message: dict[str, Any], parts: list[str]) -> None:
+    for name in _TEXT_FIELDS:
+        value = message.get(name)
+        if isinstance(value, str):
+            parts.append(value)
+        elif isinstance(value, list):  # content parts
+            parts += [p["text"] for p in value
+                      if isinstance(p, dict) and isinstance(p.get("text"), str)]
+    calls = message.get("tool_calls")
+    if isinstance(calls, list):
+        for call in calls:
+            if isinstance(call, dict):
+                _call_text(call.get("function"), "arguments", parts)
+                _call_text(call.get("custom"), "input", parts)  # custom tools: free text
+    _call_text(message.get("function_call"), "arguments", parts)
+    audio = message.get("audio")
+    if isinstance(audio, dict) and isinstance(audio.get("transcript"), str):
+        parts.append(audio["transcript"])
+
+
+def _call_text(call: Any, field: str, parts: list[str]) -> None:
+    if isinstance(call, dict):
+        for value in (call.get("name"), call.get(field)):
+            if isinstance(value, str):
+                parts.append(value)

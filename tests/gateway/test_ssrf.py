@@ -30,6 +30,12 @@ REFUSED = [
     "file:///etc/passwd",
     "http://exa mple.com/v1",
     "http://example.com./v1",
+    "http://[2002:7f00:1::1]/v1",  # 6to4 of 127.0.0.1
+    "http://[2001:0:4136:e378:8000:63bf:80ff:fffd]/v1",  # Teredo, client 127.0.0.2
+    "http://[fec0::1]/v1",  # site-local
+    "http://192.0.0.8/v1",  # IETF protocol assignments
+    "http://[::1",  # urlsplit raises ValueError
+    "http://[127.0.0.2]:18791/v1",
 ]
 
 
@@ -51,7 +57,29 @@ async def test_guard_allows_public_addresses_without_connecting():
     assert await guard.check("https://8.8.8.8/v1") == "https://8.8.8.8/v1"
 
 
-@pytest.mark.parametrize("url", ["http://127.0.0.2:9/v1", "http://169.254.169.254/v1"])
+@pytest.mark.parametrize(("url", "reason"), [
+    ("http://[2002:7f00:1::1]/v1", "loopback"),
+    ("http://[2002:a00:5::1]/v1", "private"),  # 6to4 of 10.0.0.5
+    ("http://[2001:0:4136:e378:8000:63bf:80ff:fffd]/v1", "loopback"),
+    ("http://[fec0::1]/v1", "site-local"),
+    ("http://192.0.0.8/v1", "reserved"),
+    ("http://[::1", "cannot be parsed"),
+    ("http://[127.0.0.2]:18791/v1", "cannot be parsed"),
+])
+async def test_guard_names_the_reason(url, reason):
+    with pytest.raises(InvalidRequest, match=reason) as caught:
+        await HostGuard(frozenset()).check(url)
+    assert caught.value.param == "x-portkey-custom-host"
+    assert caught.value.status == 400
+
+
+async def test_guard_allows_6to4_of_a_public_address_without_connecting():
+    guard = HostGuard(frozenset())
+    assert await guard.check("https://[2002:808:808::1]/v1") == "https://[2002:808:808::1]/v1"
+
+
+@pytest.mark.parametrize("url", ["http://127.0.0.2:9/v1", "http://169.254.169.254/v1",
+                                 "http://[::1", "http://[127.0.0.2]:18791/v1"])
 def test_gateway_refuses_before_any_connection(gateway, mock: MockUpstream, url):
     response = httpx.post(f"{gateway.url}/v1/chat/completions",
                           headers={"x-portkey-provider": "openai", "x-portkey-custom-host": url},

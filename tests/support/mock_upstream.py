@@ -18,6 +18,9 @@ differently. Scenarios (combine with `+`):
     hold-usage         a stream that sends every content chunk, then holds the usage chunk
                        until the client leaves
     hold-done          a stream that sends everything but `[DONE]`, then holds it likewise
+    hold-after-role    a chat stream that sends one role-only chunk (no text), then holds
+    tool-calls         a chat stream whose deltas are a tool call (TOOL_CALL), not content
+    reasoning          a chat stream whose deltas are `reasoning_content`, not content
 
 Every request is recorded (`requests`), with the number in flight at once (`max_in_flight`),
 and streams the client abandoned are counted in `cancelled_streams`, hanging requests the
@@ -39,6 +42,8 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 STREAM_WORDS = ["Hello", " from", " the", " mock", " upstream", "."]
+# The `tool-calls` stream: its function's name, then its arguments in pieces.
+TOOL_CALL = ("get_weather", ['{"city": ', '"Paris", ', '"unit": "celsius"}'])
 
 
 @dataclass
@@ -144,6 +149,12 @@ class MockUpstream:
                 yield _sse({"error": {"message": "scripted stream error", "type": "server_error",
                                       "code": "mock_stream_error"}})
                 return
+            if "hold-after-role" in flags:
+                yield _sse({"id": "cmpl-mock", "object": "chat.completion.chunk",
+                            "created": created, "model": body.get("model"), "choices": [
+                                {"index": 0, "delta": {"role": "assistant", "content": ""},
+                                 "finish_reason": None}]})
+                await asyncio.sleep(3600)
             for i, word in enumerate(STREAM_WORDS):
                 if delay:
                     await asyncio.sleep(delay)
@@ -151,7 +162,7 @@ class MockUpstream:
                     raise ConnectionResetError("scripted drop")
                 choice: dict[str, Any] = {"index": 0, "finish_reason": None, "logprobs": None}
                 if chat:
-                    choice["delta"] = {"content": word} | ({"role": "assistant"} if i == 0 else {})
+                    choice["delta"] = _delta(i, word, flags)
                 else:
                     choice["text"] = word
                 chunk = {"id": "cmpl-mock", "object": "chat.completion.chunk" if chat
@@ -177,6 +188,21 @@ class MockUpstream:
         except asyncio.CancelledError:
             self.cancelled_streams += 1
             raise
+
+
+def _delta(i: int, word: str, flags: list[str]) -> dict[str, Any]:
+    delta: dict[str, Any] = {"role": "assistant"} if i == 0 else {}
+    if "tool-calls" in flags:
+        name, arguments = TOOL_CALL
+        call: dict[str, Any] = {"index": 0, "function": {
+            "arguments": arguments[i] if i < len(arguments) else ""}}
+        if i == 0:
+            call |= {"id": "call_mock", "type": "function"}
+            call["function"]["name"] = name
+        return delta | {"content": None, "tool_calls": [call]}
+    if "reasoning" in flags:
+        return delta | {"content": "", "reasoning_content": word}
+    return delta | {"content": word}
 
 
 def _sse(data: dict[str, Any]) -> bytes:

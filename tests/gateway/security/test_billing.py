@@ -5,8 +5,12 @@ the admin API) and the loopback mock upstream:
 
 - a client that reads every content chunk of a stream and leaves before the usage chunk is
   logged 499 with estimated tokens and their cost, and its API key's limits are charged;
+  so is a stream of tool calls or of reasoning, and a stream left after a chunk with no
+  text at all is billed its prompt;
 - a non-stream client that leaves while the gateway waits on the upstream (or between
-  retries) cancels the upstream call and every retry left.
+  retries) cancels the upstream call and every retry left; one that left while the call was
+  in flight is billed its estimated prompt (the upstream bills the work), one that left
+  while the gateway waited to retry a failed call pays nothing.
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ from gateway.usage.tokens import count
 from tests.gateway.limits.test_limits import fresh_minute
 from tests.support.databases import admin_client
 from tests.support.limited_keys import issued_key, key_store_settings, with_keys
-from tests.support.mock_upstream import STREAM_WORDS, MockUpstream, prompt_tokens
+from tests.support.mock_upstream import STREAM_WORDS, TOOL_CALL, MockUpstream, prompt_tokens
 from tests.support.servers import ThreadedServer
 from tests.support.waiting import wait_until
 
@@ -33,6 +37,7 @@ PROMPT = "Count my tokens please"
 BODY = {"model": MODEL, "messages": [{"role": "user", "content": PROMPT}]}
 PER_MILLION = 1000.0  # $ per million tokens, in and out: a request of ~10 tokens costs ~$0.01
 ESTIMATED_PROMPT, ESTIMATED_COMPLETION = count(PROMPT), count("".join(STREAM_WORDS))
+PROMPT_COST = Decimal(str(PER_MILLION)) * ESTIMATED_PROMPT / 10**6
 
 
 @pytest.fixture
@@ -114,6 +119,38 @@ def test_a_stream_left_before_its_usage_chunk_is_billed_for_what_was_relayed(
     assert wait_until(lambda: mock.cancelled_streams == 1)  # and the upstream was closed
 
 
+@pytest.mark.parametrize(("scenario", "generated"), [
+    ("tool-calls", TOOL_CALL[0] + "".join(TOOL_CALL[1])),
+    ("reasoning", "".join(STREAM_WORDS)),
+], ids=["tool-calls", "reasoning"])
+def test_a_stream_without_content_left_before_its_usage_is_billed_for_what_was_relayed(
+        gateway_on, mock: MockUpstream, scenario: str, generated: str):
+    """Forcing a tool call (or asking a reasoning model) makes no stream free."""
+    gateway = gateway_on(f"{scenario}+hold-usage")
+    request_id, text = read_stream_then_leave(gateway, BODY, until=finished)
+    assert text == ""  # no `content` reached the client: only tool calls or reasoning
+    row = logged(gateway, request_id)
+    assert (row["status_code"], row["error_type"]) == (499, "client_disconnect")
+    assert row["tokens_estimated"] is True
+    assert (row["prompt_tokens"], row["completion_tokens"]) == (ESTIMATED_PROMPT,
+                                                                count(generated))
+    assert row["completion_tokens"] > 0
+    expected = Decimal(str(PER_MILLION)) * (ESTIMATED_PROMPT + count(generated)) / 10**6
+    assert Decimal(row["cost_usd"]) == expected > PROMPT_COST
+
+
+def test_a_stream_left_after_a_chunk_without_text_is_billed_its_prompt(
+        gateway_on, mock: MockUpstream):
+    gateway = gateway_on("hold-after-role")
+    request_id, text = read_stream_then_leave(gateway, BODY, until=lambda event: True)
+    assert text == ""
+    row = logged(gateway, request_id)
+    assert (row["status_code"], row["error_type"]) == (499, "client_disconnect")
+    assert (row["prompt_tokens"], row["completion_tokens"], row["tokens_estimated"]) == (
+        ESTIMATED_PROMPT, 0, True)
+    assert Decimal(row["cost_usd"]) == PROMPT_COST > 0
+
+
 def test_a_stream_left_after_its_usage_arrived_records_the_upstream_counts(
         gateway_on, mock: MockUpstream):
     gateway = gateway_on("hold-done")
@@ -163,28 +200,41 @@ def send_and_leave(gateway: ThreadedServer, arrived: Callable[[], bool], **extra
         assert wait_until(arrived), "the request never reached the upstream"
 
 
-def test_a_non_stream_client_that_leaves_cancels_its_upstream_call(
+def test_a_non_stream_client_that_leaves_cancels_its_upstream_call_and_pays_its_prompt(
         gateway_on, mock: MockUpstream):
-    gateway = gateway_on("hang")
+    fresh_minute()
+    gateway = gateway_on("hang", {"tpm": ESTIMATED_PROMPT - 1})
     send_and_leave(gateway, lambda: mock.in_flight == 1)
     # The gateway closes its upstream connection at once, instead of waiting on the answer.
     assert wait_until(lambda: mock.abandoned == 1, timeout=2)
     row = logged(gateway)
     assert (row["status_code"], row["error_type"]) == (499, "client_disconnect")
-    assert Decimal(row["cost_usd"]) == 0 and row["prompt_tokens"] is None
+    # The upstream had the request and bills its work: the prompt, estimated, is billed.
+    assert (row["prompt_tokens"], row["completion_tokens"], row["tokens_estimated"]) == (
+        ESTIMATED_PROMPT, 0, True)
+    assert Decimal(row["cost_usd"]) == PROMPT_COST > 0
+    limits_settled(gateway)  # and charged to the key's limits
+    refused = httpx.post(f"{gateway.url}/v1/chat/completions", headers=headers(), json=BODY,
+                         timeout=10)
+    assert refused.status_code == 429, refused.text
+    assert refused.json()["error"]["code"] == "rate_limit_exceeded"
 
 
-@pytest.mark.parametrize(("scenario", "backoff_ms"), [
-    ("status-503+slow-300", 50),  # leaves while the gateway waits on the first attempt
-    ("status-503", 800),  # leaves while the gateway sleeps before its first retry
+@pytest.mark.parametrize(("scenario", "backoff_ms", "billed"), [
+    # Leaves while the gateway waits on the first attempt: its prompt is billed.
+    ("status-503+slow-300", 50, True),
+    # Leaves while the gateway sleeps before its first retry: the failed call costs nothing.
+    ("status-503", 800, False),
 ], ids=["during-attempt", "during-backoff"])
 def test_a_non_stream_client_that_leaves_stops_the_retries(
-        gateway_on, mock: MockUpstream, scenario: str, backoff_ms: int):
+        gateway_on, mock: MockUpstream, scenario: str, backoff_ms: int, billed: bool):
     gateway = gateway_on(scenario, retry_backoff_base_ms=backoff_ms)
     config = orjson.dumps({"retry": {"attempts": 3, "on_status_codes": [503]}}).decode()
     send_and_leave(gateway, lambda: len(mock.requests) == 1, **{"x-portkey-config": config})
     row = logged(gateway)
     assert (row["status_code"], row["error_type"]) == (499, "client_disconnect")
     assert row["latency_ms"] < backoff_ms + 300  # logged at once, not after the retries
+    assert Decimal(row["cost_usd"]) == (PROMPT_COST if billed else 0)
+    assert row["prompt_tokens"] == (ESTIMATED_PROMPT if billed else None)
     # Every retry would have reached the mock well within this window.
     assert not wait_until(lambda: len(mock.requests) > 1, timeout=1.5)

@@ -8,6 +8,7 @@ so that only the work bounds (not the destination rules) are exercised:
     /huge    64 MB of JSON without usage, sent in chunks, pausing at 16 MiB until released
     /sized   the same, but declared up front in Content-Length
     /endless an SSE stream whose first line never ends, pausing at 16 MiB until released
+    /emoji   an SSE event of one 48 MiB data line of 4-byte characters (12 Mi characters)
     /error   a 500 whose body is 64 MB
 
 While a hostile request is in flight, `/healthz` must answer within 100 ms: the event loop is
@@ -19,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import random
 import socket
 import struct
 import threading
@@ -53,6 +55,7 @@ ANSWER = {"id": "c1", "object": "chat.completion", "created": 1, "model": "m",
 _PREFIX = (b'{"id":"c1","object":"chat.completion","created":1,"model":"m","choices":'
            b'[{"index":0,"finish_reason":"stop","message":{"role":"assistant","content":"')
 _CHUNK = b"a" * (64 * 1024)
+_EMOJI = "\N{GRINNING FACE}".encode() * (16 * 1024)  # 64 KiB, 16 Ki characters
 
 
 class Hostile:
@@ -79,14 +82,15 @@ class Hostile:
         return JSONResponse(ANSWER)
 
     async def _body(self, request: Request, prefix: bytes, suffix: bytes,
-                    pause_at: int | None, total: int = HUGE) -> AsyncIterator[bytes]:
+                    pause_at: int | None, total: int = HUGE,
+                    chunk: bytes = _CHUNK) -> AsyncIterator[bytes]:
         test, sent = self._test, len(prefix)
         yield prefix
         while sent < total and not await request.is_disconnected():
             if pause_at is not None and sent >= pause_at and not self.arrived.is_set():
                 await self._hold()
-            yield _CHUNK
-            sent += len(_CHUNK)
+            yield chunk
+            sent += len(chunk)
             if test == self._test:
                 self.sent = sent
         yield suffix
@@ -102,6 +106,11 @@ class Hostile:
                                  media_type="application/json",
                                  headers={"content-length": str(length)})
 
+    async def _emoji(self, request: Request) -> Response:
+        self.arrived.set()
+        return StreamingResponse(self._body(request, b"data: ", b"\n\n", None, 48 * MiB, _EMOJI),
+                                 media_type="text/event-stream")
+
     async def _endless(self, request: Request) -> Response:
         return StreamingResponse(self._body(request, b"data: ", b"", 16 * MiB, 4 * HUGE),
                                  media_type="text/event-stream")
@@ -113,14 +122,14 @@ class Hostile:
 
     def app(self) -> Starlette:
         paths = {"slow": self._slow, "huge": self._huge, "sized": self._sized,
-                 "endless": self._endless, "error": self._error}
+                 "endless": self._endless, "error": self._error, "emoji": self._emoji}
         return Starlette(routes=[Route(f"/{name}/v1/chat/completions", handler, methods=["POST"])
                                  for name, handler in paths.items()])
 
 
 # Which provider reaches which hostile path (each is OpenAI-compatible).
 PROVIDERS = {"together-ai": "slow", "openai": "huge", "anyscale": "sized", "groq": "endless",
-             "fireworks-ai": "error"}
+             "fireworks-ai": "error", "deepinfra": "emoji"}
 
 
 @pytest.fixture(scope="module")
@@ -238,6 +247,49 @@ def test_a_backtracking_regex_runs_in_linear_time(gateway: GatewayProcess,
     assert call.response.status_code == 200, call.response.text
 
 
+def _on_content(pattern: str) -> str:
+    config = json.loads(_conditional(pattern))
+    query = config["strategy"]["conditions"][0]["query"]
+    query["params.messages.0.content"] = query.pop("metadata.user")
+    return json.dumps(config)
+
+
+def _message(content: str) -> dict[str, Any]:
+    return BODY | {"messages": [{"role": "user", "content": content}]}
+
+
+def test_a_regex_with_a_huge_program_is_refused_before_it_runs(gateway: GatewayProcess,
+                                                               hostile: Hostile) -> None:
+    # 24 characters, 10,004 RE2 instructions: linear, but ~14 s on this 240 KB message.
+    headers = {"x-portkey-config": _on_content("(a|aa|aaa|aaaa){1,1000}b")}
+    with InFlight(gateway, headers, _message("a" * 240_000)) as call:
+        assert_loop_free(gateway)
+    assert call.error is None and call.response is not None
+    assert call.response.status_code == 400, call.response.text
+    message = call.response.json()["error"]["message"]
+    assert "query.params.messages.0.content.$regex" in message
+    assert "10004 RE2 instructions; the limit is 200" in message
+    assert not hostile.arrived.is_set()
+
+
+def test_the_worst_accepted_regex_on_a_huge_message_leaves_the_loop_free(
+        gateway: GatewayProcess, hostile: Hostile) -> None:
+    # A new DFA state at every byte, at the largest program accepted: only the message's
+    # first bytes are matched (safe_regex.MAX_SEARCH_BYTES), so milliseconds, not seconds.
+    rng = random.Random(22)
+    content = "".join(rng.choice("ab") for _ in range(240_000))
+    headers = {"x-portkey-config": _on_content("[ab]*a[ab]{193}c")}
+    for _ in range(3):  # each with its own DFA states: the pattern's cache is no help
+        with InFlight(gateway, headers, _message(content)) as call:
+            assert wait_until(hostile.arrived.is_set, timeout=10), "the regex held the loop"
+            assert_loop_free(gateway)
+            hostile.release.set()
+        assert call.error is None and call.response is not None
+        assert call.response.status_code == 200, call.response.text
+        hostile.reset()
+        content = "".join(rng.choice("ab") for _ in range(240_000))
+
+
 @pytest.mark.parametrize(("pattern", "reason"), [
     (r"^(a)\1$", "RE2"),            # a backreference
     (r"^(?=a)a", "RE2"),            # a lookahead
@@ -251,6 +303,40 @@ def test_a_regex_re2_cannot_run_is_refused_naming_where(gateway: GatewayProcess,
     assert response.status_code == 400, response.text
     message = response.json()["error"]["message"]
     assert "strategy.conditions[0].query.metadata.user.$regex" in message and reason in message
+    assert not hostile.arrived.is_set()
+
+
+# --- attack 6: fan-out ---------------------------------------------------------------------
+
+def test_10000_target_configs_are_refused_by_count_with_the_loop_free(
+        gateway: GatewayProcess, hostile: Hostile) -> None:
+    # Targets as small as JSON allows, so the config fits the head limit and reaches the
+    # config validator (a longer one is a 431 before the app sees it).
+    config = json.dumps({"strategy": {"mode": "fallback"}, "targets": [{}] * 10_000},
+                        separators=(",", ":"))
+    answers: list[httpx.Response] = []
+    stop = threading.Event()
+
+    def flood() -> None:
+        with httpx.Client(timeout=30) as client:
+            while not stop.is_set():
+                answers.append(client.post(f"{gateway.url}/v1/chat/completions", json=BODY,
+                                           headers=_headers("together-ai") | {
+                                               "x-portkey-config": config}))
+
+    senders = [threading.Thread(target=flood) for _ in range(4)]
+    for sender in senders:
+        sender.start()
+    try:
+        assert wait_until(lambda: len(answers) >= 8, timeout=30), "no answer to the flood"
+        assert_loop_free(gateway)
+    finally:
+        stop.set()
+        for sender in senders:
+            sender.join(30)
+    assert {a.status_code for a in answers} == {400}
+    error = answers[0].json()["error"]
+    assert error["code"] == "config_too_large" and "targets" in error["message"], error
     assert not hostile.arrived.is_set()
 
 
@@ -293,6 +379,22 @@ def test_an_endless_sse_line_is_cut_at_the_cap(gateway: GatewayProcess,
     assert call.response.json()["error"]["code"] == "upstream_body_too_large"
     assert call.rss_peak_kib < 300 * 1024, f"{call.rss_peak_kib} KiB"
     assert hostile.sent < 2 * HUGE
+
+
+def test_an_sse_line_of_4_byte_characters_is_cut_at_the_cap_in_bytes(
+        gateway: GatewayProcess, hostile: Hostile) -> None:
+    # 48 MiB of one data line, 12 Mi characters: under a cap counted in characters (32 Mi),
+    # it was relayed whole and the worker grew by 660 MB.
+    with InFlight(gateway, _headers("deepinfra"), BODY | {"stream": True}) as call:
+        assert wait_until(hostile.arrived.is_set, timeout=20)
+        assert_loop_free(gateway)
+    assert call.error is None and call.response is not None
+    assert call.response.status_code == 502, call.response.text[:300]
+    error = call.response.json()["error"]
+    assert error["code"] == "upstream_body_too_large"
+    assert f"longer than {32 * MiB} bytes" in error["message"]
+    assert call.rss_peak_kib < 300 * 1024, f"{call.rss_peak_kib} KiB"
+    assert hostile.sent < 48 * MiB  # the gateway stopped reading at the cap
 
 
 def test_a_huge_error_body_is_truncated_not_read_whole(gateway: GatewayProcess,

@@ -260,3 +260,129 @@ def test_loopback_services_are_refused_before_any_connection(strict_gateway, moc
                                 "x-portkey-custom-host": f"{mock_url}/v1"})
     assert ok.status_code == 200, ok.text
     assert len(mock.requests) == 1
+
+
+AD_TOKEN = "eyJ-planted-ad-token-" + os.urandom(10).hex()
+AWS_SECRET = "planted-aws-secret-" + os.urandom(10).hex()
+
+
+def _service_account(token_uri: str) -> str:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                            serialization.NoEncryption()).decode()
+    return json.dumps({"type": "service_account", "project_id": "p", "private_key_id": "k1",
+                       "private_key": pem, "client_email": "gw@p.iam.gserviceaccount.com",
+                       "token_uri": token_uri})
+
+
+def _saved(gateway: GatewayProcess, config: dict[str, Any]) -> str:
+    created = _admin(gateway, "/admin/configs", {"name": "stored", "config": config})
+    assert created.status_code == 201, created.text
+    return str(created.json()["slug"])
+
+
+@pytest.mark.parametrize("provider", ["azure-openai", "bedrock", "vertex-ai"])
+def test_saved_config_credential_options_are_not_sent_to_a_client_host(
+        gateway, keys, attacker, thief, provider):
+    # The token endpoint is the attacker too: a minted token, or the minting, would show.
+    config = {
+        "azure-openai": {"provider": "azure-openai", "azure_ad_token": AD_TOKEN,
+                         "resource_name": "myres", "deployment_id": "dep1"},
+        "bedrock": {"provider": "bedrock", "aws_access_key_id": "AKIAPLANTED",
+                    "aws_secret_access_key": AWS_SECRET, "aws_region": "us-east-1"},
+        "vertex-ai": {"provider": "vertex-ai", "vertex_project_id": "p",
+                      "vertex_service_account_json": _service_account(
+                          f"{attacker[1].url}/token")},
+    }[provider]
+    slug = _saved(gateway, config)
+    default = _admin(gateway, "/admin/api-keys", {"name": "defaulted",
+                                                  "defaults": {"config_id": slug}})
+    assert default.status_code == 201, default.text
+    host = {"x-portkey-custom-host": f"{attacker[1].url}/v1"}
+    for headers in ({"x-portkey-api-key": keys["api"], "x-portkey-config": slug},
+                    {"x-portkey-api-key": default.json()["key"]}):  # the key's default config
+        error = _refused(_chat(gateway, headers | host), 403, "custom_host_not_allowed",
+                         "x-portkey-custom-host")
+        assert "credential options" in error["message"]
+    assert thief.received == []
+
+
+@pytest.fixture(scope="module")
+def azure_vk(gateway: GatewayProcess, mock_server: tuple[MockUpstream, ThreadedServer]) -> str:
+    """An Azure virtual key whose own host is the loopback mock: nothing leaves loopback."""
+    created = _admin(gateway, "/admin/virtual-keys", {
+        "name": "azure", "provider": "azure-openai", "key": VK_SECRET,
+        "resourceName": "myres", "deploymentName": "dep1",
+        "custom_host": f"{mock_server[1].url}/v1"})
+    assert created.status_code == 201, created.text
+    return str(created.json()["slug"])
+
+
+@pytest.mark.parametrize(("header", "value"), [
+    ("x-portkey-azure-resource-name", "attacker"),
+    ("x-portkey-resource_name", "attacker"),  # an alias the adapter also reads
+    ("x-portkey-azure-deployment-id", "big"),  # the deployment decides the model
+])
+def test_client_cannot_override_a_virtual_keys_destination(gateway, keys, azure_vk, thief,
+                                                           mock: MockUpstream, header, value):
+    response = _chat(gateway, {"x-portkey-api-key": keys["api"],
+                               "x-portkey-virtual-key": azure_vk, header: value})
+    error = _refused(response, 403, "option_not_allowed", header)
+    assert "stored secret" in error["message"]
+    assert mock.requests == [] and thief.received == []
+
+
+def test_inline_config_cannot_override_a_virtual_keys_destination(gateway, keys, azure_vk,
+                                                                  mock: MockUpstream):
+    config = {"virtual_key": azure_vk, "deployment_id": "big"}
+    response = _chat(gateway, {"x-portkey-api-key": keys["api"],
+                               "x-portkey-config": json.dumps(config)})
+    _refused(response, 403, "option_not_allowed", "x-portkey-azure-deployment-id")
+    assert mock.requests == []
+
+
+def test_virtual_key_destination_options_may_be_repeated_and_others_given(
+        gateway, keys, azure_vk, mock: MockUpstream):
+    response = _chat(gateway, {"x-portkey-api-key": keys["api"],
+                               "x-portkey-virtual-key": azure_vk,
+                               "x-portkey-azure-resource-name": "myres",  # the stored value
+                               "x-portkey-azure-api-version": "2024-06-01"})  # not a destination
+    assert response.status_code == 200, response.text
+    (seen,) = mock.requests
+    assert (seen.path, seen.query) == ("openai/deployments/dep1/chat/completions",
+                                       "api-version=2024-06-01")
+    assert seen.headers["api-key"] == VK_SECRET
+
+
+def test_client_cannot_override_a_saved_configs_destination(gateway, keys, thief,
+                                                            mock: MockUpstream):
+    slug = _saved(gateway, {"provider": "bedrock", "aws_access_key_id": "AKIAPLANTED",
+                            "aws_secret_access_key": AWS_SECRET, "aws_region": "us-east-1"})
+    response = _chat(gateway, {"x-portkey-api-key": keys["api"], "x-portkey-config": slug,
+                               "x-portkey-aws-region": "eu-west-1"})
+    _refused(response, 403, "option_not_allowed", "x-portkey-aws-region")
+    assert mock.requests == [] and thief.received == []
+
+
+@pytest.mark.parametrize("url", ["http://[::1", "http://[127.0.0.2]:18791/v1"])
+def test_unparsable_hosts_are_400_naming_the_field(gateway, keys, attacker, thief, url):
+    auth = {"x-portkey-api-key": keys["api"]}
+    header = _chat(gateway, auth | {"x-portkey-provider": "openai",
+                                    "x-portkey-custom-host": url})
+    _refused(header, 400, "invalid_custom_host", "x-portkey-custom-host")
+    inline = _chat(gateway, auth | {"x-portkey-config": json.dumps(
+        {"provider": "openai", "api_key": "k", "custom_host": url})})
+    _refused(inline, 400, "invalid_custom_host", "x-portkey-custom-host")
+    stored = _admin(gateway, "/admin/virtual-keys", {
+        "name": "x", "provider": "openai", "key": "k", "allowed_custom_hosts": [url]})
+    _refused(stored, 400, "invalid_custom_host", "allowed_custom_hosts")
+    # The request's own host is the attacker's (trusted), so nothing could leave loopback.
+    minted = _chat(gateway, auth | {"x-portkey-provider": "vertex-ai",
+                             "x-portkey-custom-host": f"{attacker[1].url}/v1",
+                             "x-portkey-vertex-project-id": "p",
+                             "x-portkey-vertex-service-account-json": _service_account(url)})
+    error = _refused(minted, 400, "invalid_custom_host", "x-portkey-vertex-service-account-json")
+    assert "token_uri" in error["message"]
+    assert thief.received == []

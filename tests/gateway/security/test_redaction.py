@@ -25,7 +25,8 @@ from starlette.routing import Route
 
 from gateway.context import parse_request
 from gateway.credentials import ServiceAccount, ServiceAccountTokens, _cache_key
-from gateway.redaction import REDACTED, Secrets, redact
+from gateway.errors import AuthenticationFailed
+from gateway.redaction import MAX_ERROR_TEXT, MIN_ECHO, REDACTED, Secrets, redact
 from gateway.resolve import VirtualKey
 from gateway.routing.leaf import Leaf
 from gateway.settings import Settings
@@ -232,3 +233,87 @@ def test_every_kind_of_known_secret_is_gathered() -> None:
 
 
 PEM = "-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASC\n-----END PRIVATE KEY-----\n"
+
+
+def test_an_echo_in_another_letter_case_is_redacted() -> None:
+    key = "sk-proj-ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+    assert redact(f"bad key {key.upper()}!", [key]) == f"bad key {REDACTED}!"
+    assert redact(f"bad key {key.lower()}!", [key]) == f"bad key {REDACTED}!"
+    # Spans stay right beside non-ASCII text (whose lower case may change its length).
+    assert redact(f"İİ clé {key.swapcase()} ß", [key]) == f"İİ clé {REDACTED} ß"
+
+
+@pytest.mark.parametrize("encode", [base64.b64encode, base64.urlsafe_b64encode],
+                         ids=["standard", "urlsafe"])
+@pytest.mark.parametrize("padded", [True, False], ids=["padded", "unpadded"])
+@pytest.mark.parametrize("template", ["{}", "Bearer {}", "user:{}", "{}:", "x-{}-y"],
+                         ids=["key", "bearer", "basic", "basic-no-user", "inside"])
+def test_a_base64_echo_is_redacted(encode, padded: bool, template: str) -> None:
+    # Bytes that encode to '+' and '/' in the standard alphabet, '-' and '_' in the other.
+    key = "sk-live-\xfb\xff" + "Zq8>>?~" + os.urandom(6).hex()
+    raw = template.format(key).encode()
+    assert base64.b64encode(raw) != base64.urlsafe_b64encode(raw)  # both alphabets tried
+    encoded = encode(raw).decode()
+    if not padded:
+        encoded = encoded.rstrip("=")
+    scrubbed = redact(f"invalid credentials: {encoded} (see docs)", [key])
+    assert scrubbed.startswith("invalid credentials: ") and scrubbed.endswith(" (see docs)")
+    assert REDACTED in scrubbed
+    left = scrubbed.removeprefix("invalid credentials: ").removesuffix(" (see docs)")
+    # What stays around the redaction encodes the text around the key, at most one char
+    # shared with the key's first or last byte: never twelve chars of it.
+    for part in left.split(REDACTED):
+        assert len(part) <= 12, part
+
+
+def test_base64_lookalikes_stay() -> None:
+    key = "sk-proj-ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+    other = base64.b64encode(b"some other credential entirely").decode()
+    assert redact(f"token {other} rejected", [key]) == f"token {other} rejected"
+
+
+def test_a_service_account_json_is_no_secret_but_its_private_key() -> None:
+    """The option's JSON text shares field names ("client_email") with error messages."""
+    without_key = orjson.dumps({"type": "service_account", "client_email": "a@b.iam",
+                                "project_id": "demo-project-123"}).decode()
+    with_key = orjson.dumps({"type": "service_account", "client_email": "a@b.iam",
+                             "private_key": PEM}).decode()
+    malformed = '{"client_email": "a@b.iam", "private_key": "' + PEM.replace("\n", "\\n")
+    for account, secret in ((without_key, None), (with_key, PEM), (malformed, None)):
+        ctx = parse_request(
+            endpoint=Endpoint.CHAT, method="POST", path="chat/completions", query="",
+            headers=Headers({"x-portkey-vertex-service-account-json": account}),
+            raw_body=b'{"model": "m", "messages": []}', request_id="r", trace_id="t")
+        leaf = Leaf(path="", provider="vertex-ai", options={
+            "vertex-service-account-json": account})
+        found = Secrets(Settings(_env_file=None), ctx, leaf, ServiceAccountTokens()).values()
+        assert account not in found
+        if secret is not None:
+            assert secret in found
+        message = "the service-account JSON lacks client_email, private_key"
+        assert Secrets(Settings(_env_file=None), ctx, leaf, ServiceAccountTokens()).scrub(
+            AuthenticationFailed(message)).message == message
+    # A malformed JSON still gives its PEM key up for redaction.
+    ctx = parse_request(endpoint=Endpoint.CHAT, method="POST", path="chat/completions",
+                        query="", headers=Headers({}), raw_body=b"{}", request_id="r",
+                        trace_id="t")
+    leaf = Leaf(path="", provider="vertex-ai", options={
+        "vertex-service-account-json": '{"private_key": "' + PEM + '", oops'})
+    assert PEM.strip() in Secrets(Settings(_env_file=None), ctx, leaf,
+                                  ServiceAccountTokens()).values()
+
+
+def test_a_huge_error_message_is_cut_before_it_is_scrubbed() -> None:
+    """Scrubbing runs on the event loop: an upstream's megabyte of error text is cut first."""
+    key = "sk-huge-error-echo-" + "k" * 24
+    ctx = parse_request(endpoint=Endpoint.CHAT, method="POST", path="chat/completions",
+                        query="", headers=Headers({"authorization": f"Bearer {key}"}),
+                        raw_body=b"{}", request_id="r", trace_id="t")
+    leaf = Leaf(path="", provider="openai", api_key=key)
+    echoed = f"bad key {key} " + base64.b64encode(os.urandom(768 * 1024)).decode() + key
+    error = Secrets(Settings(_env_file=None), ctx, leaf, ServiceAccountTokens()).scrub(
+        AuthenticationFailed(echoed))
+    assert error.message.startswith("bad key") and REDACTED in error.message[:40]
+    assert error.message.endswith(" [truncated]")
+    assert len(error.message) <= MAX_ERROR_TEXT + len(" [truncated]")
+    assert key not in error.message and key[:MIN_ECHO] not in error.message

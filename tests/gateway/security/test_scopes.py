@@ -104,15 +104,40 @@ def test_key_limited_to_model_m1_cannot_ask_m2(keyed_gateway, mock: MockUpstream
     assert [r.body["model"] for r in mock.requests] == ["m1", "m1"]
 
 
-def test_model_limit_holds_for_passthrough_routes(keyed_gateway, mock: MockUpstream):
+# Passthrough names its model where no list can be checked: in the path, or nowhere.
+PASSTHROUGH = [
+    ("google", "/v1/models/gemini-ultra:generateContent", {"contents": []}),
+    ("azure-openai", "/v1/deployments/big/chat/completions",
+     {"model": "m1", "messages": MESSAGES}),
+    ("openai", "/v1/images/generations", {"model": "m1", "prompt": "a cat"}),
+]
+
+
+@pytest.mark.parametrize(("provider", "path", "body"), PASSTHROUGH,
+                         ids=[p[0] for p in PASSTHROUGH])
+def test_model_limit_refuses_passthrough_routes(keyed_gateway, mock: MockUpstream, mock_url,
+                                                provider, path, body):
     gateway = keyed_gateway()
-    api_key = create_api_key(gateway, allowed_models=["m1"])
-    headers = {"x-portkey-api-key": api_key, "x-portkey-provider": "openai"}
-    refused = httpx.post(f"{gateway.url}/v1/images/generations", headers=headers, timeout=30,
-                         json={"model": "m2", "prompt": "a cat"})
-    assert refused.status_code == 403 and _error(refused)["code"] == "model_not_allowed"
-    allowed = httpx.post(f"{gateway.url}/v1/images/generations", headers=headers, timeout=30,
-                         json={"model": "m1", "prompt": "a cat"})
+    host = f"{mock_url}/v1"  # nothing leaves loopback, even if a refusal failed
+    limited = create_api_key(gateway, name="m1-only", allowed_models=["m1"])
+    free = create_api_key(gateway, name="free")
+    vk = create_virtual_key(gateway, name="m1 vk", provider=provider, key=SECRET_A,
+                            custom_host=host, allowed_models=["m1"])
+    direct = {"x-portkey-provider": provider, "x-portkey-custom-host": host,
+              "authorization": "Bearer sk-own"}
+    for headers, holder in (({"x-portkey-api-key": limited, **direct}, "gateway API key"),
+                            ({"x-portkey-api-key": free, "x-portkey-virtual-key": vk["slug"]},
+                             "virtual key")):
+        refused = httpx.post(f"{gateway.url}{path}", headers=headers, json=body, timeout=30)
+        assert refused.status_code == 403, refused.text
+        error = _error(refused)
+        assert error["code"] == "model_not_allowed"
+        assert f"passthrough requests are not allowed for {holder}" in error["message"]
+        assert "cannot be checked against a model list" in error["message"]
+    assert mock.requests == []
+    # Without a model list, passthrough is relayed as before.
+    allowed = httpx.post(f"{gateway.url}{path}", headers={"x-portkey-api-key": free, **direct},
+                         json=body, timeout=30)
     assert allowed.status_code == 200, allowed.text
     assert len(mock.requests) == 1
 
@@ -130,6 +155,24 @@ def test_admin_only_key_runs_no_inference(keyed_gateway, mock: MockUpstream):
     assert chat(gateway, api_key=both, provider="openai").status_code == 200
     with admin_client(gateway, admin_only) as admin:  # its own job still works
         assert admin.get("/admin/api-keys").status_code == 200
+
+
+def test_model_list_needs_an_admitted_key_like_every_v1_route(keyed_gateway,
+                                                             mock: MockUpstream):
+    gateway = keyed_gateway()
+    admin_only = create_api_key(gateway, name="ops", scopes=["admin"])
+    inference = create_api_key(gateway, name="app")
+    anonymous = httpx.get(f"{gateway.url}/v1/models", timeout=30)
+    assert anonymous.status_code == 401, anonymous.text
+    assert _error(anonymous)["code"] == "missing_api_key"
+    refused = httpx.get(f"{gateway.url}/v1/models", timeout=30,
+                        headers={"x-portkey-api-key": admin_only})
+    assert refused.status_code == 403
+    assert _error(refused)["code"] == "inference_scope_required"
+    assert mock.requests == []
+    listed = httpx.get(f"{gateway.url}/v1/models", timeout=30,
+                       headers={"x-portkey-api-key": inference})
+    assert listed.status_code == 200, listed.text
 
 
 def test_allow_lists_round_trip_through_the_admin_api(keyed_gateway, mock: MockUpstream):

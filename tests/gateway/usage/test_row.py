@@ -94,3 +94,21 @@ def test_spooled_lines_of_older_versions_replay_as_json_values(tmp_path):
         ("r1", {"team": "search"}, [{"status": 200}]), ("r2", {"team": "ads"}, None)]
     assert (tmp_path / f"rejected-{os.getpid()}.rows").read_bytes() == \
         b'{"id": "cut short by a cr\n'
+
+
+def test_a_client_that_left_mid_call_is_billed_its_prompt_and_one_that_left_a_retry_not():
+    prices = PriceBook(load_table())
+    for last_status, billed in ((None, True), (200, True), (503, False)):
+        ctx = finished_request()
+        ctx.usage, ctx.status, ctx.error_type = None, 499, "client_disconnect"
+        ctx.answered_by = ctx.provider = None  # priced at the provider the call went to
+        ctx.attempts = [Attempt("config", "openai", last_status, 1.0)]
+        tokens = price_request(ctx, prices)
+        if billed:
+            assert tokens is not None and tokens.estimated and tokens.completion == 0
+            assert tokens.prompt > 0 and ctx.cost_usd is not None and ctx.cost_usd > 0
+        else:
+            assert tokens is None and ctx.cost_usd == 0
+    ctx = finished_request()
+    ctx.usage, ctx.status, ctx.error_type, ctx.attempts = None, 499, "client_disconnect", []
+    assert price_request(ctx, prices) is None  # left before any upstream call

@@ -98,3 +98,24 @@ async def test_recorders_see_the_estimate_and_shutdown_waits_for_it():
     await services.drain_records()
     assert seen[1] == tokens.Tokens(2, 2, 0, estimated=True)
     assert not services.counting
+
+
+def test_every_generated_text_the_client_receives_is_counted():
+    from gateway.usage.tokens import completion_text
+
+    message = {"role": "assistant", "content": "A", "refusal": "B",
+               "reasoning_content": "C", "reasoning": "D",
+               "tool_calls": [{"id": "1", "type": "function",
+                               "function": {"name": "E", "arguments": "F"}},
+                              {"id": "2", "type": "custom", "custom": {"name": "G", "input": "H"}}],
+               "function_call": {"name": "I", "arguments": "J"},
+               "audio": {"id": "a", "transcript": "K"}}
+    assert completion_text({"choices": [{"message": message}]}) == "ABCDEFGHIJK"
+    assert completion_text({"choices": [{"delta": message}]}) == "ABCDEFGHIJK"
+    # A stream's tool-call delta carries a piece of the arguments, its name only at first.
+    assert completion_text({"choices": [{"delta": {"tool_calls": [
+        {"index": 0, "function": {"arguments": '{"city"'}}]}}]}) == '{"city"'
+    assert completion_text({"choices": [{"text": "legacy"}]}) == "legacy"
+    assert completion_text({"choices": [{"message": {"content": [
+        {"type": "text", "text": "part"}]}}]}) == "part"
+    assert completion_text({"choices": [{"delta": {"role": "assistant"}}, "junk"]}) == ""
