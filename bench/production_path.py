@@ -40,7 +40,15 @@ import httpx
 import orjson
 
 from bench.client import Run, load
-from bench.harness import ROOT, _stop, free_port, mock_upstream, run_fast, wait_for_port
+from bench.harness import (
+    ROOT,
+    _stop,
+    cpu_seconds,
+    free_port,
+    mock_upstream,
+    run_fast,
+    wait_for_port,
+)
 
 POSTGRES = "postgresql+asyncpg://postgres@127.0.0.1:5432"
 REDIS = "redis://127.0.0.1:6379/0"
@@ -67,9 +75,11 @@ class Pooled:
     gateway_c1: list[float] = field(default_factory=list)
     ok_c50: int = 0
     seconds_c50: float = 0.0
+    cpu_c50: float = 0.0  # the gateway's CPU seconds during the c=50 turns
     errors: int = 0
 
-    def add(self, direct: Run, c1: Run, c50: Run) -> None:
+    def add(self, direct: Run, c1: Run, c50: Run, cpu_c50: float) -> None:
+        self.cpu_c50 += cpu_c50
         self.direct_c1 += [r.latency for r in direct.ok]
         self.gateway_c1 += [r.latency for r in c1.ok]
         self.ok_c50 += len(c50.ok)
@@ -82,6 +92,8 @@ class Pooled:
                 "gateway_p50_ms": round(through * 1000, 3),
                 "direct_p50_ms": round(direct * 1000, 3),
                 "rps_c50": round(self.ok_c50 / self.seconds_c50, 1) if self.seconds_c50 else 0.0,
+                # CPU per request moves far less with the machine's load than req/s does.
+                "cpu_us_c50": round(self.cpu_c50 / self.ok_c50 * 1e6, 1) if self.ok_c50 else 0.0,
                 "requests": len(self.gateway_c1) + self.ok_c50, "errors": self.errors}
 
 
@@ -247,9 +259,10 @@ async def measure(targets: dict[str, Target], mock_port: int,
                                 stream=False)
             c1 = await load(target.port, target.request, 1, args.duration, args.warmup,
                             stream=False)
+            cpu = cpu_seconds(target.pid)
             c50 = await load(target.port, target.request, 50, args.duration, args.warmup,
                              stream=False)
-            pooled[name].add(direct, c1, c50)
+            pooled[name].add(direct, c1, c50, cpu_seconds(target.pid) - cpu)
             added = _p50([r.latency for r in c1.ok]) - _p50([r.latency for r in direct.ok])
             print(f"round {round_ + 1} {name:<19} +p50 c=1 {added * 1000:6.3f} ms   "
                   f"c=50 {c50.rps:8.0f} req/s", flush=True)
@@ -265,24 +278,29 @@ def report(pooled: dict[str, Pooled]) -> dict[str, Any]:
     default, production = figures["default"], figures["production"]
     figures["ratios"] = {
         "added_p50": _ratio(production["added_p50_ms"], default["added_p50_ms"]),
-        "rps_c50": _ratio(production["rps_c50"], default["rps_c50"])}
+        "rps_c50": _ratio(production["rps_c50"], default["rps_c50"]),
+        "cpu_us_c50": _ratio(production["cpu_us_c50"], default["cpu_us_c50"])}
     print(f"\n{'':<20} {'+p50 c=1 ms':>12} {'gw p50 ms':>10} {'direct p50':>11} "
-          f"{'req/s c=50':>11} {'errors':>7}")
+          f"{'req/s c=50':>11} {'CPU us/req':>11} {'errors':>7}")
     for name in pooled:
         row = figures[name]
         print(f"{name:<20} {row['added_p50_ms']:>12.3f} {row['gateway_p50_ms']:>10.3f} "
-              f"{row['direct_p50_ms']:>11.3f} {row['rps_c50']:>11.0f} {row['errors']:>7}")
+              f"{row['direct_p50_ms']:>11.3f} {row['rps_c50']:>11.0f} {row['cpu_us_c50']:>11.1f} "
+              f"{row['errors']:>7}")
     ratios = figures["ratios"]
-    print(f"production / default: added p50 {ratios['added_p50']}, req/s {ratios['rps_c50']}")
+    print(f"production / default: added p50 {ratios['added_p50']}, req/s {ratios['rps_c50']}, "
+          f"CPU/req {ratios['cpu_us_c50']}")
     if BASELINE + "default" in pooled:  # this checkout against the baseline, measured together
         figures["vs_baseline"] = {name: {
             "added_p50": _ratio(figures[name]["added_p50_ms"],
                                 figures[BASELINE + name]["added_p50_ms"]),
             "rps_c50": _ratio(figures[name]["rps_c50"], figures[BASELINE + name]["rps_c50"]),
+            "cpu_us_c50": _ratio(figures[name]["cpu_us_c50"],
+                                 figures[BASELINE + name]["cpu_us_c50"]),
         } for name in CONFIGS}
         for name, ratio in figures["vs_baseline"].items():
             print(f"{name} / baseline: added p50 {ratio['added_p50']}, "
-                  f"req/s {ratio['rps_c50']}")
+                  f"req/s {ratio['rps_c50']}, CPU/req {ratio['cpu_us_c50']}")
     return figures
 
 

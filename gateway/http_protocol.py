@@ -69,9 +69,13 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         if self._head_open:
             self._head_raw += len(data)
         super().data_received(data)
-        if self._head_open and self._head_raw > self.limits.max_bytes \
-                and not self.transport.is_closing():
-            self._refuse(431, f"the request head exceeds {self.limits.max_bytes} bytes")
+        if self._head_open and not self.transport.is_closing():
+            if self._head_raw > self.limits.max_bytes:
+                self._refuse(431, f"the request head exceeds {self.limits.max_bytes} bytes")
+            elif self._head_raw and self._head_timer is None:
+                # A head split over packets: timed from here. One that arrives whole (nearly
+                # every request) never arms a timer.
+                self._arm_head_timer()
 
     def send_400_response(self, msg: str) -> None:
         """uvicorn answers every parser error so; a head this class stopped gets its 431."""
@@ -84,8 +88,6 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         super().on_message_begin()
         self._head_open = True
         self._head_bytes = self._head_count = 0
-        if self._head_timer is None:
-            self._arm_head_timer()
 
     def on_url(self, url: bytes) -> None:
         self._head_bytes += len(url)

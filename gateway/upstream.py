@@ -171,7 +171,9 @@ def body_too_large(provider: str, limit: int) -> UpstreamTooLarge:
 def _declared_length(response: httpx.Response) -> int:
     """Content-Length of an unencoded body (0 when absent): a large one is refused unread."""
     length = response.headers.get("content-length", "")
-    if not length.isdigit() or response.headers.get("content-encoding", "identity") != "identity":
+    if len(length) < 8 or not length.isdigit():  # under 10 MB: not worth a second lookup
+        return 0
+    if response.headers.get("content-encoding", "identity") != "identity":
         return 0
     return int(length)
 
