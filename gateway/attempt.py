@@ -17,7 +17,7 @@ from typing import Any
 import httpx
 import orjson
 
-from gateway.context import HOP_BY_HOP, PREFIX, Attempt, RequestContext
+from gateway.context import CREDENTIAL_HEADERS, HOP_BY_HOP, PREFIX, Attempt, RequestContext
 from gateway.destinations import check_client_host, check_options
 from gateway.errors import (
     GatewayError,
@@ -136,7 +136,7 @@ async def _send(services: Services, ctx: RequestContext, leaf: Leaf,
         # without a name) is the client's error, never a 500.
         raise InvalidRequest(f"the request cannot be translated for {leaf.provider}: "
                              f"{type(exc).__name__} {exc}", provider=leaf.provider) from None
-    headers = _forwarded(ctx, leaf.forward_headers) | request.headers
+    headers = _forwarded(ctx, leaf, request.headers) | request.headers
     with map_httpx_errors(leaf.provider):
         response = await services.http.send_direct(request.method, request.url, headers,
                                                    request.body)
@@ -157,14 +157,24 @@ async def _send(services: Services, ctx: RequestContext, leaf: Leaf,
         raise
 
 
+async def check_destination(services: Services, leaf: Leaf) -> str | None:
+    """The leaf's destination rules, before anything is sent or read from the cache: option
+    values that would move the URL (400), a stored secret meeting a client's custom host
+    (403), then the SSRF guard. Returns the client's custom host as the guard passed it."""
+    if leaf.options:
+        check_options(leaf.options)
+    if not leaf.custom_host:
+        return None
+    check_client_host(leaf, leaf.custom_host)
+    return await services.host_guard.check(leaf.custom_host)
+
+
 async def build_target(services: Services, ctx: RequestContext, leaf: Leaf) -> Target:
     settings = services.settings
-    if leaf.options:
-        check_options(leaf.options)  # 400 for a value that would move the URL
     api_key = leaf.api_key
-    if leaf.custom_host:  # the client's: no stored secret goes there (403), then the guard
-        check_client_host(leaf, leaf.custom_host)
-        base_url: str | None = await services.host_guard.check(leaf.custom_host)
+    custom_host = await check_destination(services, leaf)
+    if custom_host is not None:
+        base_url: str | None = custom_host
     elif leaf.base_url:
         base_url = leaf.base_url
     else:  # gateway default keys go to the operator's URL for their provider only
@@ -209,9 +219,18 @@ def _build(ctx: RequestContext, leaf: Leaf, adapter: Adapter,
     return adapter.build_request(ctx.endpoint, body, target, stream=ctx.stream), strip_usage
 
 
-def _forwarded(ctx: RequestContext, from_config: tuple[str, ...]) -> dict[str, str]:
-    names = ctx.forward_headers if ctx.forward_headers is not None else from_config
-    return {n: ctx.headers[n] for n in names if n in ctx.headers and n not in HOP_BY_HOP}
+def _forwarded(ctx: RequestContext, leaf: Leaf, built: dict[str, str]) -> dict[str, str]:
+    """Client headers the request or config asked to forward. Never one the adapter sets
+    itself (in any letter case: it would ride beside the stored value), nor, to a leaf whose
+    secret the gateway supplies, a credential that would contest it."""
+    names = ctx.forward_headers if ctx.forward_headers is not None else leaf.forward_headers
+    if not names:
+        return {}
+    taken = {name.lower() for name in built}
+    if leaf.virtual_key is not None or leaf.stored_key:
+        taken |= CREDENTIAL_HEADERS
+    return {n: ctx.headers[n] for n in names
+            if n in ctx.headers and n not in HOP_BY_HOP and n not in taken}
 
 
 def _passed_headers(response: httpx.Response) -> dict[str, str]:

@@ -26,6 +26,10 @@ HOP_BY_HOP = frozenset({
     "host", "content-length", "transfer-encoding", "connection", "keep-alive", "expect",
     "upgrade", "te", "trailer", "proxy-authorization", "proxy-connection", "accept-encoding",
 })
+# Client headers that carry a credential (never forwarded beside a secret the gateway supplies).
+CREDENTIAL_HEADERS = frozenset({
+    "authorization", "proxy-authorization", "x-api-key", "api-key", "x-goog-api-key", "cookie",
+})
 
 
 @dataclass(slots=True)
@@ -116,6 +120,8 @@ def parse_request(
     raw_body: bytes, request_id: str, trace_id: str,
 ) -> RequestContext:
     body = _parse_body(endpoint, raw_body)
+    if endpoint is Endpoint.PROXY:
+        _check_proxy_path(path)
     ctx = RequestContext(
         request_id=request_id, trace_id=trace_id, endpoint=endpoint, method=method, path=path,
         query=query, headers=headers, raw_body=raw_body, body=body,
@@ -137,6 +143,27 @@ def parse_request(
     ctx.virtual_key = portkey.get("virtual-key") or None
     ctx.options = {name: value for name, value in portkey.items() if name not in _KNOWN}
     return ctx
+
+
+_ENCODED_SEPARATORS = ("%2f", "%2e", "%5c", "%3f", "%23")
+
+
+def _check_proxy_path(path: str) -> None:
+    """A passthrough path is appended to the target's base URL: it may not climb out of it
+    (`..`, which URL normalisation would apply) nor carry a query or fragment of its own
+    (the path arrives percent-decoded, so `%2F..%2F` and `%3F` are caught here too)."""
+    bad = next((c for c in ("?", "#", "\\") if c in path), None)
+    if bad is None:  # an upstream may decode these once more, then normalise
+        lowered = path.lower()
+        bad = next((c for c in _ENCODED_SEPARATORS if c in lowered), None)
+    if bad is None:
+        bad = next((s for s in path.split("/") if s in (".", "..")), None)
+    if bad is None and any(ord(c) < 0x20 or ord(c) == 0x7F for c in path):
+        bad = "a control character"
+    if bad is not None:
+        raise InvalidRequest(f"the passthrough path /v1/{path} contains {bad!r}, which could "
+                             "move the request outside the provider's API",
+                             param="path", code="invalid_path")
 
 
 def _parse_body(endpoint: Endpoint, raw: bytes) -> dict[str, Any] | None:

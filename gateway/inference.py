@@ -129,7 +129,9 @@ async def models(request: Request) -> Response:
     services: Services = request.app.state.services
     ctx = await read_context(request, Endpoint.MODELS, "models")
     if ctx.provider or ctx.config or ctx.virtual_key:
-        answer = await execute(services, ctx, await build_plan(services, ctx))
+        plan = await build_plan(services, ctx)
+        await admit(services, ctx, plan)  # an upstream call like any other: limits apply
+        answer = await execute(services, ctx, plan)
         return to_response(answer, ctx, response_headers(ctx), services.record)
     # No provider named: list the bundled backend's models, or none while it is down; to
     # callers the gateway admits, like every other /v1 route.

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING
 import orjson
 from pydantic import SecretStr
 
+from gateway.context import CREDENTIAL_HEADERS
 from gateway.errors import GatewayError
 from providers.options import is_credential_option
 
@@ -46,8 +47,7 @@ MIN_ECHO = 12
 # Values shorter than this are not treated as secrets: redacting "test" would garble messages.
 MIN_SECRET = 8
 # Client headers that carry credentials.
-_SECRET_HEADERS = ("authorization", "proxy-authorization", "x-api-key", "api-key",
-                   "x-goog-api-key", "x-portkey-api-key", "cookie")
+_SECRET_HEADERS = (*sorted(CREDENTIAL_HEADERS), "x-portkey-api-key")
 # ASCII letters folded to lower case; every other char kept, so spans in a folded text are
 # spans in the original (str.lower can change a non-ASCII text's length).
 _ASCII_LOWER = str.maketrans(string.ascii_uppercase, string.ascii_lowercase)

@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 import orjson
 
-from gateway.attempt import Answer, JSONAnswer, StreamAnswer
+from gateway.attempt import Answer, JSONAnswer, StreamAnswer, check_destination
 from gateway.cache.keys import CACHEABLE, FORCE_REFRESH_HEADER, cache_key
 from gateway.cache.replay import StreamAssembler, completion_to_chunks
 from gateway.cache.stores import ResponseCache
@@ -37,6 +37,8 @@ async def cached_attempt(services: Services, ctx: RequestContext, leaf: Leaf,
             or ctx.endpoint not in CACHEABLE:
         ctx.cache_status = "DISABLED"
         return await attempt(services, ctx, leaf)
+    # The destination rules hold for a cache hit too: it answers as if from that host.
+    await check_destination(services, leaf)
     key = cache_key(ctx, leaf)
     refresh = FORCE_REFRESH_HEADER in ctx.headers
     if refresh:

@@ -20,8 +20,12 @@ _DELIVERY_FIELDS = ("stream", "stream_options")
 
 
 def cache_key(ctx: RequestContext, leaf: Leaf) -> str:
-    """SHA-256 over endpoint, provider (and its host), body, namespace and virtual key."""
+    """SHA-256 over endpoint, provider (and its host), body, namespace, and everything that
+    decides who answers and as whom: the virtual key, the credential, the provider options and
+    the forwarded headers. A request is answered from the cache only with what its own
+    credential, sent to the same place, could have fetched."""
     body = {**(ctx.body or {}), **leaf.override_params}
+    forwarded = ctx.forward_headers if ctx.forward_headers is not None else leaf.forward_headers
     for name in _DELIVERY_FIELDS:
         body.pop(name, None)
     parts = {
@@ -32,6 +36,10 @@ def cache_key(ctx: RequestContext, leaf: Leaf) -> str:
         "body": body,
         "namespace": ctx.headers.get(NAMESPACE_HEADER),
         "virtual_key": leaf.virtual_key.id if leaf.virtual_key else None,
+        # Hashed with the rest, never stored: a bogus key must not read a real key's answers.
+        "credential": leaf.api_key,
+        "options": dict(leaf.options),
+        "forwarded": {name: ctx.headers.get(name) for name in forwarded},
     }
     canonical = orjson.dumps(parts, option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS)
     return hashlib.sha256(canonical).hexdigest()

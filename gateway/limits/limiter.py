@@ -25,6 +25,7 @@ from gateway.redis_link import RedisLink, StoreUnavailable
 from gateway.resolve import Limits, VirtualKey
 from gateway.services import Services
 from gateway.settings import Settings
+from gateway.usage.tokens import from_usage
 
 log = logging.getLogger("gateway.limits")
 
@@ -140,13 +141,9 @@ class Limiter:
 
 
 def _total_tokens(usage: dict[str, Any] | None) -> int:
-    if not usage:
-        return 0
-    total = usage.get("total_tokens")
-    if isinstance(total, int):
-        return total
-    parts = (usage.get("prompt_tokens"), usage.get("completion_tokens"))
-    return sum(p for p in parts if isinstance(p, int))
+    """What the usage row records (`from_usage`), so a limit is charged what the log says."""
+    tokens = from_usage(usage) if usage else None
+    return tokens.total if tokens is not None else 0
 
 
 def scopes_of(ctx: RequestContext, plan: Any) -> list[Scope]:

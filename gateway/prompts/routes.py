@@ -10,7 +10,11 @@ from starlette.routing import Route
 from gateway.context import RequestContext
 from gateway.errors import AuthenticationFailed
 from gateway.inference import read_context, serve
-from gateway.keys.access import ensure_inference
+from gateway.keys.access import (
+    ensure_config_allowed,
+    ensure_inference,
+    ensure_virtual_key_allowed,
+)
 from gateway.prompts.request import chat_body, parse_ref, route
 from gateway.resolve import StoredPrompt
 from gateway.services import Services
@@ -32,6 +36,17 @@ async def _prompt(request: Request, ctx: RequestContext) -> StoredPrompt:
     return prompt
 
 
+async def _ensure_route_allowed(services: Services, ctx: RequestContext,
+                                prompt: StoredPrompt) -> None:
+    """A render shows what the prompt would send: only to a key that may run it (its
+    virtual key or saved config within the key's allow-lists), as a completion would check."""
+    if prompt.virtual_key:
+        ensure_virtual_key_allowed(ctx.principal,
+                                   await services.resolver.virtual_key(prompt.virtual_key))
+    if prompt.config:
+        ensure_config_allowed(ctx.principal, prompt.config)
+
+
 async def completions(request: Request) -> Response:
     ctx = await read_context(request, Endpoint.CHAT, "chat/completions")
     prompt = await _prompt(request, ctx)
@@ -44,7 +59,10 @@ async def completions(request: Request) -> Response:
 async def render(request: Request) -> Response:
     ctx = await read_context(request, Endpoint.CHAT, "chat/completions")
     request.state.ctx = None  # a render calls no upstream: there is nothing to log
-    body = chat_body(await _prompt(request, ctx), ctx.body or {})
+    services: Services = request.app.state.services
+    prompt = await _prompt(request, ctx)
+    await _ensure_route_allowed(services, ctx, prompt)
+    body = chat_body(prompt, ctx.body or {})
     return Response(orjson.dumps({"success": True, "data": body}),
                     media_type="application/json")
 

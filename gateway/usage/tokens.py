@@ -34,19 +34,24 @@ class Tokens(NamedTuple):
 
 
 def from_usage(usage: dict[str, Any]) -> Tokens | None:
-    """Read OpenAI-shaped usage (every adapter reports it so)."""
-    prompt = usage.get("prompt_tokens")
-    if not isinstance(prompt, int):  # missing, or an explicit null
-        prompt = usage.get("input_tokens")
-    completion = usage.get("completion_tokens")
-    if not isinstance(completion, int):
-        completion = usage.get("output_tokens")
-    if not isinstance(prompt, int):
+    """Read OpenAI-shaped usage (every adapter reports it so). A count that is not a whole
+    number of at least 0 (a null, a bool, a negative an upstream made up) is no count: a
+    hostile upstream must not write negative tokens or cost into the usage log."""
+    prompt = _count(usage.get("prompt_tokens"))
+    if prompt is None:  # missing, or an explicit null
+        prompt = _count(usage.get("input_tokens"))
+    completion = _count(usage.get("completion_tokens"))
+    if completion is None:
+        completion = _count(usage.get("output_tokens"))
+    if prompt is None:
         return None
     details = usage.get("prompt_tokens_details") or {}
-    cached = details.get("cached_tokens") if isinstance(details, dict) else None
-    return Tokens(prompt, completion if isinstance(completion, int) else 0,
-                  cached if isinstance(cached, int) else 0)
+    cached = _count(details.get("cached_tokens")) if isinstance(details, dict) else None
+    return Tokens(prompt, completion or 0, min(cached or 0, prompt))
+
+
+def _count(value: Any) -> int | None:
+    return value if type(value) is int and value >= 0 else None
 
 
 @lru_cache(maxsize=1)

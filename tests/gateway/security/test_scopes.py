@@ -217,3 +217,34 @@ def test_unrestricted_keys_are_unchanged(keyed_gateway, mock: MockUpstream, scop
     api_key = create_api_key(gateway, scopes=scopes)
     assert chat(gateway, api_key=api_key, virtual_key=vk["slug"]).status_code == 200
     assert _chat(gateway, "any-model", api_key=api_key, provider="openai").status_code == 200
+
+
+def test_rendering_a_prompt_needs_the_right_to_run_it(keyed_gateway, mock: MockUpstream):
+    from tests.gateway.prompts.test_prompt_api import call, create_prompt
+    gateway = keyed_gateway()
+    vk_a = create_virtual_key(gateway, name="vk a", key=SECRET_A)
+    vk_b = create_virtual_key(gateway, name="vk b", key=SECRET_B)
+    mine = create_prompt(gateway, provider=None, virtual_key=vk_a["slug"])["slug"]
+    theirs = create_prompt(gateway, name="other", provider=None,
+                           virtual_key=vk_b["slug"])["slug"]
+    api_key = create_api_key(gateway, name="team-a", allowed_virtual_keys=[vk_a["slug"]])
+    variables = {"variables": {"title": "x", "num_sections": 2}}
+    assert call(gateway, mine, api_key, variables, action="render").status_code == 200
+    refused = call(gateway, theirs, api_key, variables, action="render")
+    assert refused.status_code == 403, refused.text
+    assert _error(refused)["code"] == "virtual_key_not_allowed"
+    assert "You write outlines" not in refused.text
+    assert mock.requests == []
+
+
+def test_listing_a_providers_models_counts_against_the_rate_limit(keyed_gateway,
+                                                                  mock: MockUpstream):
+    gateway = keyed_gateway()
+    vk = create_virtual_key(gateway, name="vk a", key=SECRET_A, provider="openai")
+    api_key = create_api_key(gateway, name="slow", rate_limits=[
+        {"type": "requests", "unit": "rpm", "value": 2}])
+    statuses = [httpx.get(f"{gateway.url}/v1/models", timeout=30, headers={
+        "x-portkey-api-key": api_key, "x-portkey-virtual-key": vk["slug"]}).status_code
+        for _ in range(3)]
+    assert statuses == [200, 200, 429]
+    assert len(mock.requests) == 2
