@@ -18,7 +18,7 @@ import httpx
 import orjson
 
 from gateway.context import CREDENTIAL_HEADERS, HOP_BY_HOP, PREFIX, Attempt, RequestContext
-from gateway.destinations import check_client_host, check_options
+from gateway.destinations import carries_stored_secret, check_client_host, check_options
 from gateway.errors import (
     GatewayError,
     InvalidRequest,
@@ -227,7 +227,7 @@ def _forwarded(ctx: RequestContext, leaf: Leaf, built: dict[str, str]) -> dict[s
     if not names:
         return {}
     taken = {name.lower() for name in built}
-    if leaf.virtual_key is not None or leaf.stored_key:
+    if carries_stored_secret(leaf):
         taken |= CREDENTIAL_HEADERS
     return {n: ctx.headers[n] for n in names
             if n in ctx.headers and n not in HOP_BY_HOP and n not in taken}
