@@ -27,20 +27,16 @@ from providers.base import (
     UpstreamRequest,
 )
 from providers.openai_compat import HOSTS, OpenAICompatAdapter, openai_error
-from providers.options import check_value
+from providers.options import check_value, names_of
 
 DEFAULT_API_VERSION = "2024-10-21"
 # Older dated versions reject `stream_options` with a 400.
 FIRST_STREAM_OPTIONS_VERSION = "2024-09-01"
 
-# option -> other names a virtual key may store it under
-ALIASES: dict[str, tuple[str, ...]] = {
-    "azure-resource-name": ("resourceName", "resource_name"),
-    "azure-deployment-id": ("deploymentName", "deployment_id", "deploymentId"),
-    "azure-api-version": ("apiVersion", "api_version"),
-    "azure-ad-token": ("adToken", "azure_ad_token"),
-    "azure-auth-mode": ("azureAuthMode", "azure_auth_mode"),
-}
+# option -> other names a virtual key may store it under (providers/options.py's table)
+ALIASES: dict[str, tuple[str, ...]] = {option: names_of(option) for option in (
+    "azure-resource-name", "azure-deployment-id", "azure-api-version", "azure-ad-token",
+    "azure-auth-mode")}
 
 
 def option(target: Target, name: str) -> str | None:

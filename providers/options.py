@@ -27,8 +27,8 @@ URL_OPTIONS: dict[str, re.Pattern[str]] = {
     "runpod-endpoint-id": re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}"),
 }
 
-# Other names an option may be stored under (the SDK's camelCase, config snake_case); the
-# same names providers/azure.py reads.
+# Other names an option may be stored under (the SDK's camelCase, config snake_case), the one
+# table of them: providers/azure.py reads its options by these names (`names_of`).
 ALIASES: dict[str, str] = {
     "resourceName": "azure-resource-name",
     "resource_name": "azure-resource-name",
@@ -56,6 +56,11 @@ _CREDENTIAL_WORDS = ("secret", "token", "key", "password", "credential", "accoun
 def canonical(name: str) -> str:
     """The x-portkey-<name> suffix an option name (or one of its aliases) stands for."""
     return ALIASES.get(name, name)
+
+
+def names_of(option: str) -> tuple[str, ...]:
+    """The other names `option` may be stored under, in the table's order."""
+    return tuple(alias for alias, name in ALIASES.items() if name == option)
 
 
 def is_credential_option(name: str) -> bool:
