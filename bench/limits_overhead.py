@@ -17,10 +17,10 @@ import uuid
 from redis.asyncio import Redis
 
 from gateway.cache.stores import MemoryStore, RedisStore
+from gateway.contracts.identity import Limits
+from gateway.db.redis_link import RedisLink
 from gateway.limits.checks import Scope, charges_for, checks_for
 from gateway.limits.counters import Counters, MemoryCounters, RedisCounters
-from gateway.redis_link import RedisLink
-from gateway.resolve import Limits
 
 LIMITS = Limits(rpm=10**9, tpm=10**12, max_concurrent=10**6, budget_usd=10.0**9,
                 budget_period="monthly")

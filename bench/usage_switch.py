@@ -13,7 +13,7 @@ import asyncio
 import signal
 import sys
 
-from gateway.cli import main
+from gateway.cli.main import main
 from gateway.services import Services
 from gateway.usage import setup
 

@@ -11,20 +11,24 @@ from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
 
-from gateway import admin, cache_and_limits, health, inference, metrics, observability
+from gateway import admin
 from gateway.console import attach as attach_console
 from gateway.console import routes as console_routes
 from gateway.errors import GatewayError, NotFound
-from gateway.heap import freeze_startup_objects, unfreeze
-from gateway.hostguard import HostGuard
-from gateway.keys import setup as key_store
-from gateway.otel import Telemetry, TraceMiddleware
+from gateway.net.hostguard import HostGuard
+from gateway.net.upstream import create_client
+from gateway.observability import health, metrics
+from gateway.observability import lifecycle as observability
+from gateway.observability.otel import Telemetry, TraceMiddleware
+from gateway.pipeline import routes as inference
 from gateway.prompts import routes as prompts
-from gateway.rendering import error_response
 from gateway.routing.breaker import Breakers
+from gateway.server import cache_and_limits
+from gateway.server.error_response import error_response
+from gateway.server.heap import freeze_startup_objects, unfreeze
 from gateway.services import Services
 from gateway.settings import Settings
-from gateway.upstream import create_client
+from gateway.store import setup as key_store
 from gateway.usage import setup as usage_log
 
 log = logging.getLogger("gateway")

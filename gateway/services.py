@@ -8,23 +8,23 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from gateway.context import RequestContext
-from gateway.credentials import ServiceAccountTokens
+from gateway.contracts.identity import NoKeyStore, Resolver
+from gateway.contracts.request import RequestContext
 from gateway.db.engine import Database
-from gateway.hostguard import HostGuard
-from gateway.keys.store import KeyStore
-from gateway.resolve import NoKeyStore, Resolver
+from gateway.net.hostguard import HostGuard
+from gateway.net.service_accounts import ServiceAccountTokens
+from gateway.net.upstream import UpstreamClient
 from gateway.routing.breaker import Breakers
 from gateway.routing.config import ConfigCache
 from gateway.settings import Settings
-from gateway.upstream import UpstreamClient
+from gateway.store.key_store import KeyStore
 from gateway.usage.row import needs_estimate
 from gateway.usage.tokens import estimate_off_loop
 
 if TYPE_CHECKING:
     from gateway.cache.stores import ResponseCache
+    from gateway.db.redis_link import RedisLink
     from gateway.limits.limiter import Limiter
-    from gateway.redis_link import RedisLink
     from gateway.usage.setup import UsageLog
 
 log = logging.getLogger("gateway")

@@ -124,7 +124,7 @@ class Settings(BaseSettings):
 
     @cached_property
     def trusted_host_set(self) -> frozenset[str]:
-        """Trust-list entries (gateway/hostguard.py): the operator's, and the bundled
+        """Trust-list entries (gateway/net/hostguard.py): the operator's, and the bundled
         backend's exact `scheme://host:port`, never its host on every port."""
         hosts = {h.strip() for h in self.trusted_hosts.split(",") if h.strip()}
         backend = urlsplit(self.vllm_url)

@@ -44,8 +44,8 @@ ALIASES: dict[str, str] = {
 }
 
 # Options that decide where a request, and a stored secret with it, goes: every URL option,
-# and the Azure deployment (which also decides the model). gateway/destinations.py adds each
-# `{placeholder}` of a provider's base URL.
+# and the Azure deployment (which also decides the model). gateway/security/destinations.py
+# adds each `{placeholder}` of a provider's base URL.
 DESTINATION_OPTIONS = frozenset({*URL_OPTIONS, "azure-deployment-id"})
 
 # Words that mark an option as a credential: aws-secret-access-key, aws-session-token,

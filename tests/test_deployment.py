@@ -14,8 +14,8 @@ from urllib.parse import urlsplit
 import pytest
 import yaml
 
-from gateway.cli import build_parser
-from gateway.metrics import Metrics
+from gateway.cli.main import build_parser
+from gateway.observability.metrics import Metrics
 from gateway.settings import Settings
 from tests.support.settings_env import all_env_names, default_text, env_name
 

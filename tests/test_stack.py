@@ -15,7 +15,7 @@ import pytest
 from portkey_ai import createHeaders
 from prometheus_client.parser import text_string_to_metric_families
 
-from gateway.cli import build_parser
+from gateway.cli.main import build_parser
 from tests.support.mock_upstream import STREAM_WORDS
 from tests.support.servers import free_port
 

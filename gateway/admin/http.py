@@ -11,11 +11,11 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from gateway.context import PREFIX
+from gateway.contracts.request import PREFIX
 from gateway.errors import AuthenticationFailed, InvalidRequest, PermissionDenied
-from gateway.keys.store import KeyStore, database_errors
-from gateway.requests import read_body
+from gateway.server.bodies import read_body
 from gateway.services import Services
+from gateway.store.key_store import KeyStore, database_errors
 
 _ADMIN_BODY_LIMIT = 1024 * 1024
 

@@ -7,7 +7,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from gateway.admin.http import admin_store, json_body, json_response, listing, route
-from gateway.keys import prompts
+from gateway.store import prompts
 
 
 async def create(request: Request) -> Response:

@@ -14,12 +14,12 @@ from typing import Any
 import httpx
 import orjson
 
-from gateway.attempt import Answer, JSONAnswer, StreamAnswer, check_destination
 from gateway.cache.keys import CACHEABLE, FORCE_REFRESH_HEADER, cache_key
 from gateway.cache.replay import StreamAssembler, completion_to_chunks
 from gateway.cache.stores import ResponseCache
-from gateway.context import RequestContext
-from gateway.routing.leaf import Leaf
+from gateway.contracts.plan import Leaf
+from gateway.contracts.request import RequestContext
+from gateway.pipeline.attempt import Answer, JSONAnswer, StreamAnswer, check_destination
 from gateway.services import Services
 from providers.base import Endpoint, StreamState
 

@@ -6,8 +6,8 @@ import hashlib
 
 import orjson
 
-from gateway.context import RequestContext
-from gateway.routing.leaf import Leaf
+from gateway.contracts.plan import Leaf
+from gateway.contracts.request import RequestContext
 from providers.base import Endpoint
 
 CACHEABLE = frozenset({Endpoint.CHAT, Endpoint.COMPLETIONS, Endpoint.EMBEDDINGS})

@@ -7,7 +7,7 @@ import time
 from collections import OrderedDict
 from typing import Protocol
 
-from gateway.redis_link import RedisLink, StoreUnavailable
+from gateway.db.redis_link import RedisLink, StoreUnavailable
 from gateway.settings import Settings
 
 log = logging.getLogger("gateway.cache")

@@ -13,7 +13,7 @@ from starlette.routing import Route
 from gateway.console.session import COOKIE, LOGIN_COOKIE
 from gateway.console.web import console_of, page, read_form, render, services_of
 from gateway.errors import AuthenticationFailed, GatewayError
-from gateway.keys.store import database_errors
+from gateway.store.key_store import database_errors
 
 
 def _safe_next(target: str | None) -> str:

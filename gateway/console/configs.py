@@ -10,8 +10,8 @@ from starlette.responses import RedirectResponse, Response
 
 from gateway.console.web import form_of, page, render, store_of
 from gateway.errors import GatewayError, InvalidRequest
-from gateway.keys import configs
 from gateway.routing.config import validate_config
+from gateway.store import configs
 
 _EXAMPLE = {"strategy": {"mode": "fallback"},
             "targets": [{"virtual_key": "openai-prod"}, {"virtual_key": "anyscale-prod"}]}

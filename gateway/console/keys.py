@@ -10,7 +10,7 @@ from starlette.responses import RedirectResponse, Response
 from gateway.console.limit_usage import usage_of
 from gateway.console.web import form_of, page, render, services_of, store_of
 from gateway.errors import GatewayError
-from gateway.keys import api_keys, virtual_keys
+from gateway.store import api_keys, virtual_keys
 from providers import REGISTRY
 
 _PERIODS = ("", "daily", "weekly", "monthly")

@@ -6,10 +6,10 @@ import time
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from gateway.keys.limits import limits_of
+from gateway.db.redis_link import StoreUnavailable
 from gateway.limits.checks import Scope
-from gateway.redis_link import StoreUnavailable
 from gateway.services import Services
+from gateway.store.limits import limits_of
 
 
 @dataclass(frozen=True, slots=True)

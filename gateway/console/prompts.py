@@ -9,8 +9,8 @@ from starlette.responses import Response
 from gateway.console.configs import pretty
 from gateway.console.web import form_of, page, render, store_of
 from gateway.errors import InvalidRequest
-from gateway.keys import prompts
-from gateway.prompts.template import Template
+from gateway.store import prompts
+from gateway.store.templates import Template
 
 
 async def list_page(request: Request) -> Response:

@@ -18,9 +18,9 @@ from starlette.routing import Route
 from gateway.console.session import COOKIE, Session, SessionSigner, csrf_ok, session_key
 from gateway.db.models import ApiKeyRow
 from gateway.errors import GatewayError, InvalidRequest
-from gateway.keys.store import KeyStore, database_errors
-from gateway.requests import read_body
+from gateway.server.bodies import read_body
 from gateway.services import Services
+from gateway.store.key_store import KeyStore, database_errors
 
 if TYPE_CHECKING:
     from jinja2 import Environment

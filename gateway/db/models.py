@@ -25,7 +25,7 @@ class Base(DeclarativeBase):
 
 
 class LimitColumns:
-    """Limit fields shared by API keys and virtual keys (see gateway.resolve.Limits)."""
+    """Limit fields shared by API keys and virtual keys (see gateway.contracts.identity.Limits)."""
 
     rpm: Mapped[int | None] = mapped_column(Integer)
     rph: Mapped[int | None] = mapped_column(Integer)

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Literal
 
-from gateway.resolve import Limits
+from gateway.contracts.identity import Limits
 
 CheckKind = Literal["log", "slot", "level"]
 

@@ -9,8 +9,8 @@ from collections import deque
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
+from gateway.db.redis_link import RedisLink
 from gateway.limits.checks import Add, Check
-from gateway.redis_link import RedisLink
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis

@@ -17,12 +17,12 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from gateway.context import RequestContext
+from gateway.contracts.identity import Limits, VirtualKey
+from gateway.contracts.request import RequestContext
+from gateway.db.redis_link import RedisLink, StoreUnavailable
 from gateway.errors import RateLimited
 from gateway.limits.checks import Check, Scope, charges_for, checks_for
 from gateway.limits.counters import Counters, MemoryCounters, RedisCounters
-from gateway.redis_link import RedisLink, StoreUnavailable
-from gateway.resolve import Limits, VirtualKey
 from gateway.services import Services
 from gateway.settings import Settings
 from gateway.usage.tokens import from_usage

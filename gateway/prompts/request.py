@@ -7,9 +7,9 @@ from typing import Any
 
 import orjson
 
-from gateway.context import RequestContext
+from gateway.contracts.identity import PromptPin, StoredPrompt
+from gateway.contracts.request import RequestContext
 from gateway.errors import InvalidRequest
-from gateway.resolve import PromptPin, StoredPrompt
 
 
 def parse_ref(ref: str) -> tuple[str, PromptPin]:

@@ -7,16 +7,16 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from gateway.context import RequestContext
+from gateway.contracts.identity import StoredPrompt
+from gateway.contracts.request import RequestContext
 from gateway.errors import AuthenticationFailed
-from gateway.inference import read_context, serve
-from gateway.keys.access import (
+from gateway.pipeline.routes import read_context, serve
+from gateway.prompts.request import chat_body, parse_ref, route
+from gateway.security.access import (
     ensure_config_allowed,
     ensure_inference,
     ensure_virtual_key_allowed,
 )
-from gateway.prompts.request import chat_body, parse_ref, route
-from gateway.resolve import StoredPrompt
 from gateway.services import Services
 from providers.base import Endpoint
 

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import lru_cache
 
-from gateway.routing.leaf import Leaf
+from gateway.contracts.plan import Leaf
 
 # Failures that say the target is unhealthy, not that the request was bad.
 TRIPPING_STATUSES = frozenset({408, 429, 500, 502, 503, 504})

@@ -11,8 +11,8 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from gateway import safe_regex
 from gateway.errors import InvalidRequest
+from gateway.security import safe_regex
 
 _MISSING = object()
 

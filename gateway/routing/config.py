@@ -13,13 +13,13 @@ import orjson
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pydantic.alias_generators import to_camel
 
+from gateway.contracts.plan import MAX_RETRY_ATTEMPTS
 from gateway.errors import InvalidRequest
 from gateway.routing.conditional import (
     MAX_REGEX_PROGRAM_TOTAL,
     query_problems,
     regex_program_total,
 )
-from gateway.routing.leaf import MAX_RETRY_ATTEMPTS
 from gateway.routing.shape import OPTION_KEYS, check_size, shape_problems
 from providers import REGISTRY
 

@@ -7,7 +7,7 @@ child sets its own. Headers win over the config for custom host, forward headers
 A saved config (by id, or an API key's default config) was written by an admin: its
 `custom_host` is a stored destination, like a virtual key's (no SSRF guard), and its
 `api_key`s and credential options are stored secrets, bound to their destinations, whose
-options the client may not override (gateway/destinations.py).
+options the client may not override (gateway/security/destinations.py).
 An inline config's `custom_host` is the client's, like the header.
 """
 
@@ -16,17 +16,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from gateway.context import RequestContext
-from gateway.destinations import has_credential_option, stored_options_win
-from gateway.errors import AuthenticationFailed, InvalidRequest
-from gateway.keys.access import (
-    ensure_config_allowed,
-    ensure_inference,
-    ensure_virtual_key_allowed,
-)
-from gateway.resolve import VirtualKey
-from gateway.routing.config import ConfigNode, validate_config
-from gateway.routing.leaf import (
+from gateway.contracts.identity import VirtualKey
+from gateway.contracts.plan import (
     DEFAULT_RETRY_CODES,
     Branch,
     CachePolicy,
@@ -35,6 +26,15 @@ from gateway.routing.leaf import (
     Node,
     RetryPolicy,
 )
+from gateway.contracts.request import RequestContext
+from gateway.errors import AuthenticationFailed, InvalidRequest
+from gateway.routing.config import ConfigNode, validate_config
+from gateway.security.access import (
+    ensure_config_allowed,
+    ensure_inference,
+    ensure_virtual_key_allowed,
+)
+from gateway.security.destinations import has_credential_option, stored_options_win
 from gateway.services import Services
 
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import random
 
+from gateway.contracts.plan import RetryPolicy
 from gateway.errors import GatewayError
-from gateway.routing.leaf import RetryPolicy
 from gateway.settings import Settings
 
 

@@ -7,7 +7,7 @@ from typing import Any
 
 import orjson
 
-from gateway.context import RequestContext
+from gateway.contracts.request import RequestContext
 from gateway.usage.pricing import PriceBook
 from gateway.usage.tokens import Tokens, estimate, from_usage
 from providers.base import Endpoint

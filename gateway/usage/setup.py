@@ -7,7 +7,7 @@ import contextlib
 import logging
 from typing import Any
 
-from gateway.context import RequestContext
+from gateway.contracts.request import RequestContext
 from gateway.services import Services
 from gateway.settings import Settings
 from gateway.usage import codec

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from starlette.datastructures import Headers
 
-from gateway.context import parse_request
+from gateway.contracts.request import parse_request
 from gateway.errors import InvalidRequest
 from providers.base import Endpoint
 

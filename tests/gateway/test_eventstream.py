@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from gateway.errors import UpstreamMalformed
-from gateway.eventstream import decode_eventstream
+from gateway.net.eventstream import decode_eventstream
 from tests.support.eventstream_encode import frame
 
 FIXTURE = Path(__file__).parents[1] / "fixtures" / "bedrock" / "tools"

@@ -20,7 +20,7 @@ from gateway.app import create_app
 async def main():
     app = create_app()
     async with app.router.lifespan_context(app):
-        # Start-up's objects are exempt from collections once serving (gateway.heap).
+        # Start-up's objects are exempt from collections once serving (gateway.server.heap).
         assert gc.get_freeze_count() > 10_000, gc.get_freeze_count()
 
 asyncio.run(main())

@@ -11,7 +11,7 @@ import pytest
 from portkey_ai import createHeaders
 from prometheus_client.parser import text_string_to_metric_families
 
-from gateway.metrics import Metrics
+from gateway.observability.metrics import Metrics
 from gateway.settings import Settings
 from gateway.usage.spool import Spool
 from tests.support.mock_upstream import MockUpstream

@@ -18,7 +18,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from gateway.otel import w3c_trace_id
+from gateway.observability.otel import w3c_trace_id
 from tests.support.servers import ThreadedServer
 
 MESSAGES = [{"role": "user", "content": "trace me"}]
@@ -89,7 +89,7 @@ def test_request_and_attempt_spans_are_exported(start_gateway, collector, mock_u
     gateway.stop()  # shutting down flushes every span still buffered
 
     requests = [s for s in collector.spans if s.name == "POST /v1/chat/completions"]
-    attempts = [s for s in collector.spans if s.name == "gateway.attempt"]
+    attempts = [s for s in collector.spans if s.name == "gateway.pipeline.attempt"]
     assert len(requests) == 3
     assert len(attempts) == 3 + 1  # the first request retried once
     by_model = {attributes(s)["gen_ai.request.model"]: s for s in requests}

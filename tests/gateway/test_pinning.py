@@ -10,11 +10,11 @@ from typing import Any
 import pytest
 from aiohttp.abc import AbstractResolver, ResolveResult
 
-from gateway import pinning
 from gateway.errors import InvalidRequest
-from gateway.hostguard import HostGuard
+from gateway.net import pinning
+from gateway.net.hostguard import HostGuard
+from gateway.net.upstream import create_client
 from gateway.settings import Settings
-from gateway.upstream import create_client
 from tests.support.mock_upstream import MockUpstream
 from tests.support.servers import ThreadedServer
 

@@ -9,8 +9,8 @@ from typing import Any
 import openai
 import pytest
 
+from gateway.contracts.identity import Principal, VirtualKey
 from gateway.errors import NotFound
-from gateway.resolve import Principal, VirtualKey
 from tests.support.fixture_upstream import FixtureUpstream, Reply
 from tests.support.servers import ThreadedServer
 

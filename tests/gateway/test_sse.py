@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from gateway.sse import DONE, decode_stream, encode
+from gateway.net.sse import DONE, decode_stream, encode
 
 
 async def chunks(*parts: bytes):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import orjson
 import pytest
 
-from gateway.sse import SSEDecoder
+from gateway.net.sse import SSEDecoder
 
 # Characters str.splitlines treats as line ends; JSON encoders leave the last three unescaped.
 UNICODE_BREAKS = ["\x0b", "\x0c", "\x1c", "\x1d", "\x1e", "\x85", "\u2028", "\u2029"]

@@ -6,7 +6,7 @@ import httpx
 import pytest
 
 from gateway.errors import InvalidRequest
-from gateway.hostguard import HostGuard
+from gateway.net.hostguard import HostGuard
 from tests.support.mock_upstream import MockUpstream
 
 REFUSED = [

@@ -10,7 +10,7 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from gateway.metrics import Metrics
+from gateway.observability.metrics import Metrics
 from gateway.settings import Settings
 from tests.support.gateway_process import GatewayProcess, gateway_env
 
@@ -18,7 +18,7 @@ from tests.support.gateway_process import GatewayProcess, gateway_env
 _RECORD_ONE = """
 import sys
 from types import SimpleNamespace
-from gateway.metrics import Metrics
+from gateway.observability.metrics import Metrics
 from gateway.settings import Settings
 ctx = SimpleNamespace(answered_by="openai", attempts=[], provider="openai", body={"model": "m"},
                       status=200, ttfb_ms=None, usage={"prompt_tokens": 3}, stream=False,

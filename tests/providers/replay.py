@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from gateway.sse import SSEDecoder
+from gateway.net.sse import SSEDecoder
 from providers import REGISTRY
 from providers.base import Endpoint, SSEEvent, StreamState
 from tests.support.eventstream_encode import encode_events

@@ -1,4 +1,4 @@
-"""Encode AWS event-stream frames (for Bedrock fixtures): the inverse of gateway/eventstream.py.
+"""Encode AWS event-stream frames (for Bedrock fixtures): the inverse of gateway/net/eventstream.py.
 
 `python -m tests.support.eventstream_encode DIR` rewrites DIR/stream.bin from the readable
 DIR/stream.events.json (a list of `{"headers": {...}, "payload": {...}}`); the fixture test

@@ -9,9 +9,9 @@ import orjson
 from starlette.datastructures import Headers
 
 from gateway.cache.keys import cache_key
-from gateway.context import parse_request
-from gateway.resolve import VirtualKey
-from gateway.routing.leaf import Leaf
+from gateway.contracts.identity import VirtualKey
+from gateway.contracts.plan import Leaf
+from gateway.contracts.request import parse_request
 from providers.base import Endpoint
 
 LEAF = Leaf(path="config", provider="anyscale")

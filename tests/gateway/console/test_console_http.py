@@ -11,9 +11,9 @@ from datetime import UTC, datetime, timedelta
 import httpx
 import pytest
 
-from gateway.keys import api_keys
-from gateway.keys.setup import open_key_store
 from gateway.settings import Settings
+from gateway.store import api_keys
+from gateway.store.setup import open_key_store
 from tests.support.console import console_client, csrf_of, insert_logs, log_row
 from tests.support.databases import ADMIN_TOKEN
 from tests.support.keys import create_api_key, create_virtual_key

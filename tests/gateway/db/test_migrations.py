@@ -9,7 +9,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import inspect
 
-from gateway.cli import main
+from gateway.cli.main import main
 from gateway.db import migrate
 from gateway.db.engine import open_database
 from gateway.db.models import Base

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from gateway.keys.cache import TTLCache
+from gateway.store.ttl_cache import TTLCache
 
 
 async def test_hits_until_cleared_and_stale_loads_are_dropped():

@@ -5,7 +5,7 @@ from __future__ import annotations
 import orjson
 import pytest
 
-from gateway.cli import main
+from gateway.cli.main import main
 from tests.support.databases import query
 from tests.support.keys import chat
 from tests.support.mock_upstream import MockUpstream

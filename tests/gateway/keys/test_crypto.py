@@ -8,7 +8,7 @@ import os
 import pytest
 
 from gateway.errors import ServiceUnavailable
-from gateway.keys.crypto import MasterKeyError, Sealed, SecretBox, key_id, parse_master_key
+from gateway.store.crypto import MasterKeyError, Sealed, SecretBox, key_id, parse_master_key
 
 
 def test_seal_open_round_trip_with_fresh_nonces():

@@ -9,11 +9,11 @@ import pytest
 from sqlalchemy import event
 
 from gateway.errors import AuthenticationFailed, NotFound
-from gateway.keys import api_keys, configs, virtual_keys
-from gateway.keys.resolver import DatabaseResolver
-from gateway.keys.setup import open_key_store
-from gateway.keys.store import KeyStore
 from gateway.settings import Settings
+from gateway.store import api_keys, configs, virtual_keys
+from gateway.store.key_store import KeyStore
+from gateway.store.resolver import DatabaseResolver
+from gateway.store.setup import open_key_store
 
 
 @pytest.fixture

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from gateway.cli import main
-from gateway.keys.crypto import key_id, parse_master_key
+from gateway.cli.main import main
+from gateway.store.crypto import key_id, parse_master_key
 from tests.support.databases import new_master_key, query
 from tests.support.keys import chat, create_api_key, create_virtual_key
 from tests.support.mock_upstream import MockUpstream

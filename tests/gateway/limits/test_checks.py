@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from gateway.contracts.identity import Limits
 from gateway.limits.checks import Scope, budget_window, charges_for, checks_for
-from gateway.resolve import Limits
 
 WEDNESDAY_NOON = datetime(2026, 11, 25, 12, 0, tzinfo=UTC).timestamp()
 

@@ -7,9 +7,9 @@ from collections.abc import AsyncIterator
 import pytest
 from redis.asyncio import Redis
 
+from gateway.db.redis_link import RedisLink
 from gateway.limits.checks import Add, Check
 from gateway.limits.counters import Counters, MemoryCounters, RedisCounters
-from gateway.redis_link import RedisLink
 
 NOW = 1_000_000.0
 

@@ -7,12 +7,12 @@ from types import SimpleNamespace
 import pytest
 from starlette.datastructures import Headers
 
-from gateway.context import RequestContext, parse_request
+from gateway.contracts.identity import Limits, Principal, VirtualKey
+from gateway.contracts.plan import Leaf
+from gateway.contracts.request import RequestContext, parse_request
 from gateway.errors import RateLimited
 from gateway.limits import Limiter, admit, admit_virtual_key
 from gateway.limits.counters import MemoryCounters
-from gateway.resolve import Limits, Principal, VirtualKey
-from gateway.routing.leaf import Leaf
 from providers.base import Endpoint
 
 PRINCIPAL = Principal(id="k1", name="ci", scopes=frozenset(), limits=Limits(max_concurrent=1))

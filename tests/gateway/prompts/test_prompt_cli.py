@@ -6,7 +6,7 @@ import httpx
 import orjson
 import pytest
 
-from gateway.cli import main
+from gateway.cli.main import main
 from tests.support.keys import create_api_key
 from tests.support.mock_upstream import MockUpstream
 

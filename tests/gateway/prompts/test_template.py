@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from gateway.errors import InvalidRequest
-from gateway.prompts.template import Template, TemplateError
+from gateway.store.templates import Template, TemplateError
 
 
 def render(text: str, **variables: object) -> str:

@@ -6,7 +6,6 @@ import time
 
 import pytest
 
-from gateway import safe_regex
 from gateway.errors import InvalidRequest
 from gateway.routing.conditional import (
     MAX_QUERY_DEPTH,
@@ -15,6 +14,7 @@ from gateway.routing.conditional import (
     query_problems,
 )
 from gateway.routing.config import validate_config
+from gateway.security import safe_regex
 
 
 def _config(*queries: dict) -> dict:

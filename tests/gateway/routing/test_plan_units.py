@@ -7,11 +7,11 @@ import random
 import pytest
 from starlette.datastructures import Headers
 
-from gateway.context import parse_request
-from gateway.hostguard import HostGuard
+from gateway.contracts.plan import Branch, Leaf
+from gateway.contracts.request import parse_request
+from gateway.net.hostguard import HostGuard
+from gateway.pipeline.execute import pick_weighted
 from gateway.routing.breaker import Breakers
-from gateway.routing.execute import pick_weighted
-from gateway.routing.leaf import Branch, Leaf
 from gateway.routing.plan import build_plan
 from gateway.services import Services
 from gateway.settings import Settings

@@ -1,6 +1,6 @@
 """Attacks 3, 4 and the header half of 6: no request can freeze, bloat or hold the gateway.
 
-A real `python -m gateway serve` process (its own HTTP protocol, gateway/http_protocol.py)
+A real `python -m gateway serve` process (its own HTTP protocol, gateway/server/http_protocol.py)
 and a hostile OpenAI-compatible upstream on 127.0.0.2, set as the base URL of a few providers
 so that only the work bounds (not the destination rules) are exercised:
 
@@ -38,7 +38,7 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from gateway.errors import UpstreamTooLarge
-from gateway.eventstream import decode_eventstream
+from gateway.net.eventstream import decode_eventstream
 from tests.support.gateway_process import GatewayProcess, gateway_env
 from tests.support.servers import ThreadedServer
 from tests.support.waiting import wait_until

@@ -23,12 +23,12 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from gateway.context import parse_request
-from gateway.credentials import ServiceAccount, ServiceAccountTokens, _cache_key
+from gateway.contracts.identity import VirtualKey
+from gateway.contracts.plan import Leaf
+from gateway.contracts.request import parse_request
 from gateway.errors import AuthenticationFailed
-from gateway.redaction import MAX_ERROR_TEXT, MIN_ECHO, REDACTED, Secrets, redact
-from gateway.resolve import VirtualKey
-from gateway.routing.leaf import Leaf
+from gateway.net.service_accounts import ServiceAccount, ServiceAccountTokens, _cache_key
+from gateway.security.redaction import MAX_ERROR_TEXT, MIN_ECHO, REDACTED, Secrets, redact
 from gateway.settings import Settings
 from providers.base import Endpoint
 from tests.gateway.test_otel import Collector
@@ -178,7 +178,7 @@ def test_attempt_errors_in_spans_are_redacted(gateway: GatewayProcess, keys: dic
 
     def attempt_statuses() -> list[str]:
         return [span.status.message for span in list(collector.spans)
-                if span.name == "gateway.attempt" and span.trace_id.hex() == trace_id]
+                if span.name == "gateway.pipeline.attempt" and span.trace_id.hex() == trace_id]
 
     assert wait_until(attempt_statuses)
     [message] = attempt_statuses()

@@ -8,7 +8,7 @@ import httpx
 import orjson
 import pytest
 
-from gateway.cli import main
+from gateway.cli.main import main
 from tests.support.databases import admin_client
 from tests.support.keys import MESSAGES, chat, create_api_key, create_virtual_key
 from tests.support.mock_upstream import MockUpstream

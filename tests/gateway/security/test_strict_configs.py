@@ -10,7 +10,7 @@ from __future__ import annotations
 import orjson
 import pytest
 
-from gateway.cli import main
+from gateway.cli.main import main
 from gateway.routing.shape import MAX_TARGETS_PER_NODE, MAX_UPSTREAM_ATTEMPTS
 from tests.support.databases import admin_client
 from tests.support.keys import chat, create_api_key

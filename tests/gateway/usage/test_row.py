@@ -11,7 +11,7 @@ from decimal import Decimal
 import orjson
 from starlette.datastructures import Headers
 
-from gateway.context import Attempt, RequestContext
+from gateway.contracts.request import Attempt, RequestContext
 from gateway.usage import codec
 from gateway.usage.pricing import PriceBook, load_table
 from gateway.usage.row import price_request, row_values

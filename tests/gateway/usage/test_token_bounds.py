@@ -9,7 +9,7 @@ from typing import Any
 
 from starlette.datastructures import Headers
 
-from gateway.context import RequestContext
+from gateway.contracts.request import RequestContext
 from gateway.services import Services
 from gateway.settings import Settings
 from gateway.usage import tokens

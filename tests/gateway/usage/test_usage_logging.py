@@ -33,7 +33,7 @@ def postgres_url() -> str:
     url = require_postgres()
     import os
 
-    from gateway.cli import main
+    from gateway.cli.main import main
     previous = os.environ.get("DATABASE_URL")
     os.environ["DATABASE_URL"] = url
     try:

@@ -1,0 +1,211 @@
+"""The one shared HTTP client, and the one place where its errors become gateway errors.
+
+The client is httpx's API; by default its connections are aiohttp's (GATEWAY_UPSTREAM_TRANSPORT).
+httpcore's own pool spends about three times the CPU per request, and more the more connections
+it pools (it probes every idle one on every request): see bench/README.md.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
+from http.cookiejar import Cookie, CookieJar
+from typing import Any
+
+import aiohttp
+import httpx
+import yarl
+from httpx_aiohttp import AiohttpTransport
+from httpx_aiohttp.transport import AiohttpResponseStream
+
+from gateway.errors import (
+    InvalidRequest,
+    RequestTimeout,
+    UpstreamMalformed,
+    UpstreamTooLarge,
+    UpstreamUnreachable,
+)
+from gateway.net.pinning import PinnedBackend, PinnedResolver
+from gateway.settings import Settings
+
+
+def create_client(settings: Settings) -> httpx.AsyncClient:
+    limits = httpx.Limits(max_connections=settings.max_connections,
+                          max_keepalive_connections=settings.max_connections,
+                          keepalive_expiry=_IDLE_KEEPALIVE_S)
+    # Overall limits come from asyncio timeouts per attempt; httpx bounds connect and idle reads.
+    timeout = httpx.Timeout(connect=settings.connect_timeout, read=settings.stream_idle_timeout,
+                            write=60.0, pool=settings.connect_timeout)
+    transport = _aiohttp_transport(settings) if settings.upstream_transport == "aiohttp" \
+        else _httpx_transport(limits)
+    return UpstreamClient(limits=limits, timeout=timeout, follow_redirects=False,
+                          trust_env=False, cookies=_NoCookies(), transport=transport)
+
+
+_URL_CACHE_SIZE = 4096
+_IDLE_KEEPALIVE_S = 4.0
+
+
+class UpstreamClient(httpx.AsyncClient):
+    """httpx's client, plus a direct path for the request hot path.
+
+    `send_direct` hands the request straight to the transport, skipping the auth flow,
+    redirect handling, cookie extraction and event hooks, none of which an upstream call
+    uses; that is about a tenth of the gateway's CPU per request (bench/README.md).
+    """
+
+    def __init__(self, *, timeout: httpx.Timeout, **options: Any) -> None:
+        super().__init__(timeout=timeout, **options)
+        self._timeouts = timeout.as_dict()
+        self._urls: dict[str, httpx.URL] = {}
+
+    def _url(self, url: str) -> httpx.URL:
+        """Parsed URLs, kept: upstream URLs repeat, and parsing one costs more than sending."""
+        parsed = self._urls.get(url)
+        if parsed is None:
+            if len(self._urls) >= _URL_CACHE_SIZE:
+                self._urls.clear()
+            parsed = self._urls[url] = httpx.URL(url)
+        return parsed
+
+    async def send_direct(self, method: str, url: str, headers: dict[str, str],
+                          content: bytes | None) -> httpx.Response:
+        """Send and return the response with its body unread (close it with `aclose`)."""
+        request = httpx.Request(method, self._url(url), headers=headers, content=content,
+                                extensions={"timeout": self._timeouts})
+        response = await self._transport_for_url(request.url).handle_async_request(request)
+        response.request = request
+        return response
+
+
+def _aiohttp_transport(settings: Settings) -> httpx.AsyncBaseTransport:
+    ssl_context = httpx.create_ssl_context(trust_env=False)
+
+    def session() -> aiohttp.ClientSession:
+        # Made on first use, inside the running loop; closed by the client's aclose().
+        # Idle connections are dropped before the usual server-side idle limit (5 s in
+        # uvicorn, so vLLM, and Node): reusing one the server is closing resets the request.
+        # DNS goes through the pin (gateway/net/pinning.py); aiohttp's own cache would answer
+        # before the resolver is asked, so PinnedResolver caches instead.
+        connector = aiohttp.TCPConnector(limit=settings.max_connections,
+                                         keepalive_timeout=_IDLE_KEEPALIVE_S, ssl=ssl_context,
+                                         resolver=PinnedResolver(), use_dns_cache=False)
+        return _ExactURLSession(connector=connector, cookie_jar=aiohttp.DummyCookieJar(),
+                                auto_decompress=False, trust_env=False)
+
+    return AiohttpTransport(client=session)
+
+
+def _httpx_transport(limits: httpx.Limits) -> httpx.AsyncBaseTransport:
+    """httpx's own pool, as AsyncClient would make it, connecting through the pin."""
+    transport = httpx.AsyncHTTPTransport(limits=limits, trust_env=False)
+    # httpx offers no argument for the network backend; its pool holds it here.
+    transport._pool._network_backend = PinnedBackend()
+    return transport
+
+
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore", DeprecationWarning)  # aiohttp discourages subclassing
+
+    class _ExactURLSession(aiohttp.ClientSession):
+        """Sends the URL exactly as built: yarl would re-quote it (`%3A` → `:`), and a
+        signed request (Bedrock's SigV4 covers the path) must reach the upstream unchanged."""
+
+        def _request(self, method: str, str_or_url: Any, **kwargs: Any) -> Any:
+            if isinstance(str_or_url, str):
+                str_or_url = yarl.URL(str_or_url, encoded=True)
+            return super()._request(method, str_or_url, **kwargs)
+
+
+class _NoCookies(CookieJar):
+    """The client is shared by every caller: a cookie one upstream answer sets must never
+    ride along on someone else's request, so nothing is stored (and nothing is parsed)."""
+
+    def extract_cookies(self, response: object, request: object) -> None:
+        return None
+
+    def set_cookie(self, cookie: Cookie) -> None:
+        return None
+
+
+def body_chunks(response: httpx.Response) -> AsyncIterator[bytes]:
+    """A streamed body as it arrives. On the aiohttp transport an uncompressed body is read
+    from aiohttp's own reader: httpx's layers above it cost microseconds per streamed token.
+    Its errors are aiohttp's, which `map_httpx_errors` maps too."""
+    stream = response.stream
+    if isinstance(stream, AiohttpResponseStream) and response.headers.get(
+            "content-encoding", "identity") == "identity":
+        return stream._aiohttp_response.content.iter_any()
+    return response.aiter_bytes()
+
+
+async def read_body(response: httpx.Response, limit: int, provider: str, *,
+                    truncate: bool = False) -> bytes:
+    """The whole body, but never more than `limit` bytes read: past it, UpstreamTooLarge,
+    or with `truncate` the first `limit` bytes. Closes the response either way."""
+    if not truncate and _declared_length(response) > limit:
+        raise body_too_large(provider, limit)
+    chunks: list[bytes] = []
+    size = 0
+    try:
+        with map_httpx_errors(provider):
+            async for chunk in body_chunks(response):
+                size += len(chunk)
+                if size > limit:
+                    if not truncate:
+                        raise body_too_large(provider, limit)
+                    chunks.append(chunk[:len(chunk) - (size - limit)])
+                    break
+                chunks.append(chunk)
+    finally:
+        await response.aclose()
+    return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+
+def body_too_large(provider: str, limit: int) -> UpstreamTooLarge:
+    return UpstreamTooLarge(f"{provider} answered with more than {limit} bytes, the gateway's "
+                            "limit for one upstream answer", provider=provider)
+
+
+def _declared_length(response: httpx.Response) -> int:
+    """Content-Length of an unencoded body (0 when absent): a large one is refused unread."""
+    length = response.headers.get("content-length", "")
+    if len(length) < 8 or not length.isdigit():  # under 10 MB: not worth a second lookup
+        return 0
+    if response.headers.get("content-encoding", "identity") != "identity":
+        return 0
+    return int(length)
+
+
+@contextmanager
+def map_httpx_errors(provider: str) -> Iterator[None]:
+    try:
+        yield
+    except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
+        raise UpstreamUnreachable(f"{provider} is unreachable: {_describe(exc)}",
+                                  provider=provider) from exc
+    except httpx.ReadTimeout as exc:
+        raise RequestTimeout(f"{provider} sent nothing for too long: {_describe(exc)}",
+                             provider=provider) from exc
+    except (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError,
+            httpx.DecodingError) as exc:
+        raise UpstreamMalformed(f"{provider} broke the connection: {_describe(exc)}",
+                                provider=provider) from exc
+    except httpx.HTTPError as exc:
+        raise UpstreamUnreachable(f"{provider} request failed: {_describe(exc)}",
+                                  provider=provider) from exc
+    except httpx.InvalidURL as exc:  # options are checked first; this is the last line
+        raise InvalidRequest(f"the upstream URL built for {provider} is invalid: "
+                             f"{_describe(exc)}", provider=provider,
+                             code="invalid_upstream_url") from exc
+    except aiohttp.ServerTimeoutError as exc:  # a stream read straight from aiohttp stalled
+        raise RequestTimeout(f"{provider} sent nothing for too long: {_describe(exc)}",
+                             provider=provider) from exc
+    except aiohttp.ClientError as exc:  # what the aiohttp transport does not map to httpx's
+        raise UpstreamMalformed(f"{provider} broke the connection: {_describe(exc)}",
+                                provider=provider) from exc
+
+
+def _describe(exc: Exception) -> str:
+    return str(exc) or type(exc).__name__

@@ -1,0 +1,218 @@
+"""Prometheus metrics: a recorder fed every finished request, and `GET /metrics`.
+
+Counters and histograms are filled from each finished `RequestContext`. Numbers other parts
+keep on their own objects (circuit-breaker opens, Redis failures, the usage queue's depth and
+spooled rows) are read from `Services` when scraped, and every few seconds so that each worker
+of a multi-process server reports its own share; anything absent reads as 0.
+
+With several workers `serve` sets PROMETHEUS_MULTIPROC_DIR before they start: every process
+writes its samples there and a scrape of any worker sums them all.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+from decimal import Decimal
+from typing import Any
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+    multiprocess,
+)
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from gateway.errors import NotFound
+from gateway.services import Services
+from gateway.settings import Settings
+from gateway.usage.spool import Spool
+
+log = logging.getLogger("gateway.observability.metrics")
+
+_LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300)
+_OVERHEAD_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1)
+_MODEL_LABEL_MAX = 100  # a client picks the model name: keep one label value bounded
+REFRESH_INTERVAL_S = 5.0
+
+
+class Metrics:
+    """The collectors, in a registry of their own (one per app, so tests can make many)."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.multiproc_dir = settings.prometheus_multiproc_dir
+        self.spool_dir = settings.spool_dir
+        self.registry = CollectorRegistry(auto_describe=True)
+        self._seen: dict[str, float] = {}  # last totals read from other objects, for deltas
+        r = self.registry
+        req = ("provider", "model")
+        self.requests = Counter("gateway_requests", "Finished requests.",
+                                (*req, "status"), registry=r)
+        self.latency = Histogram("gateway_request_duration_seconds",
+                                 "Total time from request received to last byte sent.", req,
+                                 buckets=_LATENCY_BUCKETS, registry=r)
+        self.ttfb = Histogram("gateway_time_to_first_byte_seconds",
+                              "Time from request received to the first streamed byte.", req,
+                              buckets=_LATENCY_BUCKETS, registry=r)
+        self.overhead = Histogram("gateway_overhead_seconds",
+                                  "Time the gateway itself added to single-attempt requests.",
+                                  ("provider",), buckets=_OVERHEAD_BUCKETS, registry=r)
+        self.tokens = Counter("gateway_tokens", "Tokens reported by upstreams.",
+                              (*req, "type"), registry=r)
+        self.cost = Counter("gateway_cost_usd", "Cost of requests in US dollars.", req,
+                            registry=r)
+        self.unpriced = Counter("gateway_unpriced_requests",
+                                "Requests with tokens but no known price (cost logged as null).",
+                                req, registry=r)
+        self.retries = Counter("gateway_retries", "Repeated attempts on the same target.",
+                               ("provider",), registry=r)
+        self.fallbacks = Counter("gateway_fallbacks",
+                                 "Requests that tried more than one target.", ("provider",),
+                                 registry=r)
+        self.breaker_opens = Counter("gateway_circuit_breaker_opens",
+                                     "Times a target's circuit opened.", registry=r)
+        self.cache_hits = Counter("gateway_cache_hits", "Responses served from the cache.",
+                                  registry=r)
+        self.cache_misses = Counter("gateway_cache_misses", "Cache lookups that missed.",
+                                    registry=r)
+        self.limit_rejections = Counter("gateway_limit_rejections",
+                                        "Requests refused by a rate, budget or concurrency limit.",
+                                        ("code",), registry=r)
+        self.redis_failures = Counter("gateway_redis_failures",
+                                      "Redis calls that failed (the gateway carried on).",
+                                      registry=r)
+        self.queue_depth = Gauge("gateway_usage_queue_depth",
+                                 "Usage records waiting to be written.", registry=r,
+                                 multiprocess_mode="livesum")
+        self.spooled_rows = Gauge("gateway_usage_spooled_rows",
+                                  "Usage records spooled to disk while the database is down.",
+                                  registry=r, multiprocess_mode="max")
+
+    def record(self, ctx: Any) -> None:
+        """The recorder: count one finished request. Never raises into the request path."""
+        try:
+            self._record(ctx)
+        except Exception:  # a metrics bug must not break a response
+            log.exception("metrics: could not record request %s", getattr(ctx, "request_id", ""))
+
+    def _record(self, ctx: Any) -> None:
+        provider, model = request_labels(ctx)
+        self.requests.labels(provider, model, str(ctx.status or 0)).inc()
+        self.latency.labels(provider, model).observe(ctx.elapsed_ms() / 1000)
+        if ctx.ttfb_ms is not None:
+            self.ttfb.labels(provider, model).observe(ctx.ttfb_ms / 1000)
+        self._count_usage(ctx, provider, model)
+        paths = [attempt.path for attempt in ctx.attempts]
+        retries = len(paths) - len(set(paths))
+        if retries:
+            self.retries.labels(provider).inc(retries)
+        if len(set(paths)) > 1:
+            self.fallbacks.labels(provider).inc()
+        if len(ctx.attempts) == 1 and not ctx.stream:
+            # Stream attempts end at the first chunk, so only plain answers measure this.
+            overhead = ctx.elapsed_ms() - ctx.attempts[0].latency_ms
+            self.overhead.labels(provider).observe(max(overhead, 0.0) / 1000)
+        cache = str(getattr(ctx, "cache_status", None) or "").lower()
+        if "hit" in cache:
+            self.cache_hits.inc()
+        elif "miss" in cache:
+            self.cache_misses.inc()
+
+    def _count_usage(self, ctx: Any, provider: str, model: str) -> None:
+        usage = ctx.usage if isinstance(ctx.usage, dict) else {}
+        for kind in ("prompt", "completion"):
+            count = usage.get(f"{kind}_tokens")
+            if isinstance(count, int) and count > 0:
+                self.tokens.labels(provider, model, kind).inc(count)
+        cost = getattr(ctx, "cost_usd", None)
+        if isinstance(cost, int | float | Decimal) and cost > 0:
+            self.cost.labels(provider, model).inc(float(cost))
+        elif cost is None and getattr(ctx, "priced", False) and usage \
+                and (ctx.status or 0) < 400:
+            # Tokens with no known price (cost logged null). Only the usage log prices a
+            # request: with it off, cost is None for every request and means nothing.
+            self.unpriced.labels(provider, model).inc()
+
+    def refresh(self, services: Services) -> None:
+        """Bring counters and gauges kept on other objects up to date."""
+        self._advance(self.breaker_opens, "breaker_opens", _number(services.breakers, "opens"))
+        cache = getattr(services, "cache", None)
+        limiter = getattr(services, "limiter", None)
+        self._advance(self.redis_failures, "redis_failures", _number(cache, "unavailable") + sum(
+            _number(limiter, name) for name in ("failed_open", "failed_closed", "settle_failures")))
+        rejected = dict(getattr(limiter, "rejected", None) or {})
+        if _number(limiter, "failed_closed"):
+            rejected["limits_unavailable"] = _number(limiter, "failed_closed")
+        for code, total in rejected.items():
+            self._advance(self.limit_rejections.labels(code), f"rejected:{code}", float(total))
+        usage = services.usage
+        self.queue_depth.set(usage.depth if usage is not None else 0)
+        # Without a running usage log (logging off), rows left by earlier runs still wait.
+        spool = usage.spool if usage is not None else Spool(self.spool_dir)
+        self.spooled_rows.set(spool.pending_rows())
+
+    def _advance(self, counter: Any, key: str, total: float) -> None:
+        delta = total - self._seen.get(key, 0.0)
+        if delta > 0:
+            counter.inc(delta)
+        self._seen[key] = total
+
+    async def refresh_loop(self, services: Services) -> None:
+        """Background task: keep this worker's share current between scrapes."""
+        while True:
+            await asyncio.sleep(REFRESH_INTERVAL_S)
+            try:
+                self.refresh(services)
+            except Exception:  # top of a background loop: log and carry on
+                log.exception("metrics: refresh failed")
+
+    def exposition(self) -> bytes:
+        if self.multiproc_dir is None:
+            return generate_latest(self.registry)
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry, path=str(self.multiproc_dir))
+        return generate_latest(registry)
+
+    def close(self) -> None:
+        """On worker exit: drop this process's live gauges from the shared directory."""
+        if self.multiproc_dir is not None:
+            multiprocess.mark_process_dead(os.getpid(), str(self.multiproc_dir))
+
+
+def request_labels(ctx: Any) -> tuple[str, str]:
+    provider = ctx.answered_by or (ctx.attempts[-1].provider if ctx.attempts else None) \
+        or ctx.provider or "none"
+    model = ctx.body.get("model") if isinstance(ctx.body, dict) else None
+    return provider, model[:_MODEL_LABEL_MAX] if isinstance(model, str) else ""
+
+
+def _number(obj: Any, *names: str) -> float:
+    """The first of `names` on `obj` that is a number (or a method returning one), else 0."""
+    for name in names:
+        value = getattr(obj, name, None)
+        if callable(value):
+            with contextlib.suppress(TypeError):
+                value = value()
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return float(value)
+    return 0.0
+
+
+async def metrics_endpoint(request: Request) -> Response:
+    services: Services = request.app.state.services
+    metrics: Metrics | None = services.extras.get("metrics")
+    if metrics is None:
+        raise NotFound("metrics are turned off (GATEWAY_METRICS_ENABLED=false)")
+    metrics.refresh(services)
+    return Response(metrics.exposition(), media_type=CONTENT_TYPE_LATEST)
+
+
+routes = [Route("/metrics", metrics_endpoint, methods=["GET"])]
