@@ -1,10 +1,16 @@
-"""Wiring: build the Starlette app from settings. No logic lives here."""
+"""Wiring: build the Starlette app from settings. No logic lives here.
+
+The lifespan opens each long-lived part in order (upstream client, key store, usage log,
+Redis with the cache and the limiter, metrics), builds the immutable `Services` last, and
+closes the parts in reverse order at shutdown.
+"""
 
 from __future__ import annotations
 
-import logging
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
@@ -12,26 +18,31 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from gateway import admin
-from gateway.console import attach as attach_console
+from gateway.cache.stores import ResponseCache
+from gateway.console import Console
 from gateway.console import routes as console_routes
+from gateway.db.redis_link import RedisLink
 from gateway.errors import GatewayError, NotFound
+from gateway.limits import Limiter
 from gateway.net.hostguard import HostGuard
 from gateway.net.upstream import create_client
-from gateway.observability import health, metrics
-from gateway.observability import lifecycle as observability
+from gateway.observability import health
+from gateway.observability import metrics as metrics_routes
+from gateway.observability.metrics import Metrics, Sources
 from gateway.observability.otel import Telemetry, TraceMiddleware
 from gateway.pipeline import routes as inference
+from gateway.pipeline.record import Recorder, Recording
+from gateway.pipeline.services import Services
 from gateway.prompts import routes as prompts
 from gateway.routing.breaker import Breakers
-from gateway.server import cache_and_limits
+from gateway.routing.config import ConfigCache
+from gateway.security.service_accounts import ServiceAccountTokens
 from gateway.server.error_response import error_response
 from gateway.server.heap import freeze_startup_objects, unfreeze
-from gateway.services import Services
+from gateway.server.replica_sync import start_replica_sync
 from gateway.settings import Settings
-from gateway.store import setup as key_store
-from gateway.usage import setup as usage_log
-
-log = logging.getLogger("gateway")
+from gateway.store.setup import open_key_store
+from gateway.usage.setup import open_usage_log
 
 
 def create_app(settings: Settings | None = None) -> Starlette:
@@ -40,29 +51,14 @@ def create_app(settings: Settings | None = None) -> Starlette:
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        http = create_client(settings)
-        breakers = Breakers(settings.circuit_failure_threshold, settings.circuit_window_s,
-                            settings.circuit_cooldown_s)
-        app.state.services = Services(settings=settings, http=http, breakers=breakers,
-                                      host_guard=HostGuard(settings.trusted_host_set))
-        await key_store.start(app.state.services)
-        await usage_log.start(app.state.services)
-        await observability.start(app.state.services, telemetry)
-        try:
-            cache_and_limits.attach(app.state.services)
-            attach_console(app.state.services)
+        async with AsyncExitStack() as parts:
+            app.state.services = await open_services(settings, telemetry, parts)
+            app.state.console = Console.from_settings(settings)
             freeze_startup_objects()
+            parts.callback(unfreeze)
+            # uvicorn leaves this only after it stopped accepting and in-flight responses
+            # ended (or GATEWAY_SHUTDOWN_GRACE_S ran out); the parts then close in reverse.
             yield
-        finally:
-            # uvicorn runs this only after it stopped accepting and in-flight responses ended
-            # (or GATEWAY_SHUTDOWN_GRACE_S ran out); close the usage writer first, then these.
-            unfreeze()
-            await app.state.services.drain_records()  # requests whose tokens are being counted
-            await usage_log.stop(app.state.services)
-            await cache_and_limits.detach(app.state.services)
-            await observability.stop(app.state.services)
-            await key_store.stop(app.state.services)
-            await http.aclose()
 
     async def on_gateway_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, GatewayError)
@@ -75,10 +71,58 @@ def create_app(settings: Settings | None = None) -> Starlette:
         return error_response(request, error)
 
     middleware = [Middleware(TraceMiddleware, telemetry=telemetry)] if telemetry else []
-    app = Starlette(routes=[*inference.routes, *health.routes, *metrics.routes, *admin.routes,
-                            *console_routes, *prompts.routes, *inference.passthrough_routes],
+    app = Starlette(routes=[*inference.routes, *health.routes, *metrics_routes.routes,
+                            *admin.routes, *console_routes, *prompts.routes,
+                            *inference.passthrough_routes],
                     lifespan=lifespan, middleware=middleware,
                     exception_handlers={GatewayError: on_gateway_error, 404: on_http_error,
                                         405: on_http_error})
     app.state.settings = settings
     return app
+
+
+async def open_services(settings: Settings, telemetry: Telemetry | None,
+                        parts: AsyncExitStack) -> Services:
+    """Open every part, registering its close on `parts`; the Services last."""
+    if telemetry is not None:  # exports its last spans after everything else has closed
+        parts.push_async_callback(asyncio.to_thread, telemetry.shutdown)
+    http = create_client(settings)
+    parts.push_async_callback(http.aclose)
+    breakers = Breakers(settings.circuit_failure_threshold, settings.circuit_window_s,
+                        settings.circuit_cooldown_s)
+    db, key_store, resolver = await open_key_store(settings)
+    parts.push_async_callback(db.close)
+    usage = await open_usage_log(settings, db)
+    if usage is not None:
+        parts.push_async_callback(usage.close)
+    redis = RedisLink.from_settings(settings)
+    if redis is not None:
+        parts.push_async_callback(redis.close)
+    cache = ResponseCache.from_settings(settings, redis)
+    limiter = Limiter.from_settings(settings, redis)
+    parts.push_async_callback(limiter.drain)  # pending settlements, before Redis closes
+    if redis is not None:  # key-store writes and (opt-in) circuits, told to every replica
+        sync = start_replica_sync(settings, redis, breakers, key_store, resolver)
+        parts.push_async_callback(sync.stop)
+    metrics = None
+    recorders: list[Recorder] = [usage.record] if usage else []  # first: the others read cost
+    if settings.metrics_enabled:
+        metrics = Metrics(settings, Sources(breakers, cache, limiter, usage))
+        parts.callback(metrics.close)
+        refresher = asyncio.create_task(metrics.refresh_loop(), name="metrics-refresh")
+        parts.push_async_callback(_cancel, refresher)
+        recorders.append(metrics.record)
+    recorders.append(limiter.finished)
+    recording = Recording(recorders)
+    parts.push_async_callback(recording.drain)  # requests being counted, before the rest
+    return Services(settings=settings, http=http, host_guard=HostGuard(settings.trusted_host_set),
+                    breakers=breakers, configs=ConfigCache(), resolver=resolver,
+                    tokens=ServiceAccountTokens(), recording=recording, db=db,
+                    key_store=key_store, redis=redis, cache=cache, limiter=limiter,
+                    usage=usage, metrics=metrics, telemetry=telemetry)
+
+
+async def _cancel(task: asyncio.Task[None]) -> None:
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task

@@ -131,3 +131,12 @@ class UpstreamStatus(GatewayError):
         self.status = error.status
         self.type = error.type or self.type
         self.code = None if error.code is None else str(error.code)
+
+
+class AdapterError(GatewayError):
+    """A provider adapter failed on a request it should have translated: a gateway bug,
+    logged with its traceback; never blamed on the client."""
+
+    status = 502
+    type = "gateway_error"
+    code = "adapter_error"

@@ -60,6 +60,12 @@ class Settings(BaseSettings):
     usage_queue_size: int = Field(10_000, gt=0)
     usage_batch_size: int = Field(500, gt=0)
     usage_flush_interval_s: float = 1.0
+    # Crash-safe journal of the rows the writer holds (gateway/usage/journal.py): on or off,
+    # its directory (unset: `journal` inside the spool directory), and an fsync after every
+    # write, so that it survives a power or node loss as well as a killed process (slower).
+    usage_journal: bool = True
+    usage_journal_dir: Path | None = None
+    usage_journal_fsync: bool = False
     log_bodies: bool = False
     # JSON object: provider slug -> base URL, replacing the provider's public URL.
     provider_base_urls: dict[str, str] = Field(default_factory=dict)
@@ -89,6 +95,9 @@ class Settings(BaseSettings):
     circuit_failure_threshold: int = 5
     circuit_window_s: float = 30.0
     circuit_cooldown_s: float = 30.0
+    # Count failures and open circuits for all replicas together, through Redis (REDIS_URL);
+    # each process keeps its own breakers as well, and alone while Redis is away.
+    circuit_shared: bool = False
     # Who holds the upstream connections under httpx's API: aiohttp (fast) or httpx's own pool.
     upstream_transport: Literal["aiohttp", "httpx"] = "aiohttp"
     log_level: str = "info"

@@ -245,6 +245,7 @@ class AnthropicAdapter:
     injects_stream_usage = True  # the relay hides the usage chunk unless the client asked
     rewrites_responses = True
     header_options: tuple[str, ...] = ("anthropic-version", "anthropic-beta")
+    service_account_option: str | None = None
 
     def build_request(self, endpoint: Endpoint, body: Mapping[str, Any], target: Target, *,
                       stream: bool) -> UpstreamRequest:

@@ -14,7 +14,7 @@ from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
 
-class _ClockedSigV4Auth(SigV4Auth):  # type: ignore[misc]
+class _ClockedSigV4Auth(SigV4Auth):
     def __init__(self, credentials: Credentials, service: str, region: str,
                  now: datetime) -> None:
         super().__init__(credentials, service, region)
@@ -22,10 +22,12 @@ class _ClockedSigV4Auth(SigV4Auth):  # type: ignore[misc]
 
     def add_auth(self, request: AWSRequest) -> None:
         request.context["timestamp"] = self._now.strftime(SIGV4_TIMESTAMP)
-        self._modify_request_before_signing(request)
+        # botocore-stubs leave out SigV4Auth's private steps, which botocore's own add_auth runs.
+        self._modify_request_before_signing(request)  # type: ignore[attr-defined]
         canonical_request = self.canonical_request(request)
         string_to_sign = self.string_to_sign(request, canonical_request)
-        self._inject_signature_to_request(request, self.signature(string_to_sign, request))
+        signature = self.signature(string_to_sign, request)
+        self._inject_signature_to_request(request, signature)  # type: ignore[attr-defined]
 
 
 def sign(method: str, url: str, headers: dict[str, str], body: bytes, *,

@@ -75,6 +75,7 @@ class AzureOpenAIAdapter:
     injects_stream_usage = True
     rewrites_responses = False  # already OpenAI's format
     header_options: tuple[str, ...] = tuple(ALIASES)
+    service_account_option: str | None = None
 
     def __init__(self) -> None:
         self._openai = OpenAICompatAdapter("openai", HOSTS["openai"])
@@ -112,6 +113,9 @@ class AzureOpenAIAdapter:
                         state: StreamState) -> list[dict[str, Any]]:
         # Azure opens with a `choices: []` chunk of prompt_filter_results; it passes through.
         return self._openai.translate_event(endpoint, event, state)
+
+    def end_stream(self, endpoint: Endpoint, state: StreamState) -> list[dict[str, Any]]:
+        return self._openai.end_stream(endpoint, state)
 
     def translate_error(self, status: int, body: Any) -> ProviderError:
         return openai_error(status, body)

@@ -2,7 +2,8 @@
 
 Adapters do no I/O and know nothing of the web framework or the settings. The gateway hands
 them a request body and a `Target`, sends the `UpstreamRequest` they build, and feeds the
-answer back through `translate_response`, `translate_event` and `translate_error`.
+answer back through `translate_response`, `translate_event` (then `end_stream`) and
+`translate_error`. What an adapter can do is a member of `Adapter`, never probed for.
 """
 
 from __future__ import annotations
@@ -102,6 +103,12 @@ class StreamError(Exception):
         self.error = error
 
 
+class StreamCutOff(Exception):
+    """The stream stopped with no sign that it was complete (in OpenAI's format: neither
+    `[DONE]` nor a finish_reason); the gateway answers 502 upstream_malformed. Adapters whose
+    provider sends an end event of its own raise a StreamError (stream_truncated) instead."""
+
+
 class ConfigurationError(ValueError):
     """The target lacks something the provider needs (a host, a region, a deployment)."""
 
@@ -113,6 +120,11 @@ class Adapter(Protocol):
     injects_stream_usage: bool
     # Provider-specific `x-portkey-<name>` headers this adapter reads into `Target.options`.
     header_options: tuple[str, ...]
+    # False: the provider answers in OpenAI's format already; JSON bodies pass through unread.
+    rewrites_responses: bool
+    # The `Target.options` name holding a Google service-account JSON, from which the gateway
+    # mints a bearer token into `Target.api_key`; None where the provider has no such option.
+    service_account_option: str | None
 
     def build_request(
         self, endpoint: Endpoint, body: Mapping[str, Any], target: Target, *, stream: bool
@@ -131,21 +143,9 @@ class Adapter(Protocol):
         self, endpoint: Endpoint, event: SSEEvent, state: StreamState
     ) -> list[dict[str, Any]]: ...
 
+    def end_stream(self, endpoint: Endpoint, state: StreamState) -> list[dict[str, Any]]:
+        """Called once the upstream stream is exhausted: the last chunks (a usage chunk), or
+        StreamError / StreamCutOff when the provider's end never came (a truncated stream)."""
+        ...
+
     def translate_error(self, status: int, body: Any) -> ProviderError: ...
-
-
-class EndsStreams(Protocol):
-    """Optional: adapters whose streams carry an explicit end check it here.
-
-    Called once the upstream stream is exhausted; returns the last chunks (a usage chunk)
-    or raises StreamError when the provider's end marker never came (a truncated stream).
-    """
-
-    def end_stream(self, endpoint: Endpoint, state: StreamState) -> list[dict[str, Any]]: ...
-
-
-class MintsTokens(Protocol):
-    """Optional: adapters whose `Target.options[service_account_option]` holds a Google
-    service-account JSON; the gateway mints a bearer token from it into `Target.api_key`."""
-
-    service_account_option: str

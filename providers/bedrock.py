@@ -243,6 +243,7 @@ class BedrockAdapter:
     rewrites_responses = True
     header_options: tuple[str, ...] = (
         "aws-access-key-id", "aws-secret-access-key", "aws-session-token", "aws-region")
+    service_account_option: str | None = None
 
     def build_request(self, endpoint: Endpoint, body: Mapping[str, Any], target: Target, *,
                       stream: bool) -> UpstreamRequest:

@@ -192,6 +192,7 @@ class CohereAdapter:
     injects_stream_usage = True
     rewrites_responses = True
     header_options: tuple[str, ...] = ()
+    service_account_option: str | None = None
 
     def build_request(self, endpoint: Endpoint, body: Mapping[str, Any], target: Target, *,
                       stream: bool) -> UpstreamRequest:

@@ -238,8 +238,8 @@ def event_chunks(event: SSEEvent, state: StreamState) -> list[dict[str, Any]]:
     if data.get("usageMetadata"):
         # Each chunk may carry usageMetadata; a later one's missing or null field keeps the
         # count an earlier one gave.
-        seen = shapes.merge_counts(state.extra.setdefault("usage", {}), data["usageMetadata"])
-        state.usage = usage_of(seen)
+        counts = shapes.merge_counts(state.extra.setdefault("usage", {}), data["usageMetadata"])
+        state.usage = usage_of(counts)
     if not data.get("candidates") and (data.get("promptFeedback") or {}).get("blockReason"):
         raise StreamError(_blocked(data))
     out = []
@@ -301,6 +301,7 @@ class GoogleAdapter:
     injects_stream_usage = True
     rewrites_responses = True
     header_options: tuple[str, ...] = ()
+    service_account_option: str | None = None
 
     def build_request(self, endpoint: Endpoint, body: Mapping[str, Any], target: Target, *,
                       stream: bool) -> UpstreamRequest:

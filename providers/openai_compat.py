@@ -19,6 +19,7 @@ from providers.base import (
     Endpoint,
     ProviderError,
     SSEEvent,
+    StreamCutOff,
     StreamError,
     StreamFormat,
     StreamState,
@@ -70,6 +71,7 @@ class OpenAICompatAdapter:
     stream_format: StreamFormat = "sse"
     injects_stream_usage = True
     rewrites_responses = False
+    service_account_option: str | None = None
 
     def __init__(self, slug: str, host: Host) -> None:
         self.slug = slug
@@ -140,6 +142,12 @@ class OpenAICompatAdapter:
             if choice.get("finish_reason"):
                 state.finish_reason = choice["finish_reason"]
         return [chunk]
+
+    def end_stream(self, endpoint: Endpoint, state: StreamState) -> list[dict[str, Any]]:
+        # `[DONE]` ends OpenAI's streams; some compatible servers stop after the finish_reason.
+        if not (state.completed or state.finish_reason):
+            raise StreamCutOff
+        return []
 
     def translate_error(self, status: int, body: Any) -> ProviderError:
         return openai_error(status, body)

@@ -99,7 +99,7 @@ class VertexAdapter:
     rewrites_responses = True
     header_options: tuple[str, ...] = (
         "vertex-project-id", "vertex-region", "vertex-service-account-json", "anthropic-beta")
-    service_account_option = "vertex-service-account-json"
+    service_account_option: str | None = "vertex-service-account-json"
 
     def build_request(self, endpoint: Endpoint, body: Mapping[str, Any], target: Target, *,
                       stream: bool) -> UpstreamRequest:

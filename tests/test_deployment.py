@@ -15,7 +15,8 @@ import pytest
 import yaml
 
 from gateway.cli.main import build_parser
-from gateway.observability.metrics import Metrics
+from gateway.observability.metrics import Metrics, Sources
+from gateway.routing.breaker import Breakers
 from gateway.settings import Settings
 from tests.support.settings_env import all_env_names, default_text, env_name
 
@@ -148,6 +149,6 @@ def test_dashboard_queries_name_real_metrics(tmp_path):
     exprs = [t["expr"] for panel in dashboard["panels"] for t in panel["targets"]]
     names = {re.sub(r"_(total|bucket|count|sum)$", "", name)
              for expr in exprs for name in re.findall(r"gateway_[a-z_]+", expr)}
-    metrics = Metrics(Settings(_env_file=None, spool_dir=tmp_path))
+    metrics = Metrics(Settings(_env_file=None, spool_dir=tmp_path), Sources(Breakers(3, 30, 30)))
     exposed = {family.name for family in metrics.registry.collect()}
     assert names and names <= exposed, names - exposed

@@ -13,8 +13,8 @@ from starlette.routing import Route
 
 from gateway.contracts.request import PREFIX
 from gateway.errors import AuthenticationFailed, InvalidRequest, PermissionDenied
+from gateway.pipeline.services import Services
 from gateway.server.bodies import read_body
-from gateway.services import Services
 from gateway.store.key_store import KeyStore, database_errors
 
 _ADMIN_BODY_LIMIT = 1024 * 1024

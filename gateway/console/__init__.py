@@ -6,9 +6,9 @@ from __future__ import annotations
 from starlette.routing import Mount
 
 from gateway.console import auth, configs, keys, logs, overview, prompts
-from gateway.console.web import attach
+from gateway.console.web import Console
 
-__all__ = ["attach", "routes"]
+__all__ = ["Console", "routes"]
 
 routes = [Mount("/console", routes=[*auth.routes, *overview.routes, *logs.routes,
                                     *keys.routes, *configs.routes, *prompts.routes])]

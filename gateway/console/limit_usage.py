@@ -8,7 +8,7 @@ from typing import Any, Literal
 
 from gateway.db.redis_link import StoreUnavailable
 from gateway.limits.checks import Scope
-from gateway.services import Services
+from gateway.pipeline.services import Services
 from gateway.store.limits import limits_of
 
 

@@ -18,8 +18,9 @@ from starlette.routing import Route
 from gateway.console.session import COOKIE, Session, SessionSigner, csrf_ok, session_key
 from gateway.db.models import ApiKeyRow
 from gateway.errors import GatewayError, InvalidRequest
+from gateway.pipeline.services import Services
 from gateway.server.bodies import read_body
-from gateway.services import Services
+from gateway.settings import Settings
 from gateway.store.key_store import KeyStore, database_errors
 
 if TYPE_CHECKING:
@@ -40,6 +41,10 @@ class Console:
 
     signer: SessionSigner
 
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Console:
+        return cls(SessionSigner(session_key(settings), settings.console_session_hours * 3600))
+
     @cached_property
     def templates(self) -> Environment:
         # Jinja loads with the first page served: a gateway nobody browses does not carry it.
@@ -50,14 +55,8 @@ class Console:
                            lstrip_blocks=True)
 
 
-def attach(services: Services) -> None:
-    settings = services.settings
-    services.extras["console"] = Console(
-        SessionSigner(session_key(settings), settings.console_session_hours * 3600))
-
-
 def console_of(request: Request) -> Console:
-    console: Console = request.app.state.services.extras["console"]
+    console: Console = request.app.state.console
     return console
 
 

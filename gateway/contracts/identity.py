@@ -11,7 +11,6 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
 from gateway.errors import AuthenticationFailed, InvalidRequest
-from gateway.store.templates import Template
 
 # Which version of a prompt: a number, "latest" (published or not), or None (the published one).
 PromptPin = int | Literal["latest"] | None
@@ -63,6 +62,12 @@ class VirtualKey:
     prices: Mapping[str, Any] = field(default_factory=dict)
 
 
+class PromptTemplate(Protocol):
+    """A compiled prompt template (gateway/store/templates.py)."""
+
+    def render(self, variables: Mapping[str, Any]) -> list[dict[str, Any]]: ...
+
+
 @dataclass(frozen=True, slots=True)
 class StoredPrompt:
     """One version of a prompt template, with what it routes by (at most one of the three)."""
@@ -70,7 +75,7 @@ class StoredPrompt:
     id: str
     slug: str
     version: int
-    template: Template
+    template: PromptTemplate
     model: str | None = None
     parameters: Mapping[str, Any] = field(default_factory=dict)
     provider: str | None = None

@@ -17,13 +17,12 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from gateway.contracts.identity import Limits, VirtualKey
-from gateway.contracts.request import RequestContext
+from gateway.contracts.identity import Limits, Principal, VirtualKey
+from gateway.contracts.outcome import Outcome
 from gateway.db.redis_link import RedisLink, StoreUnavailable
 from gateway.errors import RateLimited
 from gateway.limits.checks import Check, Scope, charges_for, checks_for
 from gateway.limits.counters import Counters, MemoryCounters, RedisCounters
-from gateway.services import Services
 from gateway.settings import Settings
 from gateway.usage.tokens import from_usage
 
@@ -62,9 +61,9 @@ class Limiter:
         return cls(counters, settings.redis_prefix, settings.concurrency_slot_ttl,
                    settings.limits_fail_closed)
 
-    async def admit(self, ctx: RequestContext, scopes: list[Scope]) -> None:
+    async def admit(self, outcome: Outcome, scopes: list[Scope]) -> None:
         """Take what the request uses under each scope it does not hold yet, or raise 429."""
-        held: Ticket | None = ctx.limit_ticket
+        held: Ticket | None = outcome.limit_ticket
         taken = {(s.kind, s.id) for s in held.scopes} if held else set()
         scopes = [s for s in scopes if s.limits != _NO_LIMITS and (s.kind, s.id) not in taken]
         if not scopes:
@@ -88,7 +87,7 @@ class Limiter:
         slots = tuple(c.key for c in checks if c.kind == "slot")
         if held is not None:
             scopes, slots = [*held.scopes, *scopes], held.slots + slots
-        ctx.limit_ticket = Ticket(member, tuple(scopes), slots)
+        outcome.limit_ticket = Ticket(member, tuple(scopes), slots)
 
     def _refusal(self, check: Check, retry_after: float | None) -> RateLimited:
         self.rejected[check.code] = self.rejected.get(check.code, 0) + 1
@@ -96,23 +95,24 @@ class Limiter:
         headers = {"retry-after": str(max(1, math.ceil(wait)))} if wait is not None else {}
         return RateLimited(check.label, code=check.code, headers=headers)
 
-    def finished(self, ctx: Any) -> None:
+    def finished(self, outcome: Outcome) -> None:
         """Recorder: settle the request's ticket once the other recorders have run."""
-        ticket = getattr(ctx, "limit_ticket", None)
+        ticket = outcome.limit_ticket
         if ticket is None:
             return
-        ctx.limit_ticket = None
-        task = asyncio.get_running_loop().create_task(self._settle(ticket, ctx))
+        outcome.limit_ticket = None
+        task = asyncio.get_running_loop().create_task(self._settle(ticket, outcome))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _settle(self, ticket: Ticket, ctx: RequestContext) -> None:
-        hit = ctx.cache_status == "HIT"
+    async def _settle(self, ticket: Ticket, outcome: Outcome) -> None:
+        hit = outcome.cache_status == "HIT"
         # The upstream's count, else the local estimate (usage missing, or a client that left
         # mid-stream before the usage chunk): what the usage row records.
-        estimated = getattr(ctx, "estimated_tokens", None)
-        tokens = 0 if hit else _total_tokens(ctx.usage) or (estimated.total if estimated else 0)
-        cost = 0.0 if hit else float(ctx.cost_usd or 0.0)
+        estimated = outcome.estimated_tokens
+        tokens = 0 if hit else (_total_tokens(outcome.usage)
+                                or (estimated.total if estimated else 0))
+        cost = 0.0 if hit else float(outcome.cost_usd or 0.0)
         now = time.time()
         adds = [a for s in ticket.scopes for a in charges_for(s, self.prefix, now, tokens, cost)]
         try:
@@ -146,33 +146,9 @@ def _total_tokens(usage: dict[str, Any] | None) -> int:
     return tokens.total if tokens is not None else 0
 
 
-def scopes_of(ctx: RequestContext, plan: Any) -> list[Scope]:
-    """The API key's limits, and the virtual key's when the plan is a leaf that has one."""
-    scopes: list[Scope] = []
-    if ctx.principal is not None:
-        scopes.append(Scope("api_key", ctx.principal.id, f"API key '{ctx.principal.name}'",
-                            ctx.principal.limits))
-    vk = getattr(plan, "virtual_key", None)
-    if vk is not None:
-        scopes.append(virtual_key_scope(vk))
-    return scopes
-
-
 def virtual_key_scope(vk: VirtualKey) -> Scope:
     return Scope("virtual_key", vk.id, f"virtual key '{vk.slug}'", vk.limits)
 
 
-async def admit(services: Services, ctx: RequestContext, plan: Any) -> None:
-    """Raise 429 when the caller's keys are over a limit; else hold what the request uses.
-    Call once the plan is built: the API key, and the virtual key of a single-leaf plan."""
-    if services.limiter is not None:
-        await services.limiter.admit(ctx, scopes_of(ctx, plan))
-
-
-async def admit_virtual_key(services: Services, ctx: RequestContext, leaf: Any) -> None:
-    """The same for a leaf's virtual key when the leaf is about to run (a target inside a
-    fallback or load-balance tree). A key already held by this request is not counted again,
-    so retries on one leaf count once."""
-    vk = getattr(leaf, "virtual_key", None)
-    if services.limiter is not None and vk is not None:
-        await services.limiter.admit(ctx, [virtual_key_scope(vk)])
+def api_key_scope(principal: Principal) -> Scope:
+    return Scope("api_key", principal.id, f"API key '{principal.name}'", principal.limits)

@@ -52,7 +52,8 @@ async def decode_eventstream(chunks: AsyncIterator[bytes],
             except ParserError as exc:
                 raise UpstreamMalformed(f"the AWS event stream is corrupt: {exc}") from None
             for message in messages:
-                yield to_event(message.headers, message.payload)
+                # botocore-stubs types `headers` as int; botocore sets the parsed header dict.
+                yield to_event(message.headers, message.payload)  # type: ignore[arg-type]
 
 
 def _whole_frames(pending: bytearray, limit: int) -> Iterator[bytes]:

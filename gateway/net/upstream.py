@@ -17,7 +17,6 @@ import aiohttp
 import httpx
 import yarl
 from httpx_aiohttp import AiohttpTransport
-from httpx_aiohttp.transport import AiohttpResponseStream
 
 from gateway.errors import (
     InvalidRequest,
@@ -112,10 +111,10 @@ with warnings.catch_warnings():
         """Sends the URL exactly as built: yarl would re-quote it (`%3A` → `:`), and a
         signed request (Bedrock's SigV4 covers the path) must reach the upstream unchanged."""
 
-        def _request(self, method: str, str_or_url: Any, **kwargs: Any) -> Any:
-            if isinstance(str_or_url, str):
-                str_or_url = yarl.URL(str_or_url, encoded=True)
-            return super()._request(method, str_or_url, **kwargs)
+        def request(self, method: str, url: Any, **kwargs: Any) -> Any:
+            if isinstance(url, str):  # the transport passes the URL as a string
+                url = yarl.URL(url, encoded=True)
+            return super().request(method, url, **kwargs)
 
 
 class _NoCookies(CookieJar):
@@ -130,13 +129,14 @@ class _NoCookies(CookieJar):
 
 
 def body_chunks(response: httpx.Response) -> AsyncIterator[bytes]:
-    """A streamed body as it arrives. On the aiohttp transport an uncompressed body is read
-    from aiohttp's own reader: httpx's layers above it cost microseconds per streamed token.
-    Its errors are aiohttp's, which `map_httpx_errors` maps too."""
+    """A streamed body as it arrives. An uncompressed body is read from the transport's own
+    stream (`response.stream`, the `httpx.AsyncByteStream` a transport returns): httpx's
+    layers above it cost microseconds per streamed token (bench/README.md, "Contained
+    experiments"). A compressed one goes through `aiter_bytes`, which decodes it."""
     stream = response.stream
-    if isinstance(stream, AiohttpResponseStream) and response.headers.get(
+    if isinstance(stream, httpx.AsyncByteStream) and response.headers.get(
             "content-encoding", "identity") == "identity":
-        return stream._aiohttp_response.content.iter_any()
+        return aiter(stream)
     return response.aiter_bytes()
 
 
@@ -199,9 +199,6 @@ def map_httpx_errors(provider: str) -> Iterator[None]:
         raise InvalidRequest(f"the upstream URL built for {provider} is invalid: "
                              f"{_describe(exc)}", provider=provider,
                              code="invalid_upstream_url") from exc
-    except aiohttp.ServerTimeoutError as exc:  # a stream read straight from aiohttp stalled
-        raise RequestTimeout(f"{provider} sent nothing for too long: {_describe(exc)}",
-                             provider=provider) from exc
     except aiohttp.ClientError as exc:  # what the aiohttp transport does not map to httpx's
         raise UpstreamMalformed(f"{provider} broke the connection: {_describe(exc)}",
                                 provider=provider) from exc

@@ -1,9 +1,10 @@
 """Prometheus metrics: a recorder fed every finished request, and `GET /metrics`.
 
-Counters and histograms are filled from each finished `RequestContext`. Numbers other parts
-keep on their own objects (circuit-breaker opens, Redis failures, the usage queue's depth and
-spooled rows) are read from `Services` when scraped, and every few seconds so that each worker
-of a multi-process server reports its own share; anything absent reads as 0.
+Counters and histograms are filled from each finished request's `Outcome`. Numbers other
+parts keep on their own objects (circuit-breaker opens, Redis failures, the usage queue's
+depth and spooled rows) are read from them (`Sources`) when scraped, and every few seconds
+so that each worker of a multi-process server reports its own share; anything absent reads
+as 0.
 
 With several workers `serve` sets PROMETHEUS_MULTIPROC_DIR before they start: every process
 writes its samples there and a scrape of any worker sums them all.
@@ -15,6 +16,7 @@ import asyncio
 import contextlib
 import logging
 import os
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
@@ -31,12 +33,17 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from gateway.cache.stores import ResponseCache
+from gateway.contracts.outcome import Outcome
 from gateway.errors import NotFound
-from gateway.services import Services
+from gateway.limits import Limiter
+from gateway.routing.breaker import Breakers
 from gateway.settings import Settings
+from gateway.usage.row import last_provider
+from gateway.usage.setup import UsageLog
 from gateway.usage.spool import Spool
 
-log = logging.getLogger("gateway.observability.metrics")
+log = logging.getLogger("gateway.metrics")
 
 _LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300)
 _OVERHEAD_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1)
@@ -44,10 +51,21 @@ _MODEL_LABEL_MAX = 100  # a client picks the model name: keep one label value bo
 REFRESH_INTERVAL_S = 5.0
 
 
+@dataclass(frozen=True, slots=True)
+class Sources:
+    """The objects whose own counts the metrics report (None: that part is off)."""
+
+    breakers: Breakers
+    cache: ResponseCache | None = None
+    limiter: Limiter | None = None
+    usage: UsageLog | None = None
+
+
 class Metrics:
     """The collectors, in a registry of their own (one per app, so tests can make many)."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, sources: Sources) -> None:
+        self.sources = sources
         self.multiproc_dir = settings.prometheus_multiproc_dir
         self.spool_dir = settings.spool_dir
         self.registry = CollectorRegistry(auto_describe=True)
@@ -96,56 +114,56 @@ class Metrics:
                                   "Usage records spooled to disk while the database is down.",
                                   registry=r, multiprocess_mode="max")
 
-    def record(self, ctx: Any) -> None:
+    def record(self, outcome: Outcome) -> None:
         """The recorder: count one finished request. Never raises into the request path."""
         try:
-            self._record(ctx)
+            self._record(outcome)
         except Exception:  # a metrics bug must not break a response
-            log.exception("metrics: could not record request %s", getattr(ctx, "request_id", ""))
+            log.exception("metrics: could not record request %s", outcome.request.request_id)
 
-    def _record(self, ctx: Any) -> None:
-        provider, model = request_labels(ctx)
-        self.requests.labels(provider, model, str(ctx.status or 0)).inc()
-        self.latency.labels(provider, model).observe(ctx.elapsed_ms() / 1000)
-        if ctx.ttfb_ms is not None:
-            self.ttfb.labels(provider, model).observe(ctx.ttfb_ms / 1000)
-        self._count_usage(ctx, provider, model)
-        paths = [attempt.path for attempt in ctx.attempts]
+    def _record(self, outcome: Outcome) -> None:
+        provider, model = request_labels(outcome)
+        self.requests.labels(provider, model, str(outcome.status or 0)).inc()
+        self.latency.labels(provider, model).observe(outcome.elapsed_ms() / 1000)
+        if outcome.ttfb_ms is not None:
+            self.ttfb.labels(provider, model).observe(outcome.ttfb_ms / 1000)
+        self._count_usage(outcome, provider, model)
+        paths = [attempt.path for attempt in outcome.attempts]
         retries = len(paths) - len(set(paths))
         if retries:
             self.retries.labels(provider).inc(retries)
         if len(set(paths)) > 1:
             self.fallbacks.labels(provider).inc()
-        if len(ctx.attempts) == 1 and not ctx.stream:
+        if len(outcome.attempts) == 1 and not outcome.request.stream:
             # Stream attempts end at the first chunk, so only plain answers measure this.
-            overhead = ctx.elapsed_ms() - ctx.attempts[0].latency_ms
+            overhead = outcome.elapsed_ms() - outcome.attempts[0].latency_ms
             self.overhead.labels(provider).observe(max(overhead, 0.0) / 1000)
-        cache = str(getattr(ctx, "cache_status", None) or "").lower()
+        cache = (outcome.cache_status or "").lower()
         if "hit" in cache:
             self.cache_hits.inc()
         elif "miss" in cache:
             self.cache_misses.inc()
 
-    def _count_usage(self, ctx: Any, provider: str, model: str) -> None:
-        usage = ctx.usage if isinstance(ctx.usage, dict) else {}
+    def _count_usage(self, outcome: Outcome, provider: str, model: str) -> None:
+        usage = outcome.usage if isinstance(outcome.usage, dict) else {}
         for kind in ("prompt", "completion"):
             count = usage.get(f"{kind}_tokens")
             if isinstance(count, int) and count > 0:
                 self.tokens.labels(provider, model, kind).inc(count)
-        cost = getattr(ctx, "cost_usd", None)
+        cost = outcome.cost_usd
         if isinstance(cost, int | float | Decimal) and cost > 0:
             self.cost.labels(provider, model).inc(float(cost))
-        elif cost is None and getattr(ctx, "priced", False) and usage \
-                and (ctx.status or 0) < 400:
+        elif cost is None and outcome.priced and usage \
+                and (outcome.status or 0) < 400:
             # Tokens with no known price (cost logged null). Only the usage log prices a
             # request: with it off, cost is None for every request and means nothing.
             self.unpriced.labels(provider, model).inc()
 
-    def refresh(self, services: Services) -> None:
+    def refresh(self) -> None:
         """Bring counters and gauges kept on other objects up to date."""
-        self._advance(self.breaker_opens, "breaker_opens", _number(services.breakers, "opens"))
-        cache = getattr(services, "cache", None)
-        limiter = getattr(services, "limiter", None)
+        sources = self.sources
+        self._advance(self.breaker_opens, "breaker_opens", _number(sources.breakers, "opens"))
+        cache, limiter = sources.cache, sources.limiter
         self._advance(self.redis_failures, "redis_failures", _number(cache, "unavailable") + sum(
             _number(limiter, name) for name in ("failed_open", "failed_closed", "settle_failures")))
         rejected = dict(getattr(limiter, "rejected", None) or {})
@@ -153,7 +171,7 @@ class Metrics:
             rejected["limits_unavailable"] = _number(limiter, "failed_closed")
         for code, total in rejected.items():
             self._advance(self.limit_rejections.labels(code), f"rejected:{code}", float(total))
-        usage = services.usage
+        usage = sources.usage
         self.queue_depth.set(usage.depth if usage is not None else 0)
         # Without a running usage log (logging off), rows left by earlier runs still wait.
         spool = usage.spool if usage is not None else Spool(self.spool_dir)
@@ -165,12 +183,12 @@ class Metrics:
             counter.inc(delta)
         self._seen[key] = total
 
-    async def refresh_loop(self, services: Services) -> None:
+    async def refresh_loop(self) -> None:
         """Background task: keep this worker's share current between scrapes."""
         while True:
             await asyncio.sleep(REFRESH_INTERVAL_S)
             try:
-                self.refresh(services)
+                self.refresh()
             except Exception:  # top of a background loop: log and carry on
                 log.exception("metrics: refresh failed")
 
@@ -187,10 +205,10 @@ class Metrics:
             multiprocess.mark_process_dead(os.getpid(), str(self.multiproc_dir))
 
 
-def request_labels(ctx: Any) -> tuple[str, str]:
-    provider = ctx.answered_by or (ctx.attempts[-1].provider if ctx.attempts else None) \
-        or ctx.provider or "none"
-    model = ctx.body.get("model") if isinstance(ctx.body, dict) else None
+def request_labels(outcome: Outcome) -> tuple[str, str]:
+    provider = last_provider(outcome) or "none"
+    body = outcome.request.body
+    model = body.get("model") if isinstance(body, dict) else None
     return provider, model[:_MODEL_LABEL_MAX] if isinstance(model, str) else ""
 
 
@@ -207,11 +225,10 @@ def _number(obj: Any, *names: str) -> float:
 
 
 async def metrics_endpoint(request: Request) -> Response:
-    services: Services = request.app.state.services
-    metrics: Metrics | None = services.extras.get("metrics")
+    metrics: Metrics | None = request.app.state.services.metrics
     if metrics is None:
         raise NotFound("metrics are turned off (GATEWAY_METRICS_ENABLED=false)")
-    metrics.refresh(services)
+    metrics.refresh()
     return Response(metrics.exposition(), media_type=CONTENT_TYPE_LATEST)
 
 

@@ -1,7 +1,7 @@
 """OpenTelemetry traces, sent over OTLP/HTTP when GATEWAY_OTLP_ENDPOINT is set.
 
 One span per request (`TraceMiddleware`, so a stream's span lasts until its last byte) and a
-child span per upstream attempt (`traced_attempt` on `run_attempt`). The trace id is the
+child span per upstream attempt (`attempt_span` in `run_attempt`). The trace id is the
 request's `x-portkey-trace-id` when that is a W3C trace id (32 hex digits, not all zero),
 so the id a client sends, or the one the gateway echoes back, finds the trace.
 
@@ -10,12 +10,12 @@ The tracer provider belongs to the app, not the process: nothing is set globally
 
 from __future__ import annotations
 
-import functools
+import contextlib
 import re
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -26,7 +26,9 @@ from gateway.settings import Settings
 if TYPE_CHECKING:
     from opentelemetry.context import Context
     from opentelemetry.trace import Span
+    from opentelemetry.util.types import AttributeValue
 
+    from gateway.contracts.outcome import Attempt, Outcome
     from gateway.contracts.plan import Leaf
 
 # OpenTelemetry itself is imported inside the functions below, which run only when tracing
@@ -46,7 +48,7 @@ def _header_trace_ids() -> Any:
     """An id generator whose root spans take the trace id the request asked for."""
     from opentelemetry.sdk.trace.id_generator import RandomIdGenerator
 
-    class HeaderTraceIds(RandomIdGenerator):  # type: ignore[misc]
+    class HeaderTraceIds(RandomIdGenerator):
         def __init__(self) -> None:
             self.wanted: ContextVar[int | None] = ContextVar("wanted_trace_id", default=None)
 
@@ -127,7 +129,7 @@ class TraceMiddleware:
             try:
                 await self.app(scope, receive, send_status)
             finally:
-                describe_request(span, getattr(request.state, "ctx", None),
+                describe_request(span, getattr(request.state, "outcome", None),
                                  status[0] if status else 500)
 
 
@@ -148,67 +150,61 @@ def _trace_origin(request: Request, echoed: str) -> tuple[int | None, Context | 
     return w3c_trace_id(echoed), None
 
 
-def describe_request(span: Span, ctx: Any, status: int) -> None:
+def describe_request(span: Span, outcome: Outcome | None, status: int) -> None:
     span.set_attribute("http.response.status_code", status)
-    if ctx is None:
+    if outcome is None:
         return
-    final = ctx.status or status
-    attributes = {
-        "gateway.request_id": ctx.request_id,
-        "gateway.trace_id": ctx.trace_id,
-        "gateway.provider": ctx.answered_by or ctx.provider or "",
-        "gateway.attempts": len(ctx.attempts),
-        "gateway.retry_count": ctx.retry_count,
-        "gateway.stream": ctx.stream,
+    final = outcome.status or status
+    attributes: dict[str, AttributeValue] = {
+        "gateway.request_id": outcome.request.request_id,
+        "gateway.trace_id": outcome.request.trace_id,
+        "gateway.provider": outcome.answered_by or outcome.request.provider or "",
+        "gateway.attempts": len(outcome.attempts),
+        "gateway.retry_count": outcome.retry_count,
+        "gateway.stream": outcome.request.stream,
         "gateway.status": final,
     }
-    model = ctx.body.get("model") if isinstance(ctx.body, dict) else None
+    model = outcome.request.body.get("model") if isinstance(outcome.request.body, dict) else None
     if isinstance(model, str):
         attributes["gen_ai.request.model"] = model
-    usage = ctx.usage if isinstance(ctx.usage, dict) else {}
+    usage = outcome.usage if isinstance(outcome.usage, dict) else {}
     for key, name in (("prompt_tokens", "input"), ("completion_tokens", "output")):
         if isinstance(usage.get(key), int):
             attributes[f"gen_ai.usage.{name}_tokens"] = usage[key]
-    for key in ("cache_status", "cost_usd"):
-        value = getattr(ctx, key, None)
-        if value is not None:
-            attributes[f"gateway.{key}"] = value
-    if ctx.ttfb_ms is not None:
-        attributes["gateway.ttfb_ms"] = ctx.ttfb_ms
+    if outcome.cache_status is not None:
+        attributes["gateway.cache_status"] = outcome.cache_status
+    if outcome.cost_usd is not None:
+        attributes["gateway.cost_usd"] = float(outcome.cost_usd)
+    if outcome.ttfb_ms is not None:
+        attributes["gateway.ttfb_ms"] = outcome.ttfb_ms
     span.set_attributes(attributes)
-    if final >= 500 or ctx.error_type:
+    if final >= 500 or outcome.error_type:
         from opentelemetry.trace import Status, StatusCode
 
-        span.set_status(Status(StatusCode.ERROR, ctx.error_type or str(final)))
+        span.set_status(Status(StatusCode.ERROR, outcome.error_type or str(final)))
 
 
-R = TypeVar("R")
-AttemptFn = Callable[[Any, Any, "Leaf"], Awaitable[R]]
+@contextlib.contextmanager
+def attempt_span(telemetry: Telemetry | None, leaf: Leaf,
+                 attempts: list[Attempt]) -> Iterator[None]:
+    """A child span around one upstream call when tracing is on; described by the attempt
+    record the call appended to `attempts`."""
+    if telemetry is None:
+        yield
+        return
+    from opentelemetry.trace import SpanKind
+
+    with telemetry.tracer.start_as_current_span(
+            "gateway.attempt", kind=SpanKind.CLIENT, record_exception=False) as span:
+        span.set_attributes({"gateway.provider": leaf.provider, "gateway.target": leaf.path})
+        try:
+            yield
+        finally:
+            if attempts:
+                describe_attempt(span, attempts[-1])
 
 
-def traced_attempt(run: AttemptFn[R]) -> AttemptFn[R]:
-    """Decorates `run_attempt`: a child span per upstream call when tracing is on."""
-
-    @functools.wraps(run)
-    async def traced(services: Any, ctx: Any, leaf: Leaf) -> R:
-        telemetry: Telemetry | None = services.extras.get("telemetry")
-        if telemetry is None:
-            return await run(services, ctx, leaf)
-        from opentelemetry.trace import SpanKind
-
-        with telemetry.tracer.start_as_current_span(
-                "gateway.pipeline.attempt", kind=SpanKind.CLIENT, record_exception=False) as span:
-            span.set_attributes({"gateway.provider": leaf.provider, "gateway.target": leaf.path})
-            try:
-                return await run(services, ctx, leaf)
-            finally:
-                if ctx.attempts:
-                    describe_attempt(span, ctx.attempts[-1])
-
-    return traced
-
-
-def describe_attempt(span: Span, attempt: Any) -> None:
+def describe_attempt(span: Span, attempt: Attempt) -> None:
     span.set_attribute("gateway.latency_ms", round(attempt.latency_ms, 3))
     if attempt.status is not None:
         span.set_attribute("http.response.status_code", attempt.status)

@@ -16,30 +16,34 @@ from typing import Any
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
-from gateway.contracts.request import RequestContext
+from gateway.contracts.answer import Answer, JSONAnswer, RawAnswer, StreamAnswer
+from gateway.contracts.outcome import Outcome
 from gateway.errors import GatewayError
-from gateway.net.sse import DONE, encode
 from gateway.net.upstream import map_httpx_errors
-from gateway.pipeline.attempt import Answer, JSONAnswer, RawAnswer, StreamAnswer
+from gateway.pipeline.dialects import Dialect, StreamEncoder
 from gateway.usage.tokens import completion_text
 
-Finish = Callable[[RequestContext], None]
+Finish = Callable[[Outcome], None]
 
 _SSE_HEADERS = {"cache-control": "no-cache", "x-accel-buffering": "no"}
 
 
-def to_response(answer: Answer, ctx: RequestContext, headers: dict[str, str],
-                finish: Finish) -> Response:
-    """The client's response; `finish` runs once the last byte is sent or the client left."""
+def to_response(answer: Answer, outcome: Outcome, headers: dict[str, str], finish: Finish,
+                dialect: Dialect) -> Response:
+    """The client's response, in its dialect; `finish` runs once the last byte is sent or the
+    client left."""
     if isinstance(answer, JSONAnswer):
-        ctx.status = answer.status
-        if ctx.ttfb_ms is None:
-            ctx.ttfb_ms = ctx.elapsed_ms()
-        return RecordedResponse(answer.content, answer.status, headers | answer.headers,
-                                ctx, finish)
+        outcome.status = answer.status
+        if outcome.ttfb_ms is None:
+            outcome.ttfb_ms = outcome.elapsed_ms()
+        content = dialect.encode_answer(answer.content) if answer.status < 400 \
+            else answer.content
+        return RecordedResponse(content, answer.status, headers | answer.headers,
+                                outcome, finish)
     if isinstance(answer, StreamAnswer):
-        return SSERelay(answer, ctx, headers | answer.headers | _SSE_HEADERS, finish)
-    return RawRelay(answer, ctx, headers | answer.headers, finish)
+        return SSERelay(answer, outcome, headers | answer.headers | _SSE_HEADERS, finish,
+                        dialect.stream_encoder())
+    return RawRelay(answer, outcome, headers | answer.headers, finish)
 
 
 class RecordedResponse(Response):
@@ -49,32 +53,32 @@ class RecordedResponse(Response):
     media_type = "application/json"
 
     def __init__(self, content: bytes, status: int, headers: dict[str, str],
-                 ctx: RequestContext, finish: Finish) -> None:
+                 outcome: Outcome, finish: Finish) -> None:
         super().__init__(content, status, headers)
-        self.ctx = ctx
+        self.outcome = outcome
         self.finish = finish
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         try:
             await super().__call__(scope, receive, send)
         finally:
-            self.finish(self.ctx)
+            self.finish(self.outcome)
 
 
 class _Relay(Response):
     """Streams a body while watching for the client's disconnect; always closes upstream."""
 
-    def __init__(self, ctx: RequestContext, status: int, headers: dict[str, str],
+    def __init__(self, outcome: Outcome, status: int, headers: dict[str, str],
                  media_type: str | None, finish: Finish,
                  close_upstream: Callable[[], Awaitable[None]]) -> None:
         self.status_code = status
         self.media_type = media_type
         self.background = None
         self.init_headers(headers)
-        self.ctx = ctx
+        self.outcome = outcome
         self.finish = finish
         self.close_upstream = close_upstream
-        ctx.status = status
+        outcome.status = status
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         streaming_since = time.perf_counter()
@@ -94,8 +98,8 @@ class _Relay(Response):
         try:
             await send({"type": "http.response.start", "status": self.status_code,
                         "headers": self.raw_headers})
-            if self.ctx.ttfb_ms is None:
-                self.ctx.ttfb_ms = self.ctx.elapsed_ms()
+            if self.outcome.ttfb_ms is None:
+                self.outcome.ttfb_ms = self.outcome.elapsed_ms()
             await self.stream_body(send)
             state["done"] = True
             await send({"type": "http.response.body", "body": b"", "more_body": False})
@@ -113,22 +117,24 @@ class _Relay(Response):
 
     async def _close(self, streaming_since: float) -> None:
         await self.close_upstream()
-        self.ctx.upstream_ms += (time.perf_counter() - streaming_since) * 1000
-        self.finish(self.ctx)
+        self.outcome.upstream_ms += (time.perf_counter() - streaming_since) * 1000
+        self.finish(self.outcome)
 
     def _client_left(self) -> None:
-        self.ctx.status = 499  # nginx's "client closed request"
-        self.ctx.error_type = "client_disconnect"
+        self.outcome.status = 499  # nginx's "client closed request"
+        self.outcome.error_type = "client_disconnect"
 
     async def stream_body(self, send: Send) -> None:
         raise NotImplementedError
 
 
 class SSERelay(_Relay):
-    def __init__(self, answer: StreamAnswer, ctx: RequestContext, headers: dict[str, str],
-                 finish: Finish) -> None:
-        super().__init__(ctx, 200, headers, "text/event-stream", finish, answer.response.aclose)
+    def __init__(self, answer: StreamAnswer, outcome: Outcome, headers: dict[str, str],
+                 finish: Finish, encoder: StreamEncoder) -> None:
+        super().__init__(outcome, 200, headers, "text/event-stream", finish,
+                         answer.response.aclose)
         self.answer = answer
+        self.encoder = encoder
 
     async def stream_body(self, send: Send) -> None:
         answer = self.answer
@@ -138,22 +144,24 @@ class SSERelay(_Relay):
             async for chunk in answer.rest:
                 await self._emit(send, chunk)
         except GatewayError as exc:
-            self.ctx.status = exc.status
-            self.ctx.error_type = exc.type
-            self.ctx.error_message = exc.message
-            await send({"type": "http.response.body", "body": encode(exc.envelope()),
+            self.outcome.status = exc.status
+            self.outcome.error_type = exc.type
+            self.outcome.error_message = exc.message
+            await send({"type": "http.response.body", "body": self.encoder.error(exc),
                         "more_body": True})
             return
         finally:
             if answer.state.usage:
-                self.ctx.usage = answer.state.usage
-        await send({"type": "http.response.body", "body": DONE, "more_body": True})
+                self.outcome.usage = answer.state.usage
+        await send({"type": "http.response.body", "body": self.encoder.end(),
+                    "more_body": True})
 
     async def _emit(self, send: Send, chunk: dict[str, Any]) -> None:
         if self.answer.strip_usage and not _keep_for_client(chunk):
             return
-        self.ctx.completion.add(completion_text(chunk))
-        await send({"type": "http.response.body", "body": encode(chunk), "more_body": True})
+        self.outcome.completion.add(completion_text(chunk))
+        await send({"type": "http.response.body", "body": self.encoder.chunk(chunk),
+                    "more_body": True})
 
 
 def _keep_for_client(chunk: dict[str, Any]) -> bool:
@@ -167,22 +175,23 @@ def _keep_for_client(chunk: dict[str, Any]) -> bool:
 
 
 class RawRelay(_Relay):
-    def __init__(self, answer: RawAnswer, ctx: RequestContext, headers: dict[str, str],
+    def __init__(self, answer: RawAnswer, outcome: Outcome, headers: dict[str, str],
                  finish: Finish) -> None:
         upstream = answer.response
         kept = {k: v for k, v in upstream.headers.items()
                 if k in ("content-type", "content-disposition", "cache-control")}
-        super().__init__(ctx, upstream.status_code, headers | kept, None, finish, upstream.aclose)
+        super().__init__(outcome, upstream.status_code, headers | kept, None, finish,
+                         upstream.aclose)
         self.answer = answer
 
     async def stream_body(self, send: Send) -> None:
         upstream = self.answer.response
         try:
-            with map_httpx_errors(self.ctx.answered_by or "upstream"):
+            with map_httpx_errors(self.outcome.answered_by or "upstream"):
                 async for data in upstream.aiter_raw():
                     await send({"type": "http.response.body", "body": data, "more_body": True})
         except GatewayError as exc:
             # Bytes already went out under the upstream's status; all that is left is to stop.
-            self.ctx.error_type = exc.type
-            self.ctx.error_message = exc.message
+            self.outcome.error_type = exc.type
+            self.outcome.error_message = exc.message
 

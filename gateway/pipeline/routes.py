@@ -1,74 +1,122 @@
-"""The `/v1/*` routes: parse, resolve, plan, attempt, relay."""
+"""The `/v1/*` routes: one request, one direction through the stages.
+
+    read + decode (dialect) → parse → resolve → plan → admit → execute → relay → record
+
+Each stage is a module of this package (plus `routing/plan.py`); this one only calls them
+in order. An error after parsing is recorded like any finished request and answered in the
+client's dialect.
+"""
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import Awaitable
 
-import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import Receive
 
-from gateway.contracts.request import RequestContext, parse_request
-from gateway.errors import ClientDisconnected, GatewayError
-from gateway.limits import admit
-from gateway.pipeline.attempt import Answer, JSONAnswer
+from gateway.contracts.answer import Answer
+from gateway.contracts.outcome import Outcome
+from gateway.contracts.plan import Leaf, Node
+from gateway.contracts.request import ParsedRequest
+from gateway.errors import ClientDisconnected, GatewayError, ServiceUnavailable
+from gateway.limits import api_key_scope, virtual_key_scope
+from gateway.pipeline.dialects import Dialect
+from gateway.pipeline.dialects.chat import CHAT
 from gateway.pipeline.execute import execute
+from gateway.pipeline.parse import parse_request
 from gateway.pipeline.relay import to_response
-from gateway.routing.plan import authenticate, build_plan, header_leaf
+from gateway.pipeline.resolve import authenticate, resolve
+from gateway.pipeline.services import Services
+from gateway.routing.plan import build_plan, header_leaf
 from gateway.server.bodies import read_body
+from gateway.server.error_response import error_response
 from gateway.server.ids import request_ids
-from gateway.services import Services
 from providers.base import Endpoint
 
 # How long an answer may take before its client's disconnect is watched: upstream calls that
 # matter (LLM answers, retries with their backoff) take longer; under load (c=50) most answers
 # take tens of milliseconds, and a watcher task for each cost 6% of the CPU per request.
 WATCH_AFTER_S = 0.25
-_EMPTY_MODEL_LIST = orjson.dumps({"object": "list", "data": []})
 
 
-async def read_context(request: Request, endpoint: Endpoint, path: str) -> RequestContext:
+async def read_request(request: Request, endpoint: Endpoint, path: str,
+                       dialect: Dialect = CHAT) -> ParsedRequest:
+    """Read the body (within the size limit), decode it from the client's dialect, parse."""
     services: Services = request.app.state.services
     request_id, trace_id = request_ids(request)
     raw = b"" if request.method in ("GET", "HEAD") else await read_body(
         request, services.settings.max_body_bytes)
-    ctx = parse_request(endpoint=endpoint, method=request.method, path=path,
-                        query=request.scope["query_string"].decode("latin-1"),
-                        headers=request.headers, raw_body=raw, request_id=request_id,
-                        trace_id=trace_id)
-    request.state.ctx = ctx
-    return ctx
+    return parse_request(endpoint=endpoint, method=request.method, path=path,
+                         query=request.scope["query_string"].decode("latin-1"),
+                         headers=request.headers, raw_body=raw,
+                         body=dialect.decode(endpoint, raw), dialect=dialect.name,
+                         request_id=request_id, trace_id=trace_id)
 
 
-def response_headers(ctx: RequestContext) -> dict[str, str]:
+def response_headers(outcome: Outcome) -> dict[str, str]:
     headers = {
-        "x-portkey-request-id": ctx.request_id,
-        "x-portkey-trace-id": ctx.trace_id,
-        "x-portkey-retry-attempt-count": str(ctx.retry_count),
+        "x-portkey-request-id": outcome.request.request_id,
+        "x-portkey-trace-id": outcome.request.trace_id,
+        "x-portkey-retry-attempt-count": str(outcome.retry_count),
     }
-    if ctx.answered_by:
-        headers["x-portkey-provider"] = ctx.answered_by
-    if ctx.option_path:
-        headers["x-portkey-last-used-option-index"] = ctx.option_path
-    headers["x-portkey-cache-status"] = ctx.cache_status or "DISABLED"
+    if outcome.answered_by:
+        headers["x-portkey-provider"] = outcome.answered_by
+    if outcome.option_path:
+        headers["x-portkey-last-used-option-index"] = outcome.option_path
+    headers["x-portkey-cache-status"] = outcome.cache_status or "DISABLED"
     return headers
 
 
-async def _serve(request: Request, endpoint: Endpoint, path: str) -> Response:
-    return await serve(request, await read_context(request, endpoint, path))
+def start_outcome(request: Request, parsed: ParsedRequest) -> Outcome:
+    outcome = Outcome(parsed)
+    request.state.outcome = outcome  # the trace middleware describes the request by it
+    return outcome
 
 
-async def serve(request: Request, ctx: RequestContext) -> Response:
-    """Plan, admit, execute and relay a parsed request (prompt completions enter here too)."""
+async def serve(request: Request, parsed: ParsedRequest, dialect: Dialect = CHAT, *,
+                outcome: Outcome | None = None) -> Response:
+    """Resolve, plan, admit, execute and relay a parsed request; record how it ended."""
     services: Services = request.app.state.services
-    plan = await build_plan(services, ctx)
-    await admit(services, ctx, plan)
-    answer = await while_connected(request.receive, execute(services, ctx, plan))
-    return to_response(answer, ctx, response_headers(ctx), services.record)
+    outcome = outcome or start_outcome(request, parsed)
+    try:
+        resolved = await resolve(services.resolver, services.configs, parsed)
+        outcome.principal, outcome.config_id = resolved.principal, resolved.config_id
+        plan = build_plan(parsed, resolved.config, saved=resolved.saved,
+                          virtual_keys=resolved.virtual_keys)
+        await admit(services, outcome, plan)
+        answer = await while_connected(request.receive, execute(services, outcome, plan))
+    except GatewayError as exc:
+        return failed(request, outcome, exc, dialect)
+    return to_response(answer, outcome, response_headers(outcome), services.record, dialect)
+
+
+def failed(request: Request, outcome: Outcome, exc: GatewayError, dialect: Dialect) -> Response:
+    """Record a request that ended in `exc`, and answer it in the client's dialect."""
+    outcome.failed(exc.status, exc.type, exc.message)
+    headers = {"x-portkey-retry-attempt-count": str(outcome.retry_count)}
+    provider = exc.provider or outcome.answered_by
+    if provider:
+        headers["x-portkey-provider"] = provider
+    if outcome.option_path:
+        headers["x-portkey-last-used-option-index"] = outcome.option_path
+    services: Services = request.app.state.services
+    services.record(outcome)
+    return error_response(request, exc, headers, dialect.error_body(exc))
+
+
+async def admit(services: Services, outcome: Outcome, plan: Node) -> None:
+    """429 when the caller's API key (and a single-target plan's virtual key) is over a
+    limit; else hold what the request uses until it is recorded. A virtual key deeper in
+    the plan is admitted when its target is about to run (execute.py)."""
+    if services.limiter is None:
+        return
+    scopes = [api_key_scope(outcome.principal)] if outcome.principal is not None else []
+    if isinstance(plan, Leaf) and plan.virtual_key is not None:
+        scopes.append(virtual_key_scope(plan.virtual_key))
+    await services.limiter.admit(outcome, scopes)
 
 
 async def while_connected(receive: Receive, work: Awaitable[Answer]) -> Answer:
@@ -114,38 +162,49 @@ async def while_connected(receive: Receive, work: Awaitable[Answer]) -> Answer:
 
 
 async def chat_completions(request: Request) -> Response:
-    return await _serve(request, Endpoint.CHAT, "chat/completions")
+    return await serve(request, await read_request(request, Endpoint.CHAT, "chat/completions"))
 
 
 async def completions(request: Request) -> Response:
-    return await _serve(request, Endpoint.COMPLETIONS, "completions")
+    return await serve(request, await read_request(request, Endpoint.COMPLETIONS, "completions"))
 
 
 async def embeddings(request: Request) -> Response:
-    return await _serve(request, Endpoint.EMBEDDINGS, "embeddings")
+    return await serve(request, await read_request(request, Endpoint.EMBEDDINGS, "embeddings"))
 
 
 async def models(request: Request) -> Response:
+    parsed = await read_request(request, Endpoint.MODELS, "models")
+    if parsed.provider or parsed.has_config or parsed.virtual_key:
+        # An upstream call like any other: limits apply.
+        return await serve(request, parsed)
+    # No provider named: the bundled backend's models, to callers the gateway admits.
     services: Services = request.app.state.services
-    ctx = await read_context(request, Endpoint.MODELS, "models")
-    if ctx.provider or ctx.config or ctx.virtual_key:
-        plan = await build_plan(services, ctx)
-        await admit(services, ctx, plan)  # an upstream call like any other: limits apply
-        answer = await execute(services, ctx, plan)
-        return to_response(answer, ctx, response_headers(ctx), services.record)
-    # No provider named: list the bundled backend's models, or none while it is down; to
-    # callers the gateway admits, like every other /v1 route.
-    await authenticate(services, ctx)
-    with contextlib.suppress(GatewayError):
-        answer = await execute(services, ctx, header_leaf(ctx, provider="vllm"))
-        return to_response(answer, ctx, response_headers(ctx), services.record)
-    ctx.status = 200
-    return to_response(JSONAnswer(200, _EMPTY_MODEL_LIST, {}), ctx, response_headers(ctx),
-                       services.record)
+    outcome = start_outcome(request, parsed)
+    try:
+        outcome.principal = await authenticate(services.resolver, parsed)
+        answer = await execute(services, outcome, header_leaf(parsed, provider="vllm"))
+    except GatewayError as exc:
+        if exc.status < 500:
+            return failed(request, outcome, exc, CHAT)
+        return failed(request, outcome, _backend_down(services, exc), CHAT)
+    return to_response(answer, outcome, response_headers(outcome), services.record, CHAT)
+
+
+def _backend_down(services: Services, exc: GatewayError) -> GatewayError:
+    url = services.settings.vllm_url
+    error = ServiceUnavailable(
+        f"no provider was named, so the gateway lists the models of its bundled vLLM backend "
+        f"at {url}, which did not answer ({exc.message}). Start the backend or check "
+        "GATEWAY_VLLM_URL, or name a provider (x-portkey-provider, x-portkey-virtual-key or "
+        "x-portkey-config) to list its models", code="backend_unavailable", provider="vllm")
+    error.extra["data"] = []
+    return error
 
 
 async def passthrough(request: Request) -> Response:
-    return await _serve(request, Endpoint.PROXY, request.path_params["path"])
+    return await serve(request, await read_request(request, Endpoint.PROXY,
+                                                   request.path_params["path"]))
 
 
 # Mounted first: the busiest paths should not be matched against every admin route.

@@ -8,7 +8,7 @@ from typing import Any
 import orjson
 
 from gateway.contracts.identity import PromptPin, StoredPrompt
-from gateway.contracts.request import RequestContext
+from gateway.contracts.request import ParsedRequest
 from gateway.errors import InvalidRequest
 
 
@@ -41,18 +41,20 @@ def chat_body(prompt: StoredPrompt, request: dict[str, Any]) -> dict[str, Any]:
     return body
 
 
-def route(ctx: RequestContext, prompt: StoredPrompt) -> None:
-    """Route by what the prompt stores, unless the caller sent a config of their own.
+def route(request: ParsedRequest, prompt: StoredPrompt) -> dict[str, str | None]:
+    """Route by what the prompt stores, unless the caller sent a config of their own: the
+    request's config fields to replace.
 
     A stored provider or virtual key becomes a one-target inline config, so it wins over the
     caller's x-portkey-provider / x-portkey-virtual-key and over their key's default config;
     a virtual key still needs the caller's gateway API key, as everywhere.
     """
-    if ctx.config is not None:
-        return
+    if request.has_config:
+        return {}
     if prompt.config is not None:
-        ctx.config = prompt.config
-    elif prompt.virtual_key is not None:
-        ctx.config = orjson.dumps({"virtual_key": prompt.virtual_key}).decode()
-    elif prompt.provider is not None:
-        ctx.config = orjson.dumps({"provider": prompt.provider}).decode()
+        return {"saved_config": prompt.config}
+    if prompt.virtual_key is not None:
+        return {"inline_config": orjson.dumps({"virtual_key": prompt.virtual_key}).decode()}
+    if prompt.provider is not None:
+        return {"inline_config": orjson.dumps({"provider": prompt.provider}).decode()}
+    return {}

@@ -1,7 +1,10 @@
 """Circuit breakers: a target that keeps failing is skipped for a cool-down.
 
 Kept per gateway process: each worker learns on its own, which costs at most a few extra
-failed attempts per worker and needs no shared state on the request path.
+failed attempts per worker and needs no shared state on the request path. With
+GATEWAY_CIRCUIT_SHARED a `Shared` sink (gateway/routing/shared_circuits.py) also counts the
+failures of every replica in Redis, in the background, and opens the circuit in all of them
+(`adopt`); the request path still reads only this process's dict.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import lru_cache
+from typing import Protocol
 
 from gateway.contracts.plan import Leaf
 
@@ -30,6 +34,14 @@ def _target_key(provider: str, host: str, key: str) -> str:
     return f"{provider}|{host}|{hashlib.sha256(key.encode()).hexdigest()[:12]}"
 
 
+class Shared(Protocol):
+    """Where a process reports what it saw, for every replica; must not block."""
+
+    def failed(self, key: str) -> None: ...
+
+    def succeeded(self, key: str) -> None: ...
+
+
 @dataclass
 class _Circuit:
     failures: deque[float] = field(default_factory=deque)
@@ -44,6 +56,8 @@ class Breakers:
         self.cooldown_s = cooldown_s
         self.clock = clock
         self.opens = 0  # how many times a circuit opened, for metrics
+        self.adopted = 0  # circuits opened here because another replica's failures opened them
+        self.shared: Shared | None = None
         self._circuits: dict[str, _Circuit] = {}
 
     def is_open(self, leaf: Leaf) -> bool:
@@ -53,8 +67,12 @@ class Breakers:
     def record(self, leaf: Leaf, status: int | None) -> None:
         key = target_key(leaf)
         if status is None or status not in TRIPPING_STATUSES:
-            self._circuits.pop(key, None)
+            # Only a target this process saw failing (or open) is reset for every replica.
+            if self._circuits.pop(key, None) is not None and self.shared is not None:
+                self.shared.succeeded(key)
             return
+        if self.shared is not None:
+            self.shared.failed(key)
         now = self.clock()
         circuit = self._circuits.setdefault(key, _Circuit())
         circuit.failures.append(now)
@@ -64,3 +82,17 @@ class Breakers:
             circuit.open_until = now + self.cooldown_s
             circuit.failures.clear()
             self.opens += 1
+
+    def adopt(self, key: str, remaining_s: float) -> None:
+        """Open `key` for `remaining_s`, as the replicas' shared count decided."""
+        circuit = self._circuits.setdefault(key, _Circuit())
+        until = self.clock() + remaining_s
+        if until > circuit.open_until:
+            if circuit.open_until <= self.clock():
+                self.adopted += 1
+            circuit.open_until = until
+        circuit.failures.clear()
+
+    def forget(self, key: str) -> None:
+        """Close `key`: a replica saw the target answer."""
+        self._circuits.pop(key, None)

@@ -10,11 +10,13 @@ from collections import OrderedDict
 from typing import Any, Literal
 
 import orjson
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator
 from pydantic.alias_generators import to_camel
 
 from gateway.contracts.plan import MAX_RETRY_ATTEMPTS
 from gateway.errors import InvalidRequest
+from gateway.guardrails import config as hook_config
+from gateway.guardrails.hooks import NO_NODE_HOOKS, NodeHooks
 from gateway.routing.conditional import (
     MAX_REGEX_PROGRAM_TOTAL,
     query_problems,
@@ -88,6 +90,27 @@ class ConfigNode(_Model):
     custom_host: str | None = None
     forward_headers: list[str] | None = None
     strict_open_ai_compliance: bool | None = None  # accepted, not acted on (always strict)
+    # Guardrails (gateway/guardrails/config.py): kept raw, parsed once into `hooks`.
+    before_request_hooks: list[Any] | None = None
+    after_request_hooks: list[Any] | None = None
+    input_guardrails: list[Any] | None = None
+    output_guardrails: list[Any] | None = None
+    input_mutators: list[Any] | None = None
+    output_mutators: list[Any] | None = None
+    default_input_guardrails: list[Any] | None = None  # the root only
+    default_output_guardrails: list[Any] | None = None  # the root only
+    _hooks: NodeHooks = PrivateAttr(default=NO_NODE_HOOKS)
+    _hook_problems: list[str] = PrivateAttr(default_factory=list)
+
+    def model_post_init(self, context: Any, /) -> None:
+        lists = {key: getattr(self, key) for key in hook_config.KEYS}
+        if any(value is not None for value in lists.values()):
+            self._hooks, self._hook_problems = hook_config.parse_node(lists)
+
+    @property
+    def hooks(self) -> NodeHooks:
+        """This node's own hooks (inherit them down the tree with guardrails.inherit)."""
+        return self._hooks
 
     @field_validator("cache", mode="before")
     @classmethod
@@ -139,7 +162,11 @@ def _semantic_problems(node: ConfigNode, path: str) -> list[str]:
     def where(key: str) -> str:
         return _join(path, key)
 
-    problems: list[str] = []
+    problems = [_join(path, problem) for problem in node._hook_problems]
+    if path and (node.default_input_guardrails is not None
+                 or node.default_output_guardrails is not None):
+        problems.append(f"{path}: default_input_guardrails and default_output_guardrails "
+                        "belong at the root of the config")
     if node.targets is not None:
         if not node.targets:
             problems.append(f"{where('targets')}: must not be empty")

@@ -1,4 +1,6 @@
-"""Build the routing plan for a request: a tree of strategies over leaves.
+"""Plan: a pure function from the resolved request to a tree of strategies over leaves.
+
+No I/O: the resolve stage fetched the caller, the config and its virtual keys.
 
 Values inherit down the tree: `override_params` merge parent to child (child wins);
 `retry`, `cache`, `request_timeout`, `custom_host` and `forward_headers` pass down unless a
@@ -13,8 +15,9 @@ An inline config's `custom_host` is the client's, like the header.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, TypedDict
 
 from gateway.contracts.identity import VirtualKey
 from gateway.contracts.plan import (
@@ -26,17 +29,13 @@ from gateway.contracts.plan import (
     Node,
     RetryPolicy,
 )
-from gateway.contracts.request import RequestContext
-from gateway.errors import AuthenticationFailed, InvalidRequest
-from gateway.routing.config import ConfigNode, validate_config
-from gateway.security.access import (
-    ensure_config_allowed,
-    ensure_inference,
-    ensure_virtual_key_allowed,
-)
+from gateway.contracts.request import ParsedRequest
+from gateway.errors import InvalidRequest
+from gateway.routing.config import ConfigNode
 from gateway.security.destinations import has_credential_option, stored_options_win
-from gateway.services import Services
 
+# Virtual keys the resolve stage fetched, by the slug the request or config used.
+VirtualKeys = Mapping[str, VirtualKey]
 
 @dataclass(frozen=True, slots=True)
 class _Inherited:
@@ -49,42 +48,17 @@ class _Inherited:
     saved: bool = False  # the config was written by an admin, not sent by the client
 
 
-async def build_plan(services: Services, ctx: RequestContext) -> Node:
-    """Authenticate the caller, then turn the config (or the headers alone) into a plan."""
-    await authenticate(services, ctx)
-    config = await _config(services, ctx)
+def build_plan(request: ParsedRequest, config: ConfigNode | None, *, saved: bool,
+               virtual_keys: VirtualKeys) -> Node:
+    """The config (or the headers alone) as a plan. `saved`: an admin wrote the config."""
     if config is None:
-        if ctx.virtual_key and not ctx.provider:
-            vk = await resolve_virtual_key(services, ctx, ctx.virtual_key)
+        if request.virtual_key and not request.provider:
+            vk = virtual_keys[request.virtual_key]
             leaf = virtual_key_leaf(vk, "config", _Inherited())
-            options = stored_options_win(leaf.options, ctx.options)
-            return _apply_headers(ctx, replace(leaf, options=options))
-        return header_leaf(ctx)
-    saved = ctx.config is None or ctx.config_id is not None
-    return await _node(services, ctx, config, "config", _Inherited(saved=saved))
-
-
-async def authenticate(services: Services, ctx: RequestContext) -> None:
-    """Who is calling (401 when a key is required and missing or bad), and may it run requests."""
-    ctx.principal = await services.resolver.authenticate(ctx.api_key)
-    ensure_inference(ctx.principal)
-
-
-async def _config(services: Services, ctx: RequestContext) -> ConfigNode | None:
-    text = ctx.config
-    if text is None and ctx.principal is not None and ctx.principal.default_config:
-        text = ctx.principal.default_config
-    elif text is not None and not text.lstrip().startswith("{"):
-        ensure_config_allowed(ctx.principal, text.strip())  # the key's default is always allowed
-    if text is None:
-        return None
-    if text.lstrip().startswith("{"):
-        return services.configs.parse(text)
-    if ctx.principal is None:
-        raise AuthenticationFailed("saved configs can only be used with a gateway API key "
-                                   "(x-portkey-api-key)", param="x-portkey-api-key")
-    ctx.config_id = text.strip()
-    return validate_config(dict(await services.resolver.saved_config(ctx.config_id)))
+            options = stored_options_win(leaf.options, request.options)
+            return _apply_headers(request, replace(leaf, options=options))
+        return header_leaf(request)
+    return _node(request, virtual_keys, config, "config", _Inherited(saved=saved))
 
 
 def _inherit(parent: _Inherited, node: ConfigNode) -> _Inherited:
@@ -108,16 +82,14 @@ def _inherit(parent: _Inherited, node: ConfigNode) -> _Inherited:
     )
 
 
-async def _node(services: Services, ctx: RequestContext, node: ConfigNode, path: str,
-                parent: _Inherited) -> Node:
+def _node(request: ParsedRequest, virtual_keys: VirtualKeys, node: ConfigNode, path: str,
+          parent: _Inherited) -> Node:
     inherited = _inherit(parent, node)
     if node.targets is None:
-        return _apply_headers(ctx, await _leaf(services, ctx, node, path, inherited))
+        return _apply_headers(request, _leaf(request, virtual_keys, node, path, inherited))
     assert node.strategy is not None
-    children = tuple([
-        await _node(services, ctx, child, f"{path}.targets[{i}]", inherited)
-        for i, child in enumerate(node.targets)
-    ])
+    children = tuple(_node(request, virtual_keys, child, f"{path}.targets[{i}]", inherited)
+                     for i, child in enumerate(node.targets))
     names = {child.name: i for i, child in enumerate(node.targets) if child.name}
     strategy = node.strategy
     return Branch(
@@ -131,62 +103,66 @@ async def _node(services: Services, ctx: RequestContext, node: ConfigNode, path:
     )
 
 
-async def _leaf(services: Services, ctx: RequestContext, node: ConfigNode, path: str,
-                inherited: _Inherited) -> Leaf:
+def _leaf(request: ParsedRequest, virtual_keys: VirtualKeys, node: ConfigNode, path: str,
+          inherited: _Inherited) -> Leaf:
     if node.virtual_key:
-        vk = await resolve_virtual_key(services, ctx, node.virtual_key)
+        vk = virtual_keys[node.virtual_key]
         leaf = virtual_key_leaf(vk, path, inherited)
         if inherited.saved:  # both the admin's
             return replace(leaf, options={**leaf.options, **node.options()})
         return replace(leaf, options=stored_options_win(leaf.options, node.options()))
-    provider = node.provider or ctx.provider
+    provider = node.provider or request.provider
     if provider is None:
         raise InvalidRequest(f"{path}: no provider: give the target a provider or a "
                              "virtual_key, or send x-portkey-provider", param="x-portkey-config",
                              code="missing_provider")
     # A target without its own key uses the request's Authorization, as Portkey's does.
-    api_key = node.api_key if node.api_key is not None else ctx.provider_key
+    api_key = node.api_key if node.api_key is not None else request.provider_key
     options = node.options()
     # A saved config's api_key or credential option is a stored secret (destinations.py).
     stored = inherited.saved and (node.api_key is not None or has_credential_option(options))
     return Leaf(path=path, provider=provider, api_key=api_key, stored_key=stored,
-                options=stored_options_win(options, ctx.options) if stored
-                else {**ctx.options, **options},
+                options=stored_options_win(options, request.options) if stored
+                else {**request.options, **options},
                 **_hosts(inherited, None), **_leaf_fields(inherited))
 
 
-def _hosts(inherited: _Inherited, stored: str | None) -> dict[str, str | None]:
+class _Hosts(TypedDict):
+    base_url: str | None
+    custom_host: str | None
+
+
+class _LeafFields(TypedDict):
+    """The Leaf fields a leaf takes from `_Inherited` as they are."""
+
+    override_params: dict[str, Any]
+    retry: RetryPolicy
+    request_timeout_ms: int | None
+    forward_headers: tuple[str, ...]
+    cache: CachePolicy | None
+
+
+def _hosts(inherited: _Inherited, stored: str | None) -> _Hosts:
     """A saved config's custom host is a stored base URL; an inline one is the client's."""
     if inherited.saved and inherited.custom_host:
         return {"base_url": inherited.custom_host, "custom_host": None}
     return {"base_url": stored, "custom_host": inherited.custom_host}
 
 
-def _leaf_fields(inherited: _Inherited) -> dict[str, Any]:
+def _leaf_fields(inherited: _Inherited) -> _LeafFields:
     return {"override_params": inherited.override_params, "retry": inherited.retry,
             "request_timeout_ms": inherited.request_timeout_ms,
             "forward_headers": inherited.forward_headers, "cache": inherited.cache}
 
 
-def _apply_headers(ctx: RequestContext, leaf: Leaf) -> Leaf:
+def _apply_headers(request: ParsedRequest, leaf: Leaf) -> Leaf:
     """Headers win over the config: custom host, forward headers (timeout: in attempt)."""
     changes: dict[str, Any] = {}
-    if ctx.custom_host:
-        changes["custom_host"] = ctx.custom_host
-    if ctx.forward_headers is not None:
-        changes["forward_headers"] = ctx.forward_headers
+    if request.custom_host:
+        changes["custom_host"] = request.custom_host
+    if request.forward_headers is not None:
+        changes["forward_headers"] = request.forward_headers
     return replace(leaf, **changes) if changes else leaf
-
-
-async def resolve_virtual_key(services: Services, ctx: RequestContext, slug: str) -> VirtualKey:
-    if ctx.principal is None:
-        raise AuthenticationFailed("virtual keys can only be used with a gateway API key "
-                                   "(x-portkey-api-key)", param="x-portkey-api-key")
-    vk = await services.resolver.virtual_key(slug)
-    ensure_virtual_key_allowed(ctx.principal, vk)
-    ctx.virtual_key_id = vk.id
-    ctx.virtual_key_obj = vk
-    return vk
 
 
 def virtual_key_leaf(vk: VirtualKey, path: str, inherited: _Inherited) -> Leaf:
@@ -195,14 +171,14 @@ def virtual_key_leaf(vk: VirtualKey, path: str, inherited: _Inherited) -> Leaf:
                 **_leaf_fields(inherited))
 
 
-def header_leaf(ctx: RequestContext, provider: str | None = None) -> Leaf:
+def header_leaf(request: ParsedRequest, provider: str | None = None) -> Leaf:
     """The single target named by x-portkey-provider and Authorization."""
-    provider = provider or ctx.provider
+    provider = provider or request.provider
     if provider is None:
         raise InvalidRequest(
             "no provider given: send x-portkey-provider (with Authorization: Bearer <key>), "
             "x-portkey-virtual-key or x-portkey-config", param="x-portkey-provider",
             code="missing_provider")
-    return Leaf(path="config", provider=provider, api_key=ctx.provider_key,
-                custom_host=ctx.custom_host, options=ctx.options,
-                forward_headers=ctx.forward_headers or ())
+    return Leaf(path="config", provider=provider, api_key=request.provider_key,
+                custom_host=request.custom_host, options=request.options,
+                forward_headers=request.forward_headers or ())

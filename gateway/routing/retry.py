@@ -24,7 +24,8 @@ def retry_after_seconds(headers: dict[str, str]) -> float | None:
 
 def backoff_seconds(settings: Settings, retry_number: int, roll: float) -> float:
     """Full-jitter exponential backoff: uniform in [base*2^n / 2, base*2^n], capped."""
-    ceiling = min(settings.retry_backoff_max_ms, settings.retry_backoff_base_ms * 2**retry_number)
+    growth = 1 << retry_number  # 2**n, as an int (`int ** int` may be a float, so mypy: Any)
+    ceiling = min(settings.retry_backoff_max_ms, settings.retry_backoff_base_ms * growth)
     return ceiling * (0.5 + roll / 2) / 1000
 
 

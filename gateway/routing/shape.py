@@ -36,16 +36,15 @@ _NODE_KEYS = _spellings((
     "override_params", "retry", "cache", "request_timeout", "custom_host", "forward_headers",
     # Accepted and not acted on: answers are always OpenAI-compliant (see docs/decisions.md).
     "strict_open_ai_compliance",
+    # Guardrails: validated key by key, with their paths, by gateway/guardrails/config.py.
+    "input_guardrails", "output_guardrails", "before_request_hooks", "after_request_hooks",
+    "input_mutators", "output_mutators", "default_input_guardrails",
+    "default_output_guardrails",
 ))
 _STRATEGY_KEYS = _spellings(("mode", "on_status_codes", "conditions", "default"))
 _RETRY_KEYS = _spellings(("attempts", "on_status_codes", "use_retry_after_header"))
 _CACHE_KEYS = _spellings(("mode", "max_age"))
 _CONDITION_KEYS = _spellings(("query", "then"))
-_GUARDRAIL_KEYS = _spellings((
-    "input_guardrails", "output_guardrails", "before_request_hooks", "after_request_hooks",
-    "input_mutators", "output_mutators", "default_input_guardrails",
-    "default_output_guardrails",
-))
 # Portkey's config names for options whose header names differ.
 _OPTION_ALIASES = {
     "resource_name": "azure-resource-name",
@@ -105,17 +104,14 @@ def _keys(data: Any, path: str, known: dict[str, str]) -> list[str]:
 def _node_problems(node: dict[str, Any], path: str) -> list[str]:
     problems: list[str] = []
     provider = node.get("provider")
-    known = isinstance(provider, str) and provider in REGISTRY
-    own = REGISTRY[provider].header_options if known else None
+    adapter = REGISTRY.get(provider) if isinstance(provider, str) else None
+    own = adapter.header_options if adapter is not None else None
     is_leaf = "targets" not in node
     for key, value in node.items():
         where = _join(path, str(key))
         if key in _NODE_KEYS:
             continue
-        if key in _GUARDRAIL_KEYS:
-            problems.append(f"{where}: guardrails and hooks are not supported yet; remove the "
-                            "key (the gateway will not pretend to run a check)")
-        elif key in OPTION_KEYS:
+        if key in OPTION_KEYS:
             problems += _option_problems(where, OPTION_KEYS[key], value, is_leaf, own, provider)
         else:
             problems.append(_unknown(path, key, _SUGGESTIONS))

@@ -16,7 +16,7 @@ from providers.base import Endpoint
 
 if TYPE_CHECKING:
     from gateway.contracts.plan import Leaf
-    from gateway.contracts.request import RequestContext
+    from gateway.contracts.request import ParsedRequest
 
 
 def ensure_inference(principal: Principal | None) -> None:
@@ -52,7 +52,8 @@ def ensure_config_allowed(principal: Principal | None, ref: str) -> None:
             param="x-portkey-config", code="config_not_allowed")
 
 
-def ensure_model_allowed(ctx: RequestContext, leaf: Leaf) -> None:
+def ensure_model_allowed(principal: Principal | None, request: ParsedRequest,
+                         leaf: Leaf) -> None:
     """403 when the API key or the leaf's virtual key limits its models and the model the
     upstream would be asked for (the body's, after `override_params`) is not one of them.
 
@@ -60,20 +61,20 @@ def ensure_model_allowed(ctx: RequestContext, leaf: Leaf) -> None:
     it runs may sit in its path (`/models/x:generateContent`, `/deployments/x/...`) or
     anywhere in its body, and cannot be told.
     """
-    principal, vk = ctx.principal, leaf.virtual_key
+    vk = leaf.virtual_key
     limits: list[tuple[str, frozenset[str]]] = []
     if principal is not None and principal.allowed_models is not None:
         limits.append((f"gateway API key '{principal.name}'", principal.allowed_models))
     if vk is not None and vk.allowed_models is not None:
         limits.append((f"virtual key '{vk.slug}'", vk.allowed_models))
-    if not limits or ctx.endpoint is Endpoint.MODELS:
+    if not limits or request.endpoint is Endpoint.MODELS:
         return
-    if ctx.endpoint is Endpoint.PROXY:
+    if request.endpoint is Endpoint.PROXY:
         raise PermissionDenied(
             f"passthrough requests are not allowed for {limits[0][0]}: it limits models "
             f"(allowed: {_listed(limits[0][1])}), and a passthrough cannot be checked against "
             "a model list", param="model", code="model_not_allowed")
-    model = requested_model(ctx.body, leaf.override_params)
+    model = requested_model(request.body, leaf.override_params)
     for holder, allowed in limits:
         if model not in allowed:
             raise PermissionDenied(

@@ -24,7 +24,7 @@ from collections.abc import Iterable, Mapping
 from gateway.contracts.plan import Leaf
 from gateway.errors import InvalidRequest, PermissionDenied
 from gateway.net.hostguard import origin_of
-from providers import REGISTRY
+from providers.openai_compat import HOSTS
 from providers.options import (
     DESTINATION_OPTIONS,
     InvalidOption,
@@ -37,12 +37,13 @@ CUSTOM_HOST_HEADER = "x-portkey-custom-host"
 
 
 def _placeholders() -> frozenset[str]:
-    """Every `{name}` in a provider's base URL (runpod's `{runpod-endpoint-id}`)."""
+    """Every `{name}` in a provider's base URL (runpod's `{runpod-endpoint-id}`): only the
+    OpenAI-compatible hosts' URLs are templates."""
     names: set[str] = set()
-    for adapter in REGISTRY.values():
-        url = getattr(getattr(adapter, "host", None), "base_url", None)
-        if isinstance(url, str):
-            names.update(field for _, field, _, _ in string.Formatter().parse(url) if field)
+    for host in HOSTS.values():
+        if host.base_url:
+            names.update(field for _, field, _, _ in string.Formatter().parse(host.base_url)
+                         if field)
     return frozenset(names)
 
 

@@ -18,7 +18,7 @@ import base64
 import bisect
 import re
 import string
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -31,8 +31,7 @@ from providers.options import is_credential_option
 
 if TYPE_CHECKING:
     from gateway.contracts.plan import Leaf
-    from gateway.contracts.request import RequestContext
-    from gateway.net.service_accounts import ServiceAccountTokens
+    from gateway.contracts.request import ParsedRequest
     from gateway.settings import Settings
 
 REDACTED = "[REDACTED]"
@@ -81,7 +80,8 @@ def redact(text: str, secrets: Iterable[str]) -> str:
             merged[-1][1] = max(merged[-1][1], end)
         else:
             merged.append([start, end])
-    parts, last = [], 0
+    parts: list[str] = []
+    last = 0
     for start, end in merged:
         parts += (text[last:start], REDACTED)
         last = end
@@ -169,9 +169,10 @@ class Secrets:
     """What one attempt knows to be secret; gathered only when an error is scrubbed."""
 
     settings: Settings
-    ctx: RequestContext
+    request: ParsedRequest
     leaf: Leaf
-    tokens: ServiceAccountTokens
+    # The bearer token minted from a service account's JSON, when one was (net.service_accounts).
+    minted: Callable[[str], str | None]
 
     def scrub(self, exc: GatewayError) -> GatewayError:
         """Redact `exc` in place (message, param, code, headers) and return it."""
@@ -191,13 +192,13 @@ class Secrets:
         return sorted(found, key=len, reverse=True)
 
     def _gather(self) -> Iterator[str]:
-        headers = self.ctx.headers
+        headers = self.request.headers
         for name in _SECRET_HEADERS:
             value = headers.get(name)
             if value:
                 yield value
                 yield value.partition(" ")[2].strip()  # "Bearer <token>"
-        yield from _option_secrets(self.ctx.options)
+        yield from _option_secrets(self.request.options)
         leaf = self.leaf
         if leaf.api_key:
             yield leaf.api_key
@@ -208,7 +209,7 @@ class Secrets:
             yield from _option_secrets(leaf.virtual_key.options)
         for name, value in leaf.options.items():
             if "account-json" in name and value:
-                token = self.tokens.minted(value)
+                token = self.minted(value)
                 if token:
                     yield token
         yield from settings_secrets(self.settings)

@@ -14,7 +14,9 @@ first MAX_SEARCH_BYTES bytes of the text only (docs/decisions.md, "Bounded work 
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from functools import lru_cache
+from typing import Any, Protocol
 
 import re2
 
@@ -30,7 +32,25 @@ MAX_SEARCH_BYTES = 2048
 # would need more (`(a{1000}){1000}`) fails to compile instead of growing the process.
 _MAX_PROGRAM_BYTES = 8 << 20
 
-Pattern = re2._Regexp
+
+class Match(Protocol):
+    """The part of RE2's match object in use (google-re2 has no type stubs)."""
+
+    # A group that took no part in the match is None; Any there, as typeshed types `re.Match`.
+    def group(self, group: int = 0, /) -> str | Any: ...
+
+
+class Pattern(Protocol):
+    """The part of a compiled RE2 pattern (`re2._Regexp`) in use."""
+
+    @property
+    def programsize(self) -> int: ...
+
+    def search(self, text: str, /) -> Match | None: ...
+
+    def finditer(self, text: str, /) -> Iterator[Match]: ...
+
+    def sub(self, repl: Callable[[Match], str], text: str, count: int = 0, /) -> str: ...
 
 
 class RegexError(ValueError):
@@ -55,7 +75,7 @@ def compile(source: str) -> Pattern:
     if len(source) > MAX_PATTERN_LENGTH:
         raise RegexError(f"is {len(source)} characters long; the limit is {MAX_PATTERN_LENGTH}")
     try:
-        compiled = re2.compile(source, _OPTIONS)
+        compiled: Pattern = re2.compile(source, _OPTIONS)
     except re2.error as exc:
         raise RegexError(f"is not a pattern RE2 can run in linear time "
                          f"(no backreferences or lookarounds): {_reason(exc)}") from None
@@ -68,7 +88,7 @@ def compile(source: str) -> Pattern:
 def problem(source: object) -> str | None:
     """Why a pattern is refused, or None when it compiles: for validators that collect."""
     try:
-        compile(source)  # type: ignore[arg-type]
+        compile(source)  # it refuses a non-string itself
     except RegexError as exc:
         return str(exc)
     except TypeError:  # unhashable (a list or an object where a pattern belongs)
@@ -78,7 +98,7 @@ def problem(source: object) -> str | None:
 
 def program_size(source: str) -> int:
     """RE2 instructions of an accepted pattern: configs cap the total of theirs."""
-    return int(compile(source).programsize)
+    return compile(source).programsize
 
 
 def head(text: str) -> str:

@@ -14,22 +14,15 @@ from gateway.server.ids import request_ids
 log = logging.getLogger("gateway")
 
 
-def error_response(request: Request, exc: GatewayError) -> Response:
+def error_response(request: Request, exc: GatewayError, headers: dict[str, str] | None = None,
+                   body: bytes | None = None) -> Response:
+    """The error's response with the request and trace ids. `headers` and `body` come from
+    the pipeline (routing headers; the error in the client's dialect); by default the body
+    is the OpenAI error envelope. Rendering only: recording is the pipeline's."""
     request_id, trace_id = request_ids(request)
-    headers = {"x-portkey-request-id": request_id, "x-portkey-trace-id": trace_id, **exc.headers}
-    ctx = getattr(request.state, "ctx", None)
-    if ctx is not None:
-        ctx.status = exc.status
-        ctx.error_type = exc.type
-        ctx.error_message = exc.message
-        retry_count = ctx.retry_count
-        headers["x-portkey-retry-attempt-count"] = str(retry_count)
-        if exc.provider or ctx.answered_by:
-            headers["x-portkey-provider"] = exc.provider or ctx.answered_by
-        if ctx.option_path:
-            headers["x-portkey-last-used-option-index"] = ctx.option_path
-        request.app.state.services.record(ctx)
+    all_headers = {"x-portkey-request-id": request_id, "x-portkey-trace-id": trace_id,
+                   **(headers or {}), **exc.headers}
     if exc.status >= 500:
         log.warning("request %s failed: %s %s", request_id, exc.status, exc.type)
-    return Response(orjson.dumps(exc.envelope()), exc.status, headers,
-                    media_type="application/json")
+    return Response(orjson.dumps(exc.envelope()) if body is None else body, exc.status,
+                    all_headers, media_type="application/json")

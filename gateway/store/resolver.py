@@ -2,7 +2,9 @@
 
 Every lookup goes through a per-process TTL cache (`GATEWAY_KEY_CACHE_TTL`, seconds), so the
 steady state makes no database round trip per request, and a revocation or expiry reaches every
-worker within that many seconds. Writes made through this process clear the cache at once.
+worker within that many seconds. Writes made through this process clear the cache at once; with
+Redis, writes made through any replica's admin API clear every replica's cache as soon as the
+message arrives (gateway/store/broadcast.py), and the TTL stays the bound while Redis is away.
 """
 
 from __future__ import annotations
@@ -52,6 +54,10 @@ class DatabaseResolver:
 
     def invalidate(self) -> None:
         self._cache.clear()
+
+    def expire(self) -> None:
+        """Reload every entry before its next use (served stale while the database is down)."""
+        self._cache.expire()
 
     async def _cached(self, key: str, load: Callable[[], Awaitable[Any]]) -> Any:
         async def guarded() -> Any:

@@ -8,7 +8,6 @@ from sqlalchemy.exc import DBAPIError
 
 from gateway.db import migrate
 from gateway.db.engine import Database, open_database
-from gateway.services import Services
 from gateway.settings import Settings
 from gateway.store.crypto import SecretBox
 from gateway.store.key_store import KeyStore
@@ -34,6 +33,8 @@ async def open_key_store(settings: Settings) -> tuple[Database, KeyStore, Databa
         await db.close()
         raise
     resolver = DatabaseResolver(db, box, settings)
+    if not box.can_seal:
+        log.info("no GATEWAY_MASTER_KEY: virtual keys cannot be created")
     return db, KeyStore(db, box, resolver.invalidate), resolver
 
 
@@ -65,15 +66,3 @@ async def _check_schema(db: Database) -> None:
     if current != head:
         raise SchemaOutOfDate(f"the database is at migration {current or '(none)'} but this "
                               f"gateway needs {head}: run `python -m gateway migrate`")
-
-
-async def start(services: Services) -> None:
-    db, store, resolver = await open_key_store(services.settings)
-    services.db, services.key_store, services.resolver = db, store, resolver
-    if not store.box.can_seal:
-        log.info("no GATEWAY_MASTER_KEY: virtual keys cannot be created")
-
-
-async def stop(services: Services) -> None:
-    if services.db is not None:
-        await services.db.close()

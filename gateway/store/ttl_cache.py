@@ -68,6 +68,12 @@ class TTLCache(Generic[V]):
         self._entries.clear()
         self._loading.clear()  # lookups after a write start afresh
 
+    def expire(self) -> None:
+        """Like `clear`, but the answers stay to be served stale while a reload fails."""
+        self._generation += 1
+        self._entries = {key: (0.0, entry[1]) for key, entry in self._entries.items()}
+        self._loading.clear()
+
     def _evict(self, now: float) -> None:
         self._entries = {k: e for k, e in self._entries.items() if e[0] > now}
         while len(self._entries) >= self.max_entries:

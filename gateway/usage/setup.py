@@ -5,17 +5,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from typing import Any
 
-from gateway.contracts.request import RequestContext
-from gateway.services import Services
+from gateway.contracts.outcome import Outcome, Tokens
+from gateway.db.engine import Database
 from gateway.settings import Settings
-from gateway.usage import codec
+from gateway.usage import codec, journal
 from gateway.usage.pricing import PriceBook, load_table
 from gateway.usage.row import price_request, row_values
 from gateway.usage.spool import Spool
 from gateway.usage.store import UsageStore
-from gateway.usage.tokens import Tokens
 from gateway.usage.writer import UsageWriter
 
 log = logging.getLogger("gateway.usage")
@@ -46,19 +44,22 @@ class UsageLog:
         self.writer = UsageWriter(store.insert, self.spool, queue_size=settings.usage_queue_size,
                                   batch_size=settings.usage_batch_size,
                                   interval_s=settings.usage_flush_interval_s)
+        self.journal = journal.for_settings(settings)  # None when off
+        if self.journal is not None:
+            self.writer.on_settled = self.journal.release
         self._partitions: asyncio.Task[None] | None = None
-        self._finished: list[tuple[RequestContext, Tokens | None]] = []
+        self._finished: list[tuple[Outcome, Tokens | None]] = []
         self._build_timer: asyncio.TimerHandle | None = None
         self._closing = False
 
-    def record(self, ctx: RequestContext) -> None:
+    def record(self, outcome: Outcome) -> None:
         self.store.pacer.request_finished()  # its response is out: a moment for a COPY slice
         try:
-            tokens = price_request(ctx, self.prices)
+            tokens = price_request(outcome, self.prices)
         except Exception:  # a bug here must not lose the response; log it loudly
-            log.exception("usage: could not price request %s", ctx.request_id)
+            log.exception("usage: could not price request %s", outcome.request.request_id)
             tokens = None
-        self._finished.append((ctx, tokens))
+        self._finished.append((outcome, tokens))
         if len(self._finished) >= BUILD_AT or self._closing:
             self.build_rows()
         elif self._build_timer is None:
@@ -76,16 +77,21 @@ class UsageLog:
             self._build_timer = None
         finished, self._finished = self._finished, []
         rows = []
-        for ctx, tokens in finished:
+        for outcome, tokens in finished:
             try:
-                rows.append(codec.encode_values(row_values(ctx, tokens, self.log_bodies)))
+                rows.append(codec.encode_values(row_values(outcome, tokens, self.log_bodies)))
             except Exception:  # one bad row must not cost the others theirs
-                log.exception("usage: could not build the row for request %s", ctx.request_id)
+                log.exception("usage: could not build the row for request %s",
+                              outcome.request.request_id)
+        if self.journal is not None:  # on disk before the writer holds them in memory
+            self.journal.append(rows, self.writer.queued)
         try:
             self.writer.submit_many(rows)
         except Exception:  # e.g. the spool unwritable (disk full) when it was needed
             log.exception("usage: of a group of %d rows, those the queue could not take "
                           "could not be spooled either", len(rows))
+            if self.journal is not None:
+                self.journal.hold()  # the next process replays them
 
     @property
     def depth(self) -> int:
@@ -97,6 +103,8 @@ class UsageLog:
 
     async def start(self) -> None:
         await self._ensure_partitions()
+        if self.journal is not None:  # what a killed predecessor held goes to the spool first
+            self.journal.start(self.spool)
         self.writer.start()
         self._partitions = asyncio.create_task(self._keep_partitions(), name="usage-partitions")
 
@@ -111,6 +119,8 @@ class UsageLog:
         self.build_rows()
         try:
             await self.writer.close()
+            if self.journal is not None:
+                self.journal.close(self.writer.settled, self.writer.queued)
         finally:
             await self.store.close()
 
@@ -126,18 +136,10 @@ class UsageLog:
             await self._ensure_partitions()
 
 
-async def start(services: Services) -> None:
-    if services.db is None or not services.settings.usage_log:
-        return
-    usage = UsageLog(services.settings, UsageStore(services.db))
+async def open_usage_log(settings: Settings, db: Database | None) -> UsageLog | None:
+    """The running usage log; None without a database or with GATEWAY_USAGE_LOG off."""
+    if db is None or not settings.usage_log:
+        return None
+    usage = UsageLog(settings, UsageStore(db))
     await usage.start()
-    services.usage = usage
-    # First, so that metrics and limits see the cost it computes.
-    services.recorders.insert(0, usage.record)
-
-
-async def stop(services: Services) -> None:
-    usage: Any = services.usage
-    if usage is not None:
-        await usage.close()
-        services.usage = None
+    return usage

@@ -155,8 +155,8 @@ class UsageStore:
                 return
             async with self.database.engine.begin() as connection:
                 await connection.execute(self._insert, [codec.decode(row) for row in rows])
-        except (OperationalError, InterfaceError, OSError, ConnectionError,
-                *_driver_failures(self.postgres)) as exc:
+        except ((OperationalError, InterfaceError, OSError, ConnectionError)
+                + _driver_failures(self.postgres)) as exc:
             raise DatabaseUnavailable(type(exc).__name__) from exc
         except DBAPIError as exc:
             if exc.connection_invalidated:

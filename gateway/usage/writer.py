@@ -42,6 +42,11 @@ class UsageWriter:
         self._batch_ready = asyncio.Event()
         self.written = 0
         self.failures = 0
+        # Progress, for the journal: rows ever taken into the queue, and how many of those were
+        # since written, spooled or set aside; told to `on_settled(settled, queued)`.
+        self.queued = 0
+        self.settled = 0
+        self.on_settled: Callable[[int, int], None] | None = None
         self._task: asyncio.Task[None] | None = None
         self._closing = False
         self._closed = False
@@ -61,6 +66,7 @@ class UsageWriter:
             return
         room = max(self.queue_size - len(self._rows), 0)
         self._rows.extend(rows[:room])  # first: a failing spool must not cost these their place
+        self.queued += min(room, len(rows))
         if len(self._rows) >= self.batch_size:
             self._batch_ready.set()
         if len(rows) > room:
@@ -81,17 +87,22 @@ class UsageWriter:
         self._closed = True
         if self._rows:  # submitted as the task ended, or it never ran
             self.spool.append(list(self._rows))
+            self.settled += len(self._rows)
             self._rows.clear()
 
     async def _run(self) -> None:
+        batch: list[bytes] = []  # first none: what an earlier process spooled goes in at once
         while True:
-            batch = await self._next_batch()
             try:
                 await self._write(batch)
             except Exception:  # the loop must survive anything; the rows are safe in the spool
                 log.exception("usage writer: unexpected failure")
+            self.settled += len(batch)
+            if self.on_settled is not None:
+                self.on_settled(self.settled, self.queued)
             if self._closing and not self._rows:
                 return
+            batch = await self._next_batch()
 
     async def _next_batch(self) -> list[bytes]:
         """Up to `batch_size` rows, once that many wait or `interval_s` has passed (an empty
@@ -162,5 +173,5 @@ class UsageWriter:
 
 def _row_id(row: bytes) -> str | None:
     with contextlib.suppress(ValueError, IndexError):
-        return orjson.loads(row)[0]  # the id is the first column
+        return str(orjson.loads(row)[0])  # the id is the first column (for the log)
     return None

@@ -12,6 +12,7 @@ import pytest
 from portkey_ai import createHeaders
 
 from tests.support.backend_process import BackendProcess
+from tests.support.recording import add_recorder
 from tests.support.servers import ThreadedServer
 from tests.support.waiting import wait_until
 
@@ -36,10 +37,10 @@ def client(vllm_gateway: ThreadedServer) -> openai.OpenAI:
 
 @pytest.fixture
 def recorded(vllm_gateway: ThreadedServer) -> list[Any]:
-    """Every request context the running gateway hands to its recorders (usage logging's hook)."""
-    contexts: list[Any] = []
-    vllm_gateway.config.app.state.services.recorders.append(contexts.append)
-    return contexts
+    """Every request outcome the running gateway hands to its recorders (usage logging's hook)."""
+    outcomes: list[Any] = []
+    add_recorder(vllm_gateway, outcomes.append)
+    return outcomes
 
 
 def one_record(recorded: list[Any]) -> Any:

@@ -5,15 +5,17 @@ from __future__ import annotations
 import pytest
 from starlette.datastructures import Headers
 
-from gateway.contracts.request import parse_request
 from gateway.errors import InvalidRequest
+from gateway.pipeline.dialects.chat import CHAT
+from gateway.pipeline.parse import parse_request
 from providers.base import Endpoint
 
 
 def parse(headers: dict[str, str], body: bytes = b'{"model": "m", "stream": true}'):
     return parse_request(endpoint=Endpoint.CHAT, method="POST", path="chat/completions",
-                         query="", headers=Headers(headers), raw_body=body, request_id="r",
-                         trace_id="t")
+                         query="", headers=Headers(headers), raw_body=body,
+                         body=CHAT.decode(Endpoint.CHAT, body), dialect=CHAT.name,
+                         request_id="r", trace_id="t")
 
 
 def test_every_portkey_header_is_read():
@@ -27,7 +29,7 @@ def test_every_portkey_header_is_read():
         "x-portkey-azure-resource-name": "res", "x-portkey-runpod-endpoint-id": "ep1",
     })
     assert ctx.provider == "anyscale" and ctx.provider_key == "esecret_1"
-    assert ctx.config == '{"retry": {"attempts": 1}}'
+    assert ctx.inline_config == '{"retry": {"attempts": 1}}' and ctx.saved_config is None
     assert ctx.custom_host == "http://127.0.0.1:8000/v1"
     assert ctx.forward_headers == ("x-team", "x-user")
     assert ctx.request_timeout_ms == 1500

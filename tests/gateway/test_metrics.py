@@ -3,17 +3,24 @@
 from __future__ import annotations
 
 import json
+from decimal import Decimal
 from types import SimpleNamespace
+from typing import Any
 
 import httpx
 import openai
 import pytest
 from portkey_ai import createHeaders
 from prometheus_client.parser import text_string_to_metric_families
+from starlette.datastructures import Headers
 
-from gateway.observability.metrics import Metrics
+from gateway.contracts.outcome import Outcome
+from gateway.contracts.request import ParsedRequest
+from gateway.observability.metrics import Metrics, Sources
+from gateway.routing.breaker import Breakers
 from gateway.settings import Settings
 from gateway.usage.spool import Spool
+from providers.base import Endpoint
 from tests.support.mock_upstream import MockUpstream
 from tests.support.waiting import wait_until
 
@@ -161,18 +168,19 @@ def _sample(metrics: Metrics, name: str, **labels: str) -> float:
 
 
 def test_counts_kept_by_the_cache_limiter_and_usage_writer_are_read(tmp_path):
-    # The attribute names the ResponseCache, the Limiter and the UsageLog keep.
-    metrics = Metrics(Settings(_env_file=None, spool_dir=tmp_path))
+    # The attribute names the Breakers, ResponseCache, the Limiter and the UsageLog keep.
     limiter = SimpleNamespace(rejected={"rate_limit_exceeded": 3}, failed_open=1,
                               failed_closed=0, settle_failures=0)
-    services = SimpleNamespace(breakers=SimpleNamespace(opens=2), extras={},
-                               usage=SimpleNamespace(depth=4, spool=Spool(tmp_path)),
-                               cache=SimpleNamespace(unavailable=2), limiter=limiter)
-    metrics.refresh(services)  # type: ignore[arg-type]
+    parts: dict[str, Any] = {"breakers": SimpleNamespace(opens=2), "limiter": limiter,
+                             "usage": SimpleNamespace(depth=4, spool=Spool(tmp_path)),
+                             "cache": SimpleNamespace(unavailable=2)}
+    sources = Sources(**parts)
+    metrics = Metrics(Settings(_env_file=None, spool_dir=tmp_path), sources)
+    metrics.refresh()
     limiter.rejected["rate_limit_exceeded"] = 5
     limiter.failed_closed = 1
-    metrics.refresh(services)  # type: ignore[arg-type]
-    metrics.refresh(services)  # type: ignore[arg-type]  # no change: no double counting
+    metrics.refresh()
+    metrics.refresh()  # no change: no double counting
     assert _sample(metrics, "gateway_circuit_breaker_opens_total") == 2
     assert _sample(metrics, "gateway_limit_rejections_total", code="rate_limit_exceeded") == 5
     assert _sample(metrics, "gateway_limit_rejections_total", code="limits_unavailable") == 1
@@ -180,13 +188,26 @@ def test_counts_kept_by_the_cache_limiter_and_usage_writer_are_read(tmp_path):
     assert _sample(metrics, "gateway_usage_queue_depth") == 4
 
 
+def finished(**fields) -> Outcome:
+    """A request to openai for model m, answered with 200, with `fields` set on its outcome."""
+    outcome = Outcome(ParsedRequest(
+        request_id="r", trace_id="t", endpoint=Endpoint.CHAT, method="POST",
+        path="chat/completions", query="", headers=Headers({}), raw_body=b"{}",
+        body={"model": "m"}, provider="openai"))
+    outcome.answered_by, outcome.status, outcome.ttfb_ms = "openai", 200, 1.0
+    for name, field_value in fields.items():
+        setattr(outcome, name, field_value)
+    return outcome
+
+
+def idle_metrics(tmp_path) -> Metrics:
+    return Metrics(Settings(_env_file=None, spool_dir=tmp_path), Sources(Breakers(3, 30, 30)))
+
+
 def test_cache_status_and_cost_on_the_context_are_counted(tmp_path):
-    metrics = Metrics(Settings(_env_file=None, spool_dir=tmp_path))
+    metrics = idle_metrics(tmp_path)
     for status in ("HIT", "MISS", "REFRESH", "DISABLED", None, "HIT"):
-        metrics.record(SimpleNamespace(
-            answered_by="openai", attempts=[], provider="openai", body={"model": "m"},
-            status=200, ttfb_ms=1.0, usage=None, stream=False, elapsed_ms=lambda: 2.0,
-            cache_status=status, cost_usd=0.25))
+        metrics.record(finished(usage=None, cache_status=status, cost_usd=Decimal("0.25")))
     assert _sample(metrics, "gateway_cache_hits_total") == 2
     assert _sample(metrics, "gateway_cache_misses_total") == 1
     assert _sample(metrics, "gateway_cost_usd_total", provider="openai", model="m") == 1.5
@@ -194,12 +215,9 @@ def test_cache_status_and_cost_on_the_context_are_counted(tmp_path):
 
 def test_unpriced_counts_only_requests_the_usage_log_priced(tmp_path):
     """With the usage log off nothing is priced: cost None then is no finding."""
-    metrics = Metrics(Settings(_env_file=None, spool_dir=tmp_path))
+    metrics = idle_metrics(tmp_path)
     for priced in (False, True, True):
-        metrics.record(SimpleNamespace(
-            answered_by="openai", attempts=[], provider="openai", body={"model": "m"},
-            status=200, ttfb_ms=1.0, usage={"prompt_tokens": 3, "completion_tokens": 2},
-            stream=False, elapsed_ms=lambda: 2.0, cache_status=None, cost_usd=None,
-            priced=priced))
+        metrics.record(finished(usage={"prompt_tokens": 3, "completion_tokens": 2},
+                                cache_status=None, cost_usd=None, priced=priced))
     assert _sample(metrics, "gateway_unpriced_requests_total", provider="openai",
                    model="m") == 2

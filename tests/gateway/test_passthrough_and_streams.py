@@ -7,6 +7,7 @@ import openai
 from portkey_ai import createHeaders
 
 from tests.support.mock_upstream import STREAM_WORDS, MockUpstream, prompt_tokens
+from tests.support.recording import add_recorder
 from tests.support.waiting import wait_until
 
 MESSAGES = [{"role": "user", "content": "count the words here"}]
@@ -49,7 +50,7 @@ def test_forward_headers_reach_upstream_only_when_listed(gateway, mock: MockUpst
 
 def test_stream_usage_is_captured_for_every_stream(gateway, mock: MockUpstream):
     finished = []
-    gateway.config.app.state.services.recorders.append(finished.append)
+    add_recorder(gateway, finished.append)
     client = openai.OpenAI(api_key="k", base_url=f"{gateway.url}/v1", max_retries=0,
                            default_headers=createHeaders(provider="openai"))
     list(client.chat.completions.create(model="m", messages=MESSAGES, stream=True))
@@ -58,7 +59,7 @@ def test_stream_usage_is_captured_for_every_stream(gateway, mock: MockUpstream):
     assert ctx.usage == {"prompt_tokens": prompt_tokens({"messages": MESSAGES}),
                          "completion_tokens": len(STREAM_WORDS),
                          "total_tokens": prompt_tokens({"messages": MESSAGES}) + len(STREAM_WORDS)}
-    assert ctx.status == 200 and ctx.stream
+    assert ctx.status == 200 and ctx.request.stream
 
 
 def test_client_disconnect_cancels_the_upstream_request(gateway, mock: MockUpstream, mock_url):

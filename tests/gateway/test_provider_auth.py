@@ -218,6 +218,23 @@ def test_truncated_stream_is_an_error_not_a_clean_end(gateway_url: str,
     assert "ended before message_stop" in info.value.message
 
 
+def test_openai_format_stream_cut_before_its_finish_is_malformed(gateway_url: str,
+                                                                 fake: FixtureUpstream) -> None:
+    """OpenAI's format has no end event but `[DONE]` (or a finish_reason): without either the
+    adapter's end_stream says the stream was cut off, and the gateway answers 502."""
+    whole = (FIXTURES / "azure-openai" / "text" / "stream.sse").read_bytes()
+    fake.reply = Reply(whole[:whole.index(b'"finish_reason":"stop"')].rpartition(b"data:")[0],
+                       stream=True, content_type="text/event-stream")
+    received = []
+    with pytest.raises(openai.APIError) as info:
+        for chunk in client(gateway_url, "azure-openai").chat.completions.create(
+                model="gpt-4o", messages=MESSAGES, stream=True):
+            received.append(chunk)
+    assert "".join(c.choices[0].delta.content or "" for c in received if c.choices) == "Paris."
+    assert info.value.message == "azure-openai ended the stream before it was complete"
+    assert info.value.code == "upstream_malformed"
+
+
 @pytest.mark.parametrize("slug", ["anthropic", "google", "vertex-ai", "cohere", "bedrock"])
 @pytest.mark.parametrize("body", [
     {"messages": "hello"},

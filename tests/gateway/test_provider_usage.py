@@ -10,6 +10,7 @@ from typing import Any
 import openai
 
 from tests.support.fixture_upstream import FixtureUpstream, Reply
+from tests.support.recording import add_recorder
 from tests.support.servers import ThreadedServer
 from tests.support.waiting import wait_until
 
@@ -22,7 +23,7 @@ def test_usage_recorded_with_cache_tokens_even_when_the_client_hides_it(
     with ThreadedServer(fake.app()) as upstream:
         gateway = start_gateway(provider_base_urls={"anthropic": f"{upstream.url}/anthropic"})
         recorded: list[Any] = []
-        gateway.config.app.state.services.recorders.append(recorded.append)
+        add_recorder(gateway, recorded.append)
         folder = FIXTURES / "anthropic" / "text"
         request = json.loads((folder / "case.json").read_text())["request"]
         sdk = openai.OpenAI(api_key="k", base_url=f"{gateway.url}/v1", max_retries=0,

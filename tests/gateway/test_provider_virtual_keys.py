@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -42,7 +43,8 @@ def setup(start_gateway: Callable[..., ThreadedServer]) -> Iterator[tuple[str, F
     with ThreadedServer(fake.app()) as upstream:
         gateway = start_gateway(provider_base_urls={
             "azure-openai": f"{upstream.url}/azure", "bedrock": f"{upstream.url}/bedrock"})
-        gateway.config.app.state.services.resolver = StubResolver()
+        app_state = gateway.config.app.state
+        app_state.services = dataclasses.replace(app_state.services, resolver=StubResolver())
         yield gateway.url, fake
 
 

@@ -3,6 +3,7 @@ the client abandons, and turns a broken upstream into a 502."""
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import threading
 from collections.abc import Callable, Iterator
@@ -14,6 +15,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from gateway.net.upstream import create_client, read_body
+from gateway.settings import Settings
 from tests.support.mock_upstream import MockUpstream
 from tests.support.servers import ThreadedServer
 from tests.support.waiting import wait_until
@@ -116,3 +119,30 @@ def test_request_timeout_cancels_a_hanging_upstream(
                           headers={**OPENAI, "x-portkey-request-timeout": "300"})
     assert response.status_code == 408
     assert response.json()["error"]["type"] == "timeout_error"
+
+
+@TRANSPORTS
+async def test_a_signed_path_goes_out_as_built_and_the_body_comes_back_whole(transport: str):
+    """The URL is sent exactly as built (Bedrock's SigV4 signs the path: `%3A` must not become
+    `:`), and an unencoded body, read from the transport's own stream, arrives whole."""
+    request_lines: list[bytes] = []
+    body = bytes(range(256)) * 400  # 100 KiB: more than one read
+
+    async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        head = await reader.readuntil(b"\r\n\r\n")
+        request_lines.append(head.split(b"\r\n", 1)[0])
+        writer.write(b"HTTP/1.1 200 OK\r\ncontent-length: %d\r\n\r\n%s" % (len(body), body))
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(answer, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    client = create_client(Settings(_env_file=None, upstream_transport=transport))
+    try:
+        response = await client.send_direct(
+            "POST", f"http://127.0.0.1:{port}/model/a%3Ab/invoke", {}, b"{}")
+        assert await read_body(response, 1 << 20, "bedrock") == body
+    finally:
+        await client.aclose()
+        server.close()
+    assert request_lines == [b"POST /model/a%3Ab/invoke HTTP/1.1"]

@@ -10,20 +10,27 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from gateway.observability.metrics import Metrics
+from gateway.observability.metrics import Metrics, Sources
+from gateway.routing.breaker import Breakers
 from gateway.settings import Settings
 from tests.support.gateway_process import GatewayProcess, gateway_env
 
 # One worker process's share: record a single finished request into the shared directory.
 _RECORD_ONE = """
 import sys
-from types import SimpleNamespace
-from gateway.observability.metrics import Metrics
+from starlette.datastructures import Headers
+from gateway.contracts.outcome import Outcome
+from gateway.contracts.request import ParsedRequest
+from gateway.observability.metrics import Metrics, Sources
+from gateway.routing.breaker import Breakers
 from gateway.settings import Settings
-ctx = SimpleNamespace(answered_by="openai", attempts=[], provider="openai", body={"model": "m"},
-                      status=200, ttfb_ms=None, usage={"prompt_tokens": 3}, stream=False,
-                      elapsed_ms=lambda: 5.0)
-Metrics(Settings(_env_file=None, prometheus_multiproc_dir=sys.argv[1])).record(ctx)
+from providers.base import Endpoint
+request = ParsedRequest(request_id="r", trace_id="t", endpoint=Endpoint.CHAT, method="POST",
+                        path="chat/completions", query="", headers=Headers(), raw_body=b"",
+                        body={"model": "m"}, provider="openai")
+outcome = Outcome(request, answered_by="openai", status=200, usage={"prompt_tokens": 3})
+settings = Settings(_env_file=None, prometheus_multiproc_dir=sys.argv[1])
+Metrics(settings, Sources(Breakers(3, 30, 30))).record(outcome)
 """
 
 
@@ -41,7 +48,8 @@ def test_samples_from_several_processes_are_summed(tmp_path):
     env = {"PROMETHEUS_MULTIPROC_DIR": str(shared), "PATH": ""}
     for _ in range(2):
         subprocess.run([sys.executable, "-c", _RECORD_ONE, str(shared)], env=env, check=True)
-    scraped = Metrics(Settings(_env_file=None, prometheus_multiproc_dir=shared)).exposition()
+    settings = Settings(_env_file=None, prometheus_multiproc_dir=shared)
+    scraped = Metrics(settings, Sources(Breakers(3, 30, 30))).exposition()
     sums = totals(scraped.decode())
     assert sums["gateway_requests_total"] == 2
     assert sums["gateway_tokens_total"] == 6

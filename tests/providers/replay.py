@@ -41,9 +41,7 @@ def stream_chunks(slug: str, case: str, model: str = "m") -> tuple[list[dict[str
     chunks: list[dict[str, Any]] = []
     for event in events(slug, case):
         chunks.extend(adapter.translate_event(Endpoint.CHAT, event, state))
-    end = getattr(adapter, "end_stream", None)
-    if end is not None:
-        chunks.extend(end(Endpoint.CHAT, state))
+    chunks.extend(adapter.end_stream(Endpoint.CHAT, state))
     return chunks, state
 
 

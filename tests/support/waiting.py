@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable
 
@@ -18,4 +19,16 @@ def wait_until(condition: Callable[[], object], timeout: float = 10,
         if time.monotonic() > deadline:
             return False
         time.sleep(interval)
+    return True
+
+
+async def until(condition: Callable[[], object], timeout: float = 10,
+                interval: float = 0.005) -> bool:
+    """`wait_until` inside a coroutine: polls without blocking the event loop on which the
+    code under test (a writer task, a timer) has to run meanwhile."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        await asyncio.sleep(interval)
     return True

@@ -11,6 +11,7 @@ import orjson
 import pytest
 
 from tests.support.mock_upstream import STREAM_WORDS, MockUpstream
+from tests.support.recording import add_recorder
 from tests.support.servers import ThreadedServer
 from tests.support.waiting import wait_until
 
@@ -147,7 +148,7 @@ def test_stream_broken_midway_is_not_cached(gateway_for, mock: MockUpstream, moc
 
 def test_cache_hits_are_recorded_with_zero_cost(cached_gateway, mock: MockUpstream):
     seen: list[Any] = []
-    cached_gateway.config.app.state.services.recorders.append(seen.append)
+    add_recorder(cached_gateway, seen.append)
     chat(cached_gateway, cache_headers())
     chat(cached_gateway, cache_headers())
     wait_until(lambda: len(seen) >= 2)  # recorded just after the response went out

@@ -11,7 +11,10 @@ from starlette.datastructures import Headers
 from gateway.cache.keys import cache_key
 from gateway.contracts.identity import VirtualKey
 from gateway.contracts.plan import Leaf
-from gateway.contracts.request import parse_request
+from gateway.pipeline.dialects.chat import CHAT
+from gateway.pipeline.parse import parse_request
+from gateway.pipeline.prepare import prepare
+from providers import REGISTRY
 from providers.base import Endpoint
 
 LEAF = Leaf(path="config", provider="anyscale")
@@ -20,10 +23,14 @@ BODY = {"model": "m", "messages": [{"role": "user", "content": "hi"}], "temperat
 
 def key(body: Any = BODY, leaf: Leaf = LEAF, endpoint: Endpoint = Endpoint.CHAT,
         **headers: str) -> str:
-    ctx = parse_request(endpoint=endpoint, method="POST", path="chat/completions", query="",
-                        headers=Headers(headers), raw_body=orjson.dumps(body),
-                        request_id="r", trace_id="t")
-    return cache_key(ctx, leaf)
+    raw = orjson.dumps(body)
+    parsed = parse_request(endpoint=endpoint, method="POST", path="chat/completions", query="",
+                           headers=Headers(headers), raw_body=raw,
+                           body=CHAT.decode(endpoint, raw), dialect=CHAT.name,
+                           request_id="r", trace_id="t")
+    # Keyed by what the upstream is sent: the body after the leaf's override_params.
+    sent = prepare(parsed, leaf, REGISTRY[leaf.provider]).body
+    return cache_key(parsed, leaf, sent)
 
 
 def test_same_request_written_differently_shares_a_key():

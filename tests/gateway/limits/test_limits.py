@@ -18,6 +18,7 @@ import pytest
 
 from tests.support.limited_keys import issued_key, key_store_settings, with_keys
 from tests.support.mock_upstream import STREAM_WORDS, MockUpstream, prompt_tokens
+from tests.support.recording import add_recorder
 from tests.support.servers import ThreadedServer
 from tests.support.waiting import wait_until
 
@@ -39,19 +40,19 @@ class RecordedIds(set[str]):
     """A recorder keeping the ids of the requests the gateway recorded. Added after the
     limiter's recorder, so an id here means that request's settlement has begun."""
 
-    def __call__(self, ctx: Any) -> None:
-        self.add(ctx.request_id)
+    def __call__(self, outcome: Any) -> None:
+        self.add(outcome.request.request_id)
 
 
 def track_records(server: ThreadedServer) -> ThreadedServer:
     """Let `settled` wait for a request's settlement to begin (before any request is sent)."""
-    ids = services(server).extras["recorded_ids"] = RecordedIds()
-    services(server).recorders.append(ids)
+    ids = server.config.app.state.recorded_ids = RecordedIds()
+    add_recorder(server, ids)
     return server
 
 
 def recorded_ids(server: ThreadedServer) -> RecordedIds:
-    return services(server).extras["recorded_ids"]
+    return server.config.app.state.recorded_ids
 
 
 def settled(server: ThreadedServer, request_id: str | None = None) -> None:
@@ -174,7 +175,7 @@ def test_slot_released_after_error_timeout_and_disconnect(gateway_for, mock: Moc
                                                          mock_url: str):
     gateway = gateway_for({"max_concurrent": 1})
     finished: list[Any] = []
-    services(gateway).recorders.append(finished.append)
+    add_recorder(gateway, finished.append)
 
     def via(scenario: str, **extra: str) -> dict[str, str]:
         return key_headers(**{"x-portkey-custom-host": f"{mock_url}/s/{scenario}/v1"}, **extra)

@@ -7,30 +7,32 @@ import random
 import pytest
 from starlette.datastructures import Headers
 
+from gateway.contracts.identity import NoKeyStore
 from gateway.contracts.plan import Branch, Leaf
-from gateway.contracts.request import parse_request
-from gateway.net.hostguard import HostGuard
+from gateway.pipeline.dialects.chat import CHAT
 from gateway.pipeline.execute import pick_weighted
+from gateway.pipeline.parse import parse_request
+from gateway.pipeline.resolve import resolve
 from gateway.routing.breaker import Breakers
+from gateway.routing.config import ConfigCache
 from gateway.routing.plan import build_plan
-from gateway.services import Services
-from gateway.settings import Settings
 from providers.base import Endpoint
 
 
 def context(headers: dict[str, str]):
+    raw = b'{"model": "m"}'
     return parse_request(endpoint=Endpoint.CHAT, method="POST", path="chat/completions",
-                         query="", headers=Headers(headers), raw_body=b'{"model": "m"}',
+                         query="", headers=Headers(headers), raw_body=raw,
+                         body=CHAT.decode(Endpoint.CHAT, raw), dialect=CHAT.name,
                          request_id="r", trace_id="t")
 
 
-def services() -> Services:
-    return Services(settings=Settings(_env_file=None), http=None,  # type: ignore[arg-type]
-                    host_guard=HostGuard(frozenset()), breakers=Breakers(3, 30, 30))
-
-
 async def plan(config: str, **headers: str):
-    return await build_plan(services(), context({"x-portkey-config": config, **headers}))
+    parsed = context({"x-portkey-config": config, **headers})
+    # Resolving an inline config with no key store does no I/O; planning is pure.
+    resolved = await resolve(NoKeyStore(), ConfigCache(), parsed)
+    return build_plan(parsed, resolved.config, saved=resolved.saved,
+                      virtual_keys=resolved.virtual_keys)
 
 
 async def test_values_inherit_down_the_tree_and_children_win():

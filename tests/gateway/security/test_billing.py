@@ -78,7 +78,7 @@ def logged(gateway: ThreadedServer, request_id: str | None = None) -> dict[str, 
 
 def limits_settled(gateway: ThreadedServer) -> None:
     services = gateway.config.app.state.services
-    assert wait_until(lambda: not services.counting and not services.limiter.pending)
+    assert wait_until(lambda: not services.recording.counting and not services.limiter.pending)
 
 
 def read_stream_then_leave(gateway: ThreadedServer, body: dict[str, Any],

@@ -25,10 +25,11 @@ from starlette.routing import Route
 
 from gateway.contracts.identity import VirtualKey
 from gateway.contracts.plan import Leaf
-from gateway.contracts.request import parse_request
 from gateway.errors import AuthenticationFailed
-from gateway.net.service_accounts import ServiceAccount, ServiceAccountTokens, _cache_key
+from gateway.pipeline.dialects.chat import CHAT
+from gateway.pipeline.parse import parse_request
 from gateway.security.redaction import MAX_ERROR_TEXT, MIN_ECHO, REDACTED, Secrets, redact
+from gateway.security.service_accounts import ServiceAccount, ServiceAccountTokens, _cache_key
 from gateway.settings import Settings
 from providers.base import Endpoint
 from tests.gateway.test_otel import Collector
@@ -178,7 +179,7 @@ def test_attempt_errors_in_spans_are_redacted(gateway: GatewayProcess, keys: dic
 
     def attempt_statuses() -> list[str]:
         return [span.status.message for span in list(collector.spans)
-                if span.name == "gateway.pipeline.attempt" and span.trace_id.hex() == trace_id]
+                if span.name == "gateway.attempt" and span.trace_id.hex() == trace_id]
 
     assert wait_until(attempt_statuses)
     [message] = attempt_statuses()
@@ -200,19 +201,24 @@ def test_redact_rules() -> None:
     assert redact("a test b", ["test"]) == "a test b"
 
 
+def _parsed(headers: dict[str, str], raw: bytes = b"{}"):
+    return parse_request(endpoint=Endpoint.CHAT, method="POST", path="chat/completions",
+                         query="", headers=Headers(headers), raw_body=raw,
+                         body=CHAT.decode(Endpoint.CHAT, raw), dialect=CHAT.name,
+                         request_id="r", trace_id="t")
+
+
 def test_every_kind_of_known_secret_is_gathered() -> None:
     """Provider options, a virtual key's options, a minted Vertex token, settings."""
     account = orjson.dumps({"client_email": "bench@example.iam", "private_key": PEM}).decode()
-    ctx = parse_request(
-        endpoint=Endpoint.CHAT, method="POST", path="chat/completions", query="",
-        headers=Headers({"authorization": "Bearer client-provider-key",
-                         "x-portkey-api-key": "gateway-api-key-1",
-                         "x-portkey-aws-secret-access-key": "aws-secret-from-header",
-                         "x-portkey-aws-session-token": "aws-session-token-value",
-                         "x-portkey-azure-ad-token": "azure-ad-token-value",
-                         "x-portkey-vertex-service-account-json": account,
-                         "x-portkey-aws-region": "us-east-1-not-secret"}),
-        raw_body=b'{"model": "m", "messages": []}', request_id="r", trace_id="t")
+    ctx = _parsed({"authorization": "Bearer client-provider-key",
+                   "x-portkey-api-key": "gateway-api-key-1",
+                   "x-portkey-aws-secret-access-key": "aws-secret-from-header",
+                   "x-portkey-aws-session-token": "aws-session-token-value",
+                   "x-portkey-azure-ad-token": "azure-ad-token-value",
+                   "x-portkey-vertex-service-account-json": account,
+                   "x-portkey-aws-region": "us-east-1-not-secret"},
+                  b'{"model": "m", "messages": []}')
     vk = VirtualKey(id="1", slug="vk", provider="bedrock", secret="stored-vk-secret",
                     options={"aws_secret_access_key": "stored-aws-secret"})
     leaf = Leaf(path="config", provider="vertex-ai", api_key="stored-vk-secret",
@@ -221,7 +227,7 @@ def test_every_kind_of_known_secret_is_gathered() -> None:
     tokens._cache[_cache_key(ServiceAccount.parse(account, ""))] = ("ya29.minted-token", 2e9)
     settings = Settings(_env_file=None, admin_token="the-admin-token",
                         vllm_api_key="the-backend-key")
-    found = Secrets(settings, ctx, leaf, tokens).values()
+    found = Secrets(settings, ctx, leaf, tokens.minted).values()
     for secret in ("client-provider-key", "gateway-api-key-1", "aws-secret-from-header",
                    "aws-session-token-value", "azure-ad-token-value", PEM, "stored-vk-secret",
                    "stored-aws-secret", "ya29.minted-token", "the-admin-token",
@@ -280,38 +286,33 @@ def test_a_service_account_json_is_no_secret_but_its_private_key() -> None:
                              "private_key": PEM}).decode()
     malformed = '{"client_email": "a@b.iam", "private_key": "' + PEM.replace("\n", "\\n")
     for account, secret in ((without_key, None), (with_key, PEM), (malformed, None)):
-        ctx = parse_request(
-            endpoint=Endpoint.CHAT, method="POST", path="chat/completions", query="",
-            headers=Headers({"x-portkey-vertex-service-account-json": account}),
-            raw_body=b'{"model": "m", "messages": []}', request_id="r", trace_id="t")
+        ctx = _parsed({"x-portkey-vertex-service-account-json": account},
+                      b'{"model": "m", "messages": []}')
         leaf = Leaf(path="", provider="vertex-ai", options={
             "vertex-service-account-json": account})
-        found = Secrets(Settings(_env_file=None), ctx, leaf, ServiceAccountTokens()).values()
+        found = Secrets(Settings(_env_file=None), ctx, leaf,
+                        ServiceAccountTokens().minted).values()
         assert account not in found
         if secret is not None:
             assert secret in found
         message = "the service-account JSON lacks client_email, private_key"
-        assert Secrets(Settings(_env_file=None), ctx, leaf, ServiceAccountTokens()).scrub(
+        assert Secrets(Settings(_env_file=None), ctx, leaf, ServiceAccountTokens().minted).scrub(
             AuthenticationFailed(message)).message == message
     # A malformed JSON still gives its PEM key up for redaction.
-    ctx = parse_request(endpoint=Endpoint.CHAT, method="POST", path="chat/completions",
-                        query="", headers=Headers({}), raw_body=b"{}", request_id="r",
-                        trace_id="t")
+    ctx = _parsed({})
     leaf = Leaf(path="", provider="vertex-ai", options={
         "vertex-service-account-json": '{"private_key": "' + PEM + '", oops'})
     assert PEM.strip() in Secrets(Settings(_env_file=None), ctx, leaf,
-                                  ServiceAccountTokens()).values()
+                                  ServiceAccountTokens().minted).values()
 
 
 def test_a_huge_error_message_is_cut_before_it_is_scrubbed() -> None:
     """Scrubbing runs on the event loop: an upstream's megabyte of error text is cut first."""
     key = "sk-huge-error-echo-" + "k" * 24
-    ctx = parse_request(endpoint=Endpoint.CHAT, method="POST", path="chat/completions",
-                        query="", headers=Headers({"authorization": f"Bearer {key}"}),
-                        raw_body=b"{}", request_id="r", trace_id="t")
+    ctx = _parsed({"authorization": f"Bearer {key}"})
     leaf = Leaf(path="", provider="openai", api_key=key)
     echoed = f"bad key {key} " + base64.b64encode(os.urandom(768 * 1024)).decode() + key
-    error = Secrets(Settings(_env_file=None), ctx, leaf, ServiceAccountTokens()).scrub(
+    error = Secrets(Settings(_env_file=None), ctx, leaf, ServiceAccountTokens().minted).scrub(
         AuthenticationFailed(echoed))
     assert error.message.startswith("bad key") and REDACTED in error.message[:40]
     assert error.message.endswith(" [truncated]")

@@ -11,7 +11,8 @@ from decimal import Decimal
 import orjson
 from starlette.datastructures import Headers
 
-from gateway.contracts.request import Attempt, RequestContext
+from gateway.contracts.outcome import Attempt, Outcome
+from gateway.contracts.request import ParsedRequest
 from gateway.usage import codec
 from gateway.usage.pricing import PriceBook, load_table
 from gateway.usage.row import price_request, row_values
@@ -20,15 +21,15 @@ from gateway.usage.table import request_logs
 from providers.base import Endpoint
 
 
-def finished_request() -> RequestContext:
-    ctx = RequestContext(
+def finished_request(provider: str | None = "openai") -> Outcome:
+    ctx = Outcome(ParsedRequest(
         request_id="req-1", trace_id="trace-1", endpoint=Endpoint.CHAT, method="POST",
         path="chat/completions", query="", headers=Headers({}), raw_body=b"{}",
-        body={"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]})
-    ctx.provider, ctx.model, ctx.status, ctx.ttfb_ms = "openai", "gpt-4o-mini", 200, 1.5
+        body={"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]},
+        provider=provider, metadata={"team": "search"}))
+    ctx.model, ctx.status, ctx.ttfb_ms = "gpt-4o-mini", 200, 1.5
     ctx.usage = {"prompt_tokens": 10, "completion_tokens": 20, "total_tokens": 30}
     ctx.attempts = [Attempt("config", "openai", 200, 1.25)]
-    ctx.metadata = {"team": "search"}
     ctx.upstream_ms, ctx.finished_ms = 1.0, 2.0
     return ctx
 
@@ -99,9 +100,10 @@ def test_spooled_lines_of_older_versions_replay_as_json_values(tmp_path):
 def test_a_client_that_left_mid_call_is_billed_its_prompt_and_one_that_left_a_retry_not():
     prices = PriceBook(load_table())
     for last_status, billed in ((None, True), (200, True), (503, False)):
-        ctx = finished_request()
+        # No provider named by the client, none answered: priced at the one the call went to.
+        ctx = finished_request(provider=None)
         ctx.usage, ctx.status, ctx.error_type = None, 499, "client_disconnect"
-        ctx.answered_by = ctx.provider = None  # priced at the provider the call went to
+        ctx.answered_by = None
         ctx.attempts = [Attempt("config", "openai", last_status, 1.0)]
         tokens = price_request(ctx, prices)
         if billed:

@@ -9,11 +9,16 @@ from typing import Any
 
 from starlette.datastructures import Headers
 
-from gateway.contracts.request import RequestContext
-from gateway.services import Services
+from gateway.contracts.identity import NoKeyStore
+from gateway.contracts.outcome import EXACT_CHARS, Outcome, TextSample
+from gateway.contracts.request import ParsedRequest
+from gateway.pipeline.record import Recording
+from gateway.pipeline.services import Services
+from gateway.routing.config import ConfigCache
+from gateway.security.service_accounts import ServiceAccountTokens
 from gateway.settings import Settings
 from gateway.usage import tokens
-from gateway.usage.tokens import EXACT_CHARS, TextSample, count, estimate, estimate_off_loop
+from gateway.usage.tokens import count, estimate, estimate_off_loop, sample_tokens
 from providers.base import Endpoint
 
 MEGABYTE_OF_A = "a" * 1_000_000
@@ -40,7 +45,7 @@ def test_a_text_sample_keeps_a_capped_prefix_and_counts_every_character():
         sample.add("x" * 10_000)
     assert sample.kept == EXACT_CHARS and sum(map(len, sample.parts)) == EXACT_CHARS
     assert sample.chars == 10_000_000
-    assert sample.tokens() >= (10_000_000 - EXACT_CHARS) // 4
+    assert sample_tokens(sample) >= (10_000_000 - EXACT_CHARS) // 4
 
 
 async def test_estimates_run_in_a_worker_thread_while_the_loop_keeps_ticking(monkeypatch):
@@ -74,30 +79,32 @@ async def test_estimates_run_in_a_worker_thread_while_the_loop_keeps_ticking(mon
     assert not gaps or max(gaps) < 0.1
 
 
-def finished(status: int, text: str = "") -> RequestContext:
-    ctx = RequestContext(
+def finished(status: int, text: str = "") -> Outcome:
+    outcome = Outcome(ParsedRequest(
         request_id="req-1", trace_id="t", endpoint=Endpoint.CHAT, method="POST",
         path="chat/completions", query="", headers=Headers({}), raw_body=b"{}",
-        body={"model": "m", "messages": [{"role": "user", "content": "hello world"}]})
-    ctx.status = status
-    ctx.completion.add(text)
-    return ctx
+        body={"model": "m", "messages": [{"role": "user", "content": "hello world"}]}))
+    outcome.status = status
+    outcome.completion.add(text)
+    return outcome
 
 
 async def test_recorders_see_the_estimate_and_shutdown_waits_for_it():
-    services = Services(settings=Settings(_env_file=None), http=None,  # type: ignore[arg-type]
-                        host_guard=None, breakers=None)  # type: ignore[arg-type]
     seen: list[Any] = []
-    services.recorders.append(lambda ctx: seen.append(ctx.estimated_tokens))
+    recording = Recording([lambda outcome: seen.append(outcome.estimated_tokens)])
+    services = Services(settings=Settings(_env_file=None), http=None,  # type: ignore[arg-type]
+                        host_guard=None, breakers=None,  # type: ignore[arg-type]
+                        configs=ConfigCache(), resolver=NoKeyStore(),
+                        tokens=ServiceAccountTokens(), recording=recording)
     left_mid_stream = finished(499, "Hello there")
     services.record(left_mid_stream)
     assert seen == []  # still being counted: the response did not wait for it
     failed_before_any_text = finished(502)
     services.record(failed_before_any_text)  # nothing to count: recorded at once
     assert seen == [None]
-    await services.drain_records()
+    await services.recording.drain()
     assert seen[1] == tokens.Tokens(2, 2, 0, estimated=True)
-    assert not services.counting
+    assert not services.recording.counting
 
 
 def test_every_generated_text_the_client_receives_is_counted():

@@ -5,13 +5,13 @@ The real-Postgres behaviour (outage during a burst, restart replay) is in test_u
 
 from __future__ import annotations
 
-import asyncio
 from datetime import UTC, datetime
 from decimal import Decimal
 
 from gateway.usage import codec
 from gateway.usage.spool import Spool
 from gateway.usage.writer import DatabaseUnavailable, UsageWriter
+from tests.support.waiting import until
 
 
 class Table:
@@ -43,8 +43,8 @@ async def test_outage_spools_then_replays_in_order(tmp_path):
     table.down = True
     for i in range(25):
         writer.submit(row(i))
-    await asyncio.sleep(0.1)
-    assert table.rows == [] and writer.spool.pending_rows() == 25
+    assert await until(lambda: writer.spool.pending_rows() == 25)
+    assert table.rows == []
     table.down = False
     for i in range(25, 30):
         writer.submit(row(i))
@@ -117,14 +117,14 @@ async def test_a_new_process_replays_rows_spooled_by_a_dead_one(tmp_path):
 
 async def test_rows_go_in_full_batches_or_once_the_interval_has_passed(tmp_path):
     table = Table()
-    writer = UsageWriter(table.insert, Spool(tmp_path), batch_size=10, interval_s=0.3)
+    writer = UsageWriter(table.insert, Spool(tmp_path), batch_size=10, interval_s=1.0)
     writer.start()
     for i in range(25):
         writer.submit(row(i))
-    await asyncio.sleep(0.05)
+    assert await until(lambda: len(table.batches) >= 2)
     # Two full batches went at once; the last five wait for the interval, not one per row.
     assert table.batches == [10, 10] and writer.depth == 5
-    await asyncio.sleep(0.4)
-    assert table.batches == [10, 10, 5] and writer.depth == 0
+    assert await until(lambda: writer.depth == 0)
+    assert table.batches == [10, 10, 5]
     await writer.close()
     assert [r["id"] for r in table.rows] == [f"r{i}" for i in range(25)]

@@ -1,4 +1,4 @@
-"""The simple cache around one leaf's attempt: answer from the cache, or attempt and keep it.
+"""The cache around one leaf's attempt: answer from the cache, or attempt and keep it.
 
 Only successful answers are kept: a JSON answer with status 200, or a stream that ran to its
 end (assembled into the whole completion). A streaming request answered from the cache gets
@@ -17,42 +17,47 @@ import orjson
 from gateway.cache.keys import CACHEABLE, FORCE_REFRESH_HEADER, cache_key
 from gateway.cache.replay import StreamAssembler, completion_to_chunks
 from gateway.cache.stores import ResponseCache
+from gateway.contracts.answer import Answer, JSONAnswer, StreamAnswer
+from gateway.contracts.outcome import Outcome
 from gateway.contracts.plan import Leaf
-from gateway.contracts.request import RequestContext
-from gateway.pipeline.attempt import Answer, JSONAnswer, StreamAnswer, check_destination
-from gateway.services import Services
+from gateway.pipeline.attempt import check_destination
+from gateway.pipeline.prepare import Prepared
+from gateway.pipeline.services import Services
 from providers.base import Endpoint, StreamState
 
-Attempter = Callable[[Services, RequestContext, Leaf], Awaitable[Answer]]
+Attempter = Callable[[], Awaitable[Answer]]
 
 _STREAMED = frozenset({Endpoint.CHAT, Endpoint.COMPLETIONS})
 _COMPLETIONS = frozenset({"chat.completion", "text_completion"})
 
 
-async def cached_attempt(services: Services, ctx: RequestContext, leaf: Leaf,
+async def cached_attempt(services: Services, outcome: Outcome, leaf: Leaf, prepared: Prepared,
                          attempt: Attempter) -> Answer:
+    """`attempt` runs the leaf (with its retries) when the cache cannot answer."""
     cache = services.cache
     policy = leaf.cache
+    request = outcome.request
     if cache is None or policy is None or policy.mode != "simple" \
-            or ctx.endpoint not in CACHEABLE:
-        ctx.cache_status = "DISABLED"
-        return await attempt(services, ctx, leaf)
+            or request.endpoint not in CACHEABLE:
+        outcome.cache_status = "DISABLED"
+        return await attempt()
     # The destination rules hold for a cache hit too: it answers as if from that host.
     await check_destination(services, leaf)
-    key = cache_key(ctx, leaf)
-    refresh = FORCE_REFRESH_HEADER in ctx.headers
+    key = cache_key(request, leaf, prepared.body)
+    refresh = FORCE_REFRESH_HEADER in request.headers
     if refresh:
         cache.refreshes += 1
     else:
         cached = await cache.get(key)
-        answer = _from_cache(ctx, cached) if cached is not None else None
+        answer = _from_cache(outcome, prepared, cached) if cached is not None else None
         if answer is not None:
-            ctx.cache_status = "HIT"
-            ctx.cost_usd = Decimal(0)
-            ctx.answered_by, ctx.option_path = leaf.provider, leaf.path
+            outcome.cache_status = "HIT"
+            outcome.cost_usd = Decimal(0)
+            outcome.answered_by, outcome.option_path = leaf.provider, leaf.path
+            outcome.virtual_key, outcome.model = leaf.virtual_key, prepared.model
             return answer
-    ctx.cache_status = "REFRESH" if refresh else "MISS"
-    answer = await attempt(services, ctx, leaf)
+    outcome.cache_status = "REFRESH" if refresh else "MISS"
+    answer = await attempt()
     if isinstance(answer, JSONAnswer) and answer.status == 200:
         await cache.set(key, answer.content, policy.max_age)
     elif isinstance(answer, StreamAnswer):
@@ -60,7 +65,7 @@ async def cached_attempt(services: Services, ctx: RequestContext, leaf: Leaf,
     return answer
 
 
-def _from_cache(ctx: RequestContext, cached: bytes) -> Answer | None:
+def _from_cache(outcome: Outcome, prepared: Prepared, cached: bytes) -> Answer | None:
     try:
         body = orjson.loads(cached)
     except orjson.JSONDecodeError:
@@ -68,10 +73,11 @@ def _from_cache(ctx: RequestContext, cached: bytes) -> Answer | None:
     if not isinstance(body, dict):
         return None
     usage = body.get("usage") if isinstance(body.get("usage"), dict) else None
-    ctx.usage = usage
-    if not (ctx.stream and ctx.endpoint in _STREAMED and body.get("object") in _COMPLETIONS):
+    outcome.usage = usage
+    if not (prepared.stream and outcome.request.endpoint in _STREAMED
+            and body.get("object") in _COMPLETIONS):
         return JSONAnswer(200, cached, {})
-    options = (ctx.body or {}).get("stream_options")
+    options = (outcome.request.body or {}).get("stream_options")
     include_usage = isinstance(options, dict) and bool(options.get("include_usage"))
     chunks = completion_to_chunks(body, include_usage)
     # No upstream connection stands behind a replay; an empty response closes as one would.

@@ -1,0 +1,166 @@
+"""Verdicts: what a check returns, and Portkey's `hook_results` built from them.
+
+A check returns a `CheckOutcome` (verdict, data, error, and a transformed body for mutators
+and webhooks). The runner stamps it into a `CheckResult` (id, timing, `fail_on_error`); a
+hook's checks make a `HookResult`, and a phase's hooks a `PhaseResult`. Portkey's rules:
+
+- a check passes when its verdict is true, or when it errored and `failOnError` is not set
+  (errors are fail-open by default);
+- a hook's verdict is true when every check passes; its `deny` is `hook.deny and not verdict`;
+- a phase denies when some hook that ran (not skipped) denies, and has failed when some hook
+  that ran has a false verdict.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+from gateway.guardrails.hooks import Feedback, Hook, HookType
+
+
+@dataclass(frozen=True, slots=True)
+class CheckError:
+    message: str
+    name: str = "Error"
+
+    def to_json(self) -> dict[str, str]:
+        return {"name": self.name, "message": self.message}
+
+
+@dataclass(frozen=True, slots=True)
+class CheckOutcome:
+    """What a check function returns."""
+
+    verdict: bool
+    data: Any = None
+    error: CheckError | None = None
+    json: Mapping[str, Any] | None = None  # the transformed request or answer body
+    transformed: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class CheckResult:
+    id: str
+    verdict: bool
+    data: Any
+    error: CheckError | None
+    execution_time: float  # milliseconds
+    created_at: float  # seconds since the epoch
+    transformed: bool = False
+    fail_on_error: bool = False
+
+    @property
+    def passes(self) -> bool:
+        return self.verdict or (self.error is not None and not self.fail_on_error)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"id": self.id, "verdict": self.verdict, "data": self.data,
+                "error": None if self.error is None else self.error.to_json(),
+                "execution_time": self.execution_time, "created_at": iso(self.created_at),
+                "transformed": self.transformed, "log": None,
+                "fail_on_error": self.fail_on_error}
+
+
+@dataclass(frozen=True, slots=True)
+class HookResult:
+    id: str
+    type: HookType
+    verdict: bool = True
+    deny: bool = False
+    is_async: bool = False
+    transformed: bool = False
+    checks: tuple[CheckResult, ...] = ()
+    feedback: Mapping[str, Any] | None = None
+    execution_time: float = 0.0
+    created_at: float = 0.0
+    skipped: bool = False
+
+    def to_json(self) -> dict[str, Any]:
+        if self.skipped:
+            return {"id": self.id, "type": self.type, "skipped": True}
+        return {"verdict": self.verdict, "id": self.id, "type": self.type, "deny": self.deny,
+                "async": self.is_async, "transformed": self.transformed,
+                "execution_time": self.execution_time, "created_at": iso(self.created_at),
+                "feedback": self.feedback, "checks": [c.to_json() for c in self.checks]}
+
+
+def skipped(hook: Hook) -> HookResult:
+    return HookResult(hook.id, hook.type, skipped=True)
+
+
+def hook_result(hook: Hook, checks: Sequence[CheckResult], started: float,
+                created_at: float) -> HookResult:
+    verdict = all(check.passes for check in checks)
+    return HookResult(
+        hook.id, hook.type, verdict=verdict, deny=hook.deny and not verdict,
+        is_async=hook.is_async, transformed=any(c.transformed for c in checks),
+        checks=tuple(checks), feedback=_feedback(hook, checks),
+        execution_time=elapsed_ms(started), created_at=created_at)
+
+
+def _feedback(hook: Hook, checks: Sequence[CheckResult]) -> dict[str, Any] | None:
+    """Portkey's feedback object: its verdict counts any error as passing (no failOnError)."""
+    if hook.on_success is None and hook.on_fail is None:
+        return None
+    passed = all(c.verdict or c.error is not None for c in checks)
+    chosen: Feedback | None = hook.on_success if passed else hook.on_fail
+    if chosen is None:
+        return None
+    return {"value": chosen.value, "weight": chosen.weight, "metadata": {
+        **chosen.metadata,
+        "successfulChecks": ", ".join(c.id for c in checks if c.verdict),
+        "failedChecks": ", ".join(c.id for c in checks if not c.verdict and c.error is None),
+        "erroredChecks": ", ".join(c.id for c in checks if not c.verdict and c.error),
+    }}
+
+
+@dataclass(frozen=True, slots=True)
+class PhaseResult:
+    """One phase's hooks that ran (async ones report later), and the body they left."""
+
+    hooks: tuple[HookResult, ...] = ()
+    body: Mapping[str, Any] | None = None  # the transformed body; None when unchanged
+
+    @property
+    def deny(self) -> bool:
+        return any(h.deny and not h.skipped for h in self.hooks)
+
+    @property
+    def failed(self) -> bool:
+        return any(not h.verdict and not h.skipped for h in self.hooks)
+
+    @property
+    def ran(self) -> bool:
+        return bool(self.hooks)
+
+    def to_json(self) -> list[dict[str, Any]]:
+        return [h.to_json() for h in self.hooks]
+
+
+NOTHING_RAN = PhaseResult()
+
+
+def hook_results(before: PhaseResult, after: PhaseResult | None = None) -> dict[str, Any]:
+    """The `hook_results` object a response carries."""
+    return {"before_request_hooks": before.to_json(),
+            "after_request_hooks": [] if after is None else after.to_json()}
+
+
+def elapsed_ms(started: float) -> float:
+    return round((time.perf_counter() - started) * 1000, 3)
+
+
+def iso(epoch: float) -> str:
+    """JavaScript's Date.toJSON form: `2025-01-01T00:00:00.000Z`."""
+    seconds = int(epoch)
+    return f"{_second(seconds)}.{int((epoch - seconds) * 1000):03d}Z"
+
+
+@lru_cache(maxsize=8)
+def _second(seconds: int) -> str:
+    """The part before the milliseconds: one strftime a second, not four per hook."""
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds))

@@ -1,0 +1,44 @@
+"""Prepare: the body a target is sent, built once per target after its `override_params`.
+
+The single source of the model, the stream flag and the body from here on: the attempt
+sends it, the relay streams or not by it, and the usage row records its model.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from gateway.contracts.plan import Leaf
+from gateway.contracts.request import ParsedRequest
+from providers.base import Adapter, Endpoint
+
+_USAGE_STREAMS = (Endpoint.CHAT, Endpoint.COMPLETIONS)
+
+
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    body: dict[str, Any] | None  # None for passthrough and model lists
+    model: str | None
+    stream: bool
+    strip_usage: bool = False  # the gateway asked the upstream for usage; the client did not
+
+    @property
+    def model_name(self) -> str:
+        return self.model or ""
+
+
+def prepare(request: ParsedRequest, leaf: Leaf, adapter: Adapter) -> Prepared:
+    if request.body is None:
+        return Prepared(None, None, stream=False)
+    body = {**request.body, **leaf.override_params}
+    model = body.get("model")
+    stream = bool(body.get("stream")) and request.endpoint is not Endpoint.EMBEDDINGS
+    strip_usage = False
+    if stream and adapter.injects_stream_usage and request.endpoint in _USAGE_STREAMS:
+        options = body.get("stream_options")
+        options = dict(options) if isinstance(options, dict) else {}
+        if not options.get("include_usage"):
+            strip_usage = True
+            body["stream_options"] = {**options, "include_usage": True}
+    return Prepared(body, model if isinstance(model, str) else None, stream, strip_usage)
