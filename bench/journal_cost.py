@@ -13,7 +13,9 @@ in turns whose order rotates each round:
 Each turn is non-stream chat at concurrency 50 (bench.client) against the fast mock; the
 gateway's CPU (user + system, /proc) over the turn is divided by the requests it answered in
 it, warm-up included. Per round each state is compared with `off` of the same round; the
-medians of those differences are reported with the pooled figures. Then a micro-measure in this
+medians of those differences are reported with the pooled figures. The gateway also times each
+Journal.append in place (its thread's CPU time, user and system): the journal's own cost per
+request, without what a busy machine's noise adds to the turns. Then a micro-measure in this
 process: Journal.append of groups of eight typical rows, and of one row with and without
 fdatasync, on the same file system (--dir).
 
@@ -50,7 +52,7 @@ from bench.harness import (
     run_fast,
     wait_for_port,
 )
-from bench.journal_switch import MODES
+from bench.journal_switch import MODES, STATS_ENV
 from bench.production_path import MOCK_KEY, POSTGRES, GatewayRepo, request_bytes, scratch_database
 from gateway.usage import codec
 from gateway.usage.journal import Journal
@@ -87,12 +89,14 @@ class Tally:
 
 @contextlib.contextmanager
 def switchable_gateway(upstream: str, postgres: str, tmp: Path) -> Iterator[tuple[int, int]]:
-    """The switchable gateway on a scratch database; yields (port, pid)."""
+    """The switchable gateway on a scratch database, timing its appends into
+    `tmp/appends.jsonl`; yields (port, pid)."""
     repo = GatewayRepo(ROOT, None)
     with scratch_database(postgres) as database:
         repo.run(repo.env(DATABASE_URL=database), "-m", "gateway", "migrate")
         env = repo.env(GATEWAY_PROVIDER_BASE_URLS=orjson.dumps({"openai": upstream}).decode(),
-                       DATABASE_URL=database, GATEWAY_SPOOL_DIR=str(tmp / "spool"))
+                       DATABASE_URL=database, GATEWAY_SPOOL_DIR=str(tmp / "spool"),
+                       **{STATS_ENV: str(tmp / "appends.jsonl")})
         port = free_port()
         proc = subprocess.Popen(
             [repo.python, "-m", "bench.journal_switch", "serve", "--host", "127.0.0.1",
@@ -122,7 +126,28 @@ async def measure(port: int, pid: int, names: list[str],
                 raise RuntimeError(f"{name}: {run.errors} failed requests")
             line.append(f"{name} {run.rps:5.0f} req/s {tallies[name].rounds[-1][0]:5.1f} us")
         print(f"round {round_ + 1}: " + " | ".join(line), flush=True)
+    os.kill(pid, SIGNALS["off"])  # the last turn's appends, written out
     return tallies
+
+
+def in_place(stats: Path, turns: int) -> dict[str, dict[str, float]]:
+    """Journal.append timed inside the gateway, per row, by state."""
+    deadline = time.monotonic() + 10
+    while len(_lines(stats)) < turns + 1 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    totals: dict[str, list[int]] = {}
+    for line in _lines(stats):
+        counts = totals.setdefault(line["mode"], [0, 0, 0, 0])
+        for at, key in enumerate(("calls", "rows", "cpu_ns", "wall_ns")):
+            counts[at] += line[key]
+    return {mode: {"rows_per_write": round(rows / calls, 2), "cpu_us": round(cpu / rows / 1e3, 3),
+                   "wall_us": round(wall / rows / 1e3, 3)}
+            for mode, (calls, rows, cpu, wall) in totals.items() if mode != "off" and rows}
+
+
+def _lines(path: Path) -> list[dict[str, Any]]:
+    return [orjson.loads(line) for line in path.read_bytes().splitlines()] \
+        if path.exists() else []
 
 
 def typical_row() -> bytes:
@@ -166,7 +191,8 @@ def paired(tallies: dict[str, Tally], name: str) -> dict[str, float]:
             "rps_ratio_pooled": round(pooled["rps_c50"] / off["rps_c50"], 4)}
 
 
-def report(tallies: dict[str, Tally], micro: dict[str, dict[str, float]]) -> dict[str, Any]:
+def report(tallies: dict[str, Tally], inside: dict[str, dict[str, float]],
+           micro: dict[str, dict[str, float]]) -> dict[str, Any]:
     figures: dict[str, Any] = {name: tally.summary() for name, tally in tallies.items()}
     print(f"\n{'':<10} {'req/s c=50':>11} {'CPU us/req':>11} {'requests':>9}")
     for name in tallies:
@@ -177,6 +203,10 @@ def report(tallies: dict[str, Tally], micro: dict[str, dict[str, float]]) -> dic
         print(f"{name} - off: CPU/req {delta['cpu_us_added_median']:+.2f} us (median of rounds; "
               f"pooled {delta['cpu_us_added_pooled']:+.2f}), req/s x{delta['rps_ratio_median']}"
               f" (pooled x{delta['rps_ratio_pooled']})")
+    figures["append_in_gateway"] = inside
+    for mode, cost in inside.items():
+        print(f"Journal.append timed inside the gateway ({mode}): {cost['cpu_us']:.2f} us CPU, "
+              f"{cost['wall_us']:.2f} us wall per request ({cost['rows_per_write']} rows a write)")
     figures["append"] = micro
     print(f"Journal.append per row ({len(typical_row())} bytes), in this process:")
     for name, cost in micro.items():
@@ -210,10 +240,11 @@ def main(argv: list[str] | None = None) -> int:
             mock_upstream() as upstream:
         with switchable_gateway(upstream, args.postgres, Path(tmp)) as (port, pid):
             tallies = run_fast(measure(port, pid, names, args))
+            inside = in_place(Path(tmp) / "appends.jsonl", len(names) * args.rounds)
         micro = {"groups of 8": append_cost(Path(tmp) / "a", 8, False, args.appends),
                  "one row": append_cost(Path(tmp) / "b", 1, False, args.appends // 4),
                  "one row, fdatasync": append_cost(Path(tmp) / "c", 1, True, 500)}
-    figures = report(tallies, micro)
+    figures = report(tallies, inside, micro)
     figures["settings"] = {"rounds": args.rounds, "duration": args.duration,
                            "warmup": args.warmup, "directory": tmp, "started": started,
                            "load_average": os.getloadavg()}

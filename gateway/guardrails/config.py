@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import difflib
 import hashlib
+import json
 from collections.abc import Mapping
 from typing import Any
 
@@ -306,7 +307,11 @@ def _unknown_key(where: str, key: str, known: Any) -> str:
 def _generated_id(where: str, raw: Mapping[str, Any], prefix: str) -> str:
     """Portkey draws 3 random base-36 characters; these are derived from the hook, so the
     same config always names its hooks the same (logs and results can be compared)."""
-    digest = hashlib.sha256(where.encode() + orjson.dumps(raw, option=orjson.OPT_SORT_KEYS))
+    try:
+        text = orjson.dumps(raw, option=orjson.OPT_SORT_KEYS)
+    except TypeError:  # an integer past 64 bits
+        text = json.dumps(raw, sort_keys=True, default=str).encode()
+    digest = hashlib.sha256(where.encode() + text)
     number = int.from_bytes(digest.digest()[:4], "big")
     chars = ""
     for _ in range(3):

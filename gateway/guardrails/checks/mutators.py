@@ -125,7 +125,8 @@ def _is_empty(content: Any) -> bool:
 
 def _prefix_messages(body: Mapping[str, Any], prefix: str, role: str, add_to_existing: bool,
                      only_if_empty: bool, anthropic: bool) -> dict[str, Any]:
-    messages = list(body.get("messages") or [])
+    listed = body.get("messages")
+    messages = list(listed) if isinstance(listed, list) else []
     index = next((i for i, m in enumerate(messages)
                   if isinstance(m, dict) and m.get("role") == role), None)
     new = {"role": role, "content": [{"type": "text", "text": prefix}] if anthropic else prefix}

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
+
 from gateway.store.ttl_cache import TTLCache
 
 
@@ -37,3 +39,24 @@ async def test_hits_until_cleared_and_stale_loads_are_dropped():
     await cache.get("c", lambda: load(6))
     await cache.get("d", lambda: load(7))
     assert len(cache._entries) <= 2
+
+
+async def test_expired_entries_reload_but_are_served_stale_while_the_reload_fails():
+    """What a replica does when its pub/sub subscription comes back (it may have missed a
+    write): every entry reloads on its next use, and the last answer stays for an outage."""
+    cache: TTLCache[str] = TTLCache(ttl=60, stale_on=(ConnectionError,))
+
+    async def value(answer: str) -> str:
+        return answer
+
+    async def down() -> str:
+        raise ConnectionError("database down")
+
+    assert await cache.get("a", lambda: value("active")) == "active"
+    cache.expire()
+    assert await cache.get("a", lambda: value("revoked")) == "revoked"  # reloaded
+    cache.expire()
+    assert await cache.get("a", down) == "revoked"  # kept, not dropped
+    cache.clear()
+    with pytest.raises(ConnectionError):  # a cleared entry is not served stale
+        await cache.get("a", down)
