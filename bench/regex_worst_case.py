@@ -1,4 +1,4 @@
-"""The slowest `$regex` match the gateway still accepts (gateway/security/safe_regex.py).
+"""The slowest `$regex` match the gateway still accepts (gateway/regex/safe_regex.py).
 
 RE2's cost per byte grows with the compiled program; the worst families found are those whose
 DFA has exponentially many states (`[ab]*a[ab]{n}c` on random `a`/`b`): every byte of input
@@ -18,7 +18,7 @@ import statistics
 import time
 from collections.abc import Callable
 
-from gateway.security import safe_regex
+from gateway.regex import safe_regex
 
 FAMILIES: dict[str, tuple[Callable[[int], str], str]] = {
     "exponential DFA, ASCII": (lambda n: f"[ab]*a[ab]{{{n}}}c", "ab"),

@@ -23,6 +23,7 @@ from gateway.console import Console
 from gateway.console import routes as console_routes
 from gateway.db.redis_link import RedisLink
 from gateway.errors import GatewayError, NotFound
+from gateway.guardrails.runner import GuardrailRunner
 from gateway.limits import Limiter
 from gateway.net.hostguard import HostGuard
 from gateway.net.upstream import create_client
@@ -115,9 +116,12 @@ async def open_services(settings: Settings, telemetry: Telemetry | None,
     recorders.append(limiter.finished)
     recording = Recording(recorders)
     parts.push_async_callback(recording.drain)  # requests being counted, before the rest
-    return Services(settings=settings, http=http, host_guard=HostGuard(settings.trusted_host_set),
-                    breakers=breakers, configs=ConfigCache(), resolver=resolver,
-                    tokens=ServiceAccountTokens(), recording=recording, db=db,
+    guard = HostGuard(settings.trusted_host_set)
+    guardrails = GuardrailRunner(http, guard)
+    parts.push_async_callback(guardrails.aclose)  # async hooks still running, first
+    return Services(settings=settings, http=http, host_guard=guard, breakers=breakers,
+                    configs=ConfigCache(), resolver=resolver, tokens=ServiceAccountTokens(),
+                    recording=recording, guardrails=guardrails, db=db,
                     key_store=key_store, redis=redis, cache=cache, limiter=limiter,
                     usage=usage, metrics=metrics, telemetry=telemetry)
 

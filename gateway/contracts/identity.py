@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
 from gateway.errors import AuthenticationFailed, InvalidRequest
+from gateway.guardrails.hooks import NO_HOOKS, HookSet
 
 # Which version of a prompt: a number, "latest" (published or not), or None (the published one).
 PromptPin = int | Literal["latest"] | None
@@ -43,6 +44,8 @@ class Principal:
     allowed_virtual_keys: frozenset[str] | None = None
     allowed_configs: frozenset[str] | None = None
     allowed_models: frozenset[str] | None = None
+    # Guardrails the operator set on the key: every request made with it runs them.
+    default_hooks: HookSet = NO_HOOKS
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +63,8 @@ class VirtualKey:
     allowed_custom_hosts: frozenset[str] = frozenset()
     limits: Limits = Limits()
     prices: Mapping[str, Any] = field(default_factory=dict)
+    # Guardrails the operator set on the key: every request through it runs them.
+    default_hooks: HookSet = NO_HOOKS
 
 
 class PromptTemplate(Protocol):

@@ -14,6 +14,7 @@ from typing import Any, NamedTuple
 
 from gateway.contracts.identity import Principal, VirtualKey
 from gateway.contracts.request import ParsedRequest
+from gateway.guardrails.results import PhaseResult
 
 # Estimates count at most this many characters exactly (gateway/usage/tokens.py).
 EXACT_CHARS = 65_536
@@ -100,6 +101,9 @@ class Outcome:
     cache_status: str | None = None
     cost_usd: Decimal | None = None
     priced: bool = False  # the usage log priced it: cost_usd None means no known price
+    # The guardrails' results for the target last tried (None: none of that phase ran).
+    hooks_before: PhaseResult | None = None
+    hooks_after: PhaseResult | None = None
     recorded: bool = False
     limit_ticket: Any = None  # what the limiter holds for this request until it finishes
 

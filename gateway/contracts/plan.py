@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from gateway.contracts.identity import VirtualKey
+from gateway.guardrails.hooks import NO_HOOKS, HookSet
 
 DEFAULT_RETRY_CODES = frozenset({429, 500, 502, 503, 504})
 MAX_RETRY_ATTEMPTS = 10
@@ -43,6 +44,9 @@ class Leaf:
     request_timeout_ms: int | None = None
     forward_headers: tuple[str, ...] = ()
     cache: CachePolicy | None = None
+    # Guardrails and mutators run before its first attempt and after its answer: its own
+    # (inherited down the config tree), then the config's defaults.
+    hooks: HookSet = NO_HOOKS
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,6 +4,7 @@
     hooks.py       Hook, Check, HookSet (what a target runs), NodeHooks, inherit()
     parameters.py  the parameter table kinds and their validator
     registry.py    every check id: parameters, function, preparation
+    spec.py        CheckSpec: what the registry says of one check
     checks/        the default.* checks (text, structure, request, mutators, pii, outbound)
     content.py     what text a check reads, per request type (dialect)
     event.py       HookEvent (what the pipeline hands in), Subject (a phase's current view)

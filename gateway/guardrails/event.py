@@ -17,6 +17,11 @@ from gateway.guardrails.hooks import BEFORE, Phase
 
 # Request types hooks run on (Portkey's endpoint names; "responses" is this gateway's).
 REQUEST_TYPES = frozenset({"chatComplete", "complete", "embed", "messages", "responses"})
+# The unified routes (providers.base.Endpoint values) -> their request types. A body decoded
+# from Anthropic Messages or OpenAI Responses into the canonical chat body is a chatComplete
+# body; "messages" and "responses" are for hooks given the client's native body.
+ENDPOINT_REQUEST_TYPES = {"chat/completions": "chatComplete", "completions": "complete",
+                          "embeddings": "embed"}
 
 
 @dataclass(frozen=True, slots=True)

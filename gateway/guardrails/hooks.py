@@ -11,10 +11,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
-if TYPE_CHECKING:
-    from gateway.guardrails.registry import CheckSpec
+from gateway.guardrails.spec import CheckSpec
 
 Phase = Literal["beforeRequestHook", "afterRequestHook"]
 BEFORE: Phase = "beforeRequestHook"

@@ -19,7 +19,7 @@ from jsonschema.exceptions import SchemaError, ValidationError
 from jsonschema.protocols import Validator
 from referencing import Registry
 
-from gateway.security import safe_regex
+from gateway.regex import safe_regex
 
 # At most this many validation errors are reported for one answer.
 MAX_ERRORS = 50

@@ -20,7 +20,7 @@ import orjson
 from gateway.errors import InvalidRequest
 from gateway.guardrails import json_schema
 from gateway.net.hostguard import parse_origin
-from gateway.security import safe_regex
+from gateway.regex import safe_regex
 
 Kind = Literal["bool", "int", "number", "string", "strings", "strings_or_csv", "object",
                "headers", "url", "regex", "schema", "any"]

@@ -7,34 +7,15 @@ config (compiles patterns and schemas); `problems` adds checks across parameters
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Mapping
+from typing import Any
 
 from gateway.guardrails import json_schema
 from gateway.guardrails.checks import mutators, outbound, request, structure, text
 from gateway.guardrails.outbound import DEFAULT_TIMEOUT_MS, MAX_TIMEOUT_MS
 from gateway.guardrails.parameters import Param, Problem
-from gateway.guardrails.results import CheckOutcome
-from gateway.security import safe_regex
-
-if TYPE_CHECKING:
-    from gateway.guardrails.event import Subject
-    from gateway.guardrails.hooks import Check
-    from gateway.guardrails.outbound import Outbound
-
-SyncRun = Callable[["Check", "Subject"], CheckOutcome]
-AsyncRun = Callable[["Check", "Subject", "Outbound"], Awaitable[CheckOutcome]]
-
-
-@dataclass(frozen=True, slots=True)
-class CheckSpec:
-    run: SyncRun | AsyncRun
-    params: Mapping[str, Param] = field(default_factory=dict)
-    io: bool = False  # `run` is a coroutine that calls out (takes the runner's Outbound)
-    prepare: Callable[[Mapping[str, Any]], Any] | None = None
-    problems: Callable[[Mapping[str, Any]], list[Problem]] | None = None
-
+from gateway.guardrails.spec import CheckSpec
+from gateway.regex import safe_regex
 
 NOT = Param("bool", default=False)
 OPERATOR = Param("string", required=True, choices=("any", "all", "none"))

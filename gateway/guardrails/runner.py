@@ -158,7 +158,7 @@ class GuardrailRunner:
     async def _call(self, check: Check, subject: Subject) -> tuple[CheckResult, CheckOutcome]:
         started, created = time.perf_counter(), time.time()
         try:
-            outcome = await check.spec.run(check, subject, self.outbound)  # type: ignore[call-arg,misc]
+            outcome = await check.spec.run(check, subject, self.outbound)
         except Exception:  # a crashing check is an errored check, as in Portkey
             log.exception("guardrail check %s crashed", check.id)
             outcome = CheckOutcome(False, None, _CHECK_CRASHED)
@@ -197,7 +197,7 @@ def _skips(hook: Hook, phase: Phase, event: HookEvent) -> bool:
 def _run(check: Check, subject: Subject) -> tuple[CheckResult, CheckOutcome]:
     started, created = time.perf_counter(), time.time()
     try:
-        outcome: CheckOutcome = check.spec.run(check, subject)  # type: ignore[call-arg,assignment]
+        outcome: CheckOutcome = check.spec.run(check, subject)
     except Exception:  # a crashing check is an errored check, as in Portkey
         log.exception("guardrail check %s crashed", check.id)
         outcome = CheckOutcome(False, None, _CHECK_CRASHED)

@@ -26,6 +26,7 @@ from gateway.errors import (
     UpstreamStatus,
     UpstreamUnreachable,
 )
+from gateway.guardrails.status import HooksFailed
 from gateway.limits import virtual_key_scope
 from gateway.pipeline import hooks
 from gateway.pipeline.attempt import run_attempt
@@ -43,7 +44,8 @@ from providers import REGISTRY
 _TARGET_FAILURES = (UpstreamStatus, UpstreamUnreachable, UpstreamMalformed, RequestTimeout)
 # Fallback also moves past a target whose virtual key is over its limits (the caller's own
 # API-key limits are checked before any target runs, so they never reach here).
-_FALLBACK_FAILURES = (*_TARGET_FAILURES, RateLimited)
+# And past a target whose guardrails denied the request or its answer (446), as Portkey does.
+_FALLBACK_FAILURES = (*_TARGET_FAILURES, RateLimited, HooksFailed)
 
 
 async def execute(services: Services, outcome: Outcome, plan: Node) -> Answer:
@@ -77,11 +79,11 @@ async def _run_target(services: Services, outcome: Outcome, leaf: Leaf) -> Answe
         # A key this request already holds is not counted again: retries count once.
         await services.limiter.admit(outcome, [virtual_key_scope(leaf.virtual_key)])
     prepared = prepare(request, leaf, REGISTRY[leaf.provider])
-    prepared = await hooks.before_request(outcome, leaf, prepared)
+    prepared = await hooks.before_request(services.guardrails, outcome, leaf, prepared)
     # The cache wraps the retrying leaf: a hit costs no attempt at all.
     answer = await cached_attempt(services, outcome, leaf, prepared,
                                   lambda: _attempts(services, outcome, leaf, prepared))
-    return await hooks.after_answer(outcome, leaf, answer)
+    return await hooks.after_answer(services.guardrails, outcome, leaf, prepared, answer)
 
 
 async def _fallback(services: Services, outcome: Outcome, node: Branch) -> Answer:

@@ -1,22 +1,128 @@
-"""Hook points: where guardrails (Portkey's before/after request hooks) run for each target.
+"""Hook points: where guardrails and mutators (Portkey's before/after request hooks) run for
+each target the plan tries, through the shared `GuardrailRunner` (gateway/guardrails/).
 
-`before_request` runs once a target is chosen and its body prepared, before the cache and
-the first attempt: it may refuse the request (446) or return a changed body. `after_answer`
-runs on the target's answer before it is relayed: it may refuse it (446) or flag it (246).
-Neither does anything yet; the guardrails issue fills them in.
+- `before_request`: once the target's body is prepared, before the cache and the first
+  attempt. A denying hook that fails is a 446 (`HooksFailed`) and no upstream call; a
+  mutator's body replaces the prepared one (so the upstream, and the cache key, see it).
+- `after_answer`: on the target's answer, cache hits included. A JSON answer that a denying
+  hook fails is a 446 (the answer is dropped, its usage still billed); one that any hook
+  fails goes out as 246; either way it carries `hook_results`. A stream cannot be taken
+  back once its first byte is out: `hook_results` of the input hooks is its first event, and
+  output hooks run on the assembled answer at its end and report in a last event (they can
+  flag it, never deny it; the stream's status stays 200).
 """
 
 from __future__ import annotations
 
-from gateway.contracts.answer import Answer
+from collections.abc import AsyncIterator
+from dataclasses import replace
+from typing import Any
+
+import orjson
+
+from gateway.cache.replay import StreamAssembler
+from gateway.contracts.answer import Answer, JSONAnswer, StreamAnswer
 from gateway.contracts.outcome import Outcome
 from gateway.contracts.plan import Leaf
+from gateway.guardrails.event import ENDPOINT_REQUEST_TYPES, HookEvent
+from gateway.guardrails.hooks import Hook, HookSet
+from gateway.guardrails.results import NOTHING_RAN, PhaseResult, hook_results
+from gateway.guardrails.runner import GuardrailRunner
+from gateway.guardrails.status import HooksFailed, answer_status, with_hook_results
 from gateway.pipeline.prepare import Prepared
 
 
-async def before_request(outcome: Outcome, leaf: Leaf, prepared: Prepared) -> Prepared:
+def hooks_of(outcome: Outcome, leaf: Leaf) -> HookSet:
+    """The target's own hooks (with its config's defaults), then the operator's defaults of
+    the caller's API key and of the target's virtual key, which no client config removes."""
+    hooks = leaf.hooks
+    principal = outcome.principal
+    if principal is not None:
+        hooks = hooks.plus(principal.default_hooks)
+    if leaf.virtual_key is not None:
+        hooks = hooks.plus(leaf.virtual_key.default_hooks)
+    return hooks
+
+
+def _event(outcome: Outcome, leaf: Leaf, prepared: Prepared) -> HookEvent | None:
+    request = outcome.request
+    request_type = ENDPOINT_REQUEST_TYPES.get(request.path)
+    if request_type is None or prepared.body is None:
+        return None  # passthrough and model lists: no hooks run on them
+    return HookEvent(request_type, prepared.body, provider=leaf.provider,
+                     metadata=request.metadata, stream=prepared.stream)
+
+
+async def before_request(runner: GuardrailRunner, outcome: Outcome, leaf: Leaf,
+                         prepared: Prepared) -> Prepared:
+    outcome.hooks_before = outcome.hooks_after = None  # this target's, not an earlier one's
+    hooks = hooks_of(outcome, leaf)
+    if not hooks.before:
+        return prepared
+    event = _event(outcome, leaf, prepared)
+    if event is None:
+        return prepared
+    before = await runner.before_request(hooks.before, event)
+    outcome.hooks_before = before
+    if before.deny:
+        raise HooksFailed(before)
+    if before.body is not None:
+        return replace(prepared, body=dict(before.body))
     return prepared
 
 
-async def after_answer(outcome: Outcome, leaf: Leaf, answer: Answer) -> Answer:
+async def after_answer(runner: GuardrailRunner, outcome: Outcome, leaf: Leaf,
+                       prepared: Prepared, answer: Answer) -> Answer:
+    before = outcome.hooks_before or NOTHING_RAN
+    after_hooks = hooks_of(outcome, leaf).after
+    if not (before.ran or after_hooks):
+        return answer
+    event = _event(outcome, leaf, prepared)
+    if event is None:
+        return answer
+    if isinstance(answer, JSONAnswer):
+        return await _checked_json(runner, outcome, event, before, after_hooks, answer)
+    if isinstance(answer, StreamAnswer):
+        if after_hooks:
+            answer.rest = _checked_at_end(runner, outcome, event, before, after_hooks,
+                                          list(answer.first), answer.rest)
+        if before.ran:
+            answer.first.insert(0, {"hook_results": hook_results(before)})
     return answer
+
+
+async def _checked_json(runner: GuardrailRunner, outcome: Outcome, event: HookEvent,
+                        before: PhaseResult, after_hooks: tuple[Hook, ...],
+                        answer: JSONAnswer) -> Answer:
+    body = orjson.loads(answer.content)
+    after = None
+    if after_hooks:
+        after = await runner.after_request(after_hooks, replace(
+            event, response=body, status=answer.status))
+        outcome.hooks_after = after
+        if after.deny:
+            raise HooksFailed(before, after)
+        if after.body is not None:
+            body = dict(after.body)
+    status = answer_status(answer.status, before, after)
+    return JSONAnswer(status, orjson.dumps(with_hook_results(body, before, after)),
+                      answer.headers)
+
+
+async def _checked_at_end(runner: GuardrailRunner, outcome: Outcome, event: HookEvent,
+                          before: PhaseResult, after_hooks: tuple[Hook, ...],
+                          first: list[dict[str, Any]], rest: AsyncIterator[dict[str, Any]],
+                          ) -> AsyncIterator[dict[str, Any]]:
+    assembler = StreamAssembler()
+    for chunk in first:
+        assembler.feed(chunk)
+    async for chunk in rest:
+        assembler.feed(chunk)
+        yield chunk
+    whole = assembler.result()
+    if whole is None:
+        return
+    after = await runner.after_request(after_hooks, replace(event, response=whole, status=200))
+    outcome.hooks_after = after
+    if after.ran:
+        yield {"hook_results": hook_results(before, after)}

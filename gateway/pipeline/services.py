@@ -10,6 +10,7 @@ from gateway.contracts.identity import Resolver
 from gateway.contracts.outcome import Outcome
 from gateway.db.engine import Database
 from gateway.db.redis_link import RedisLink
+from gateway.guardrails.runner import GuardrailRunner
 from gateway.limits import Limiter
 from gateway.net.hostguard import HostGuard
 from gateway.net.upstream import UpstreamClient
@@ -34,6 +35,7 @@ class Services:
     resolver: Resolver  # the key store's, or anonymous-only `NoKeyStore`
     tokens: ServiceAccountTokens
     recording: Recording
+    guardrails: GuardrailRunner
     db: Database | None = None
     key_store: KeyStore | None = None  # admin API writes
     redis: RedisLink | None = None

@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from gateway.errors import InvalidRequest
-from gateway.security import safe_regex
+from gateway.regex import safe_regex
 
 _MISSING = object()
 

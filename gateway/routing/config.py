@@ -112,6 +112,11 @@ class ConfigNode(_Model):
         """This node's own hooks (inherit them down the tree with guardrails.inherit)."""
         return self._hooks
 
+    @property
+    def hook_problems(self) -> list[str]:
+        """What is wrong with this node's hooks, by path relative to the node."""
+        return self._hook_problems
+
     @field_validator("cache", mode="before")
     @classmethod
     def _cache_shorthand(cls, value: Any) -> Any:
@@ -162,7 +167,7 @@ def _semantic_problems(node: ConfigNode, path: str) -> list[str]:
     def where(key: str) -> str:
         return _join(path, key)
 
-    problems = [_join(path, problem) for problem in node._hook_problems]
+    problems = [_join(path, problem) for problem in node.hook_problems]
     if path and (node.default_input_guardrails is not None
                  or node.default_output_guardrails is not None):
         problems.append(f"{path}: default_input_guardrails and default_output_guardrails "

@@ -31,6 +31,7 @@ from gateway.contracts.plan import (
 )
 from gateway.contracts.request import ParsedRequest
 from gateway.errors import InvalidRequest
+from gateway.guardrails.hooks import NO_HOOKS, HookSet, inherit
 from gateway.routing.config import ConfigNode
 from gateway.security.destinations import has_credential_option, stored_options_win
 
@@ -46,6 +47,8 @@ class _Inherited:
     custom_host: str | None = None
     forward_headers: tuple[str, ...] = ()
     saved: bool = False  # the config was written by an admin, not sent by the client
+    hooks: HookSet = NO_HOOKS
+    defaults: HookSet = NO_HOOKS  # the root's default guardrails: every target runs them
 
 
 def build_plan(request: ParsedRequest, config: ConfigNode | None, *, saved: bool,
@@ -58,7 +61,8 @@ def build_plan(request: ParsedRequest, config: ConfigNode | None, *, saved: bool
             options = stored_options_win(leaf.options, request.options)
             return _apply_headers(request, replace(leaf, options=options))
         return header_leaf(request)
-    return _node(request, virtual_keys, config, "config", _Inherited(saved=saved))
+    return _node(request, virtual_keys, config, "config",
+                 _Inherited(saved=saved, defaults=config.hooks.defaults))
 
 
 def _inherit(parent: _Inherited, node: ConfigNode) -> _Inherited:
@@ -79,6 +83,8 @@ def _inherit(parent: _Inherited, node: ConfigNode) -> _Inherited:
         forward_headers=tuple(h.lower() for h in node.forward_headers)
         if node.forward_headers is not None else parent.forward_headers,
         saved=parent.saved,
+        hooks=inherit(parent.hooks, node.hooks),
+        defaults=parent.defaults,
     )
 
 
@@ -140,6 +146,7 @@ class _LeafFields(TypedDict):
     request_timeout_ms: int | None
     forward_headers: tuple[str, ...]
     cache: CachePolicy | None
+    hooks: HookSet
 
 
 def _hosts(inherited: _Inherited, stored: str | None) -> _Hosts:
@@ -152,7 +159,8 @@ def _hosts(inherited: _Inherited, stored: str | None) -> _Hosts:
 def _leaf_fields(inherited: _Inherited) -> _LeafFields:
     return {"override_params": inherited.override_params, "retry": inherited.retry,
             "request_timeout_ms": inherited.request_timeout_ms,
-            "forward_headers": inherited.forward_headers, "cache": inherited.cache}
+            "forward_headers": inherited.forward_headers, "cache": inherited.cache,
+            "hooks": inherited.hooks.plus(inherited.defaults)}
 
 
 def _apply_headers(request: ParsedRequest, leaf: Leaf) -> Leaf:

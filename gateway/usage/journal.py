@@ -251,6 +251,8 @@ class Journal:
 
 
 def _write_all(fd: int, data: bytes) -> None:
-    view = memoryview(data)
-    while view:
-        view = view[os.write(fd, view):]
+    written = os.write(fd, data)
+    if written < len(data):  # a regular file takes it all, short of a full disk or a signal
+        view = memoryview(data)[written:]
+        while view:
+            view = view[os.write(fd, view):]

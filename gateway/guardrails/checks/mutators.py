@@ -20,7 +20,7 @@ from gateway.guardrails.event import Subject
 from gateway.guardrails.hooks import BEFORE, Check
 from gateway.guardrails.parameters import Problem
 from gateway.guardrails.results import CheckOutcome
-from gateway.security import safe_regex
+from gateway.regex import safe_regex
 
 _JS_FLAGS = {"i": "i", "m": "m", "s": "s", "g": "", "u": "", "d": ""}  # y (sticky): refused
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from gateway.security import safe_regex
+from gateway.regex import safe_regex
 
 
 def luhn(candidate: str) -> bool:

@@ -22,7 +22,7 @@ from gateway.guardrails.checks import excerpt, failed, flip
 from gateway.guardrails.event import Subject
 from gateway.guardrails.hooks import Check
 from gateway.guardrails.results import CheckOutcome
-from gateway.security import safe_regex
+from gateway.regex import safe_regex
 
 _CODE_BLOCK = safe_regex.compile(r"```+(?:json)?\s*([\s\S]*?)```+")
 _JSON_SPAN = safe_regex.compile(r"\{[\s\S]*?\}")

@@ -14,9 +14,9 @@ import pytest
 
 from gateway.guardrails import HookEvent, HooksFailed, answer_status, with_hook_results
 from gateway.guardrails.hooks import AFTER, Check, Hook
-from gateway.guardrails.registry import CheckSpec
 from gateway.guardrails.results import NOTHING_RAN, HookResult, hook_results
 from gateway.guardrails.runner import OFFLOAD_TEXT_CHARS, GuardrailRunner
+from gateway.guardrails.spec import CheckSpec
 from gateway.net.hostguard import HostGuard
 from tests.gateway.guardrails.build import answer_event, chat_request, hook, hooks
 

@@ -7,6 +7,7 @@ import time
 import pytest
 
 from gateway.errors import InvalidRequest
+from gateway.regex import safe_regex
 from gateway.routing.conditional import (
     MAX_QUERY_DEPTH,
     MAX_QUERY_OPERATORS,
@@ -14,7 +15,6 @@ from gateway.routing.conditional import (
     query_problems,
 )
 from gateway.routing.config import validate_config
-from gateway.security import safe_regex
 
 
 def _config(*queries: dict) -> dict:

@@ -11,6 +11,7 @@ import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 
+import httpx
 import pytest
 
 from gateway.contracts.plan import Leaf
@@ -20,6 +21,7 @@ from gateway.routing.breaker import Breakers
 from gateway.routing.shared_circuits import SharedCircuits
 from gateway.settings import Settings
 from tests.support.redis import RedisCut, RedisProcess, SharedRedis, redis_to_cut
+from tests.support.waiting import wait_until
 
 THRESHOLD = 3
 DEADLINE_S = 5.0  # generous for a busy machine: the delivery itself takes about a millisecond
@@ -168,3 +170,18 @@ async def test_redis_down_each_replica_keeps_its_own_breakers(private_redis):
     finally:
         await a.close()
         await b.close()
+
+
+def test_two_gateways_with_the_setting_share_an_opening(start_gateway, shared_redis, mock_url):
+    """The app's wiring: failures through one gateway open the circuit in the other."""
+    settings = {"redis_url": shared_redis.url, "redis_prefix": shared_redis.prefix,
+                "circuit_shared": True, "circuit_failure_threshold": 2}
+    first, second = start_gateway(**settings), start_gateway(**settings)
+    headers = {"x-portkey-provider": "openai", "authorization": "Bearer sk-circuit",
+               "x-portkey-custom-host": f"{mock_url}/s/status-503/v1"}
+    for _ in range(2):
+        response = httpx.post(f"{first.url}/v1/chat/completions", headers=headers, timeout=30,
+                              json={"model": "m", "messages": [{"role": "user", "content": "x"}]})
+        assert response.status_code == 503
+    breakers = second.config.app.state.services.breakers
+    assert wait_until(lambda: breakers.adopted == 1, timeout=DEADLINE_S)
