@@ -227,19 +227,21 @@ def report(figures: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:
     rows = {}
     for setup, p in pooled.items():
         gw_us, ng_us = p.per_request_us(p.gateway_cpu), p.per_request_us(p.nginx_cpu)
+        per_core = 1e6 / gw_us if gw_us else math.nan
         rows[setup] = {"rps": round(p.rps, 1), "p50_ms": round(p.percentile(0.5) * 1000, 2),
                        "p99_ms": round(p.percentile(0.99) * 1000, 2),
                        "gateway_cpu_us_per_request": round(gw_us, 1),
                        "nginx_cpu_us_per_request": None if setup == SETUPS[0] else round(ng_us, 1),
-                       "rps_per_gateway_core": round(1e6 / gw_us, 0), "errors": p.failures}
+                       "rps_per_gateway_core": round(per_core, 0), "errors": p.failures}
         print(f"{setup:<20} {p.rps:>8.0f} {p.percentile(0.5) * 1000:>8.2f}"
               f" {p.percentile(0.99) * 1000:>8.2f} {gw_us:>10.0f}"
-              f" {'-' if setup == SETUPS[0] else f'{ng_us:.0f}':>12} {1e6 / gw_us:>10.0f}"
+              f" {'-' if setup == SETUPS[0] else f'{ng_us:.0f}':>12} {per_core:>10.0f}"
               f" {p.failures:>7}")
     one, three = pooled[SETUPS[1]], pooled[SETUPS[2]]
-    print(f"\n3 replicas / 1 replica, both behind nginx: req/s x{three.rps / one.rps:.2f}, "
-          f"p50 x{three.percentile(0.5) / one.percentile(0.5):.2f}, "
-          f"p99 x{three.percentile(0.99) / one.percentile(0.99):.2f}")
+    if one.results and three.results:
+        print(f"\n3 replicas / 1 replica, both behind nginx: req/s x{three.rps / one.rps:.2f}, "
+              f"p50 x{three.percentile(0.5) / one.percentile(0.5):.2f}, "
+              f"p99 x{three.percentile(0.99) / one.percentile(0.99):.2f}")
     peak = [tuple(max(s[i][k] for s in figures["connections"]) for k in (0, 1))
             for i in range(3)]
     print(f"\n{'replica':<8} {'RSS idle MB':>12} {'RSS after MB':>13} {'Postgres conns':>15}"

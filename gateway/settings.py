@@ -67,6 +67,9 @@ class Settings(BaseSettings):
     usage_journal_dir: Path | None = None
     usage_journal_fsync: bool = False
     log_bodies: bool = False
+    # Days a stored OpenAI Responses answer (`store: true`) is kept for retrieve and
+    # previous_response_id (gateway/store/responses.py); 0 keeps them until deleted.
+    responses_retention_days: float = Field(30.0, ge=0)
     # JSON object: provider slug -> base URL, replacing the provider's public URL.
     provider_base_urls: dict[str, str] = Field(default_factory=dict)
     max_body_bytes: int = 32 * 1024 * 1024

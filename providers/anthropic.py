@@ -24,6 +24,7 @@ from providers.base import (
     StreamState,
     Target,
     UpstreamRequest,
+    sse_events,
 )
 from providers.table import apply, as_list, negate
 
@@ -56,6 +57,8 @@ FINISH_REASONS = {
     "end_turn": "stop", "stop_sequence": "stop", "pause_turn": "stop", "refusal": "content_filter",
     "max_tokens": "length", "model_context_window_exceeded": "length", "tool_use": "tool_calls",
 }
+# The Messages API paths (below /v1/) a native request may take.
+NATIVE_PATHS = frozenset({"messages", "messages/count_tokens"})
 # Error `type` -> HTTP status, for errors that arrive inside a 200 stream.
 ERROR_STATUS = {
     "invalid_request_error": 400, "authentication_error": 401, "permission_error": 403,
@@ -239,6 +242,20 @@ def check_stream_end(state: StreamState) -> None:
                                         "upstream_error", code="stream_truncated"))
 
 
+def native_headers(target: Target, client: Mapping[str, str]) -> dict[str, str]:
+    """anthropic-version and anthropic-beta for a native Messages request: the client's own
+    version wins over x-portkey-anthropic-version; its betas join x-portkey-anthropic-beta's."""
+    headers = {}
+    version = client.get("anthropic-version") or target.options.get("anthropic-version")
+    headers["anthropic-version"] = version or DEFAULT_VERSION
+    betas = [b.strip() for value in (target.options.get("anthropic-beta"),
+                                     client.get("anthropic-beta"))
+             for b in (value or "").split(",") if b.strip()]
+    if betas:
+        headers["anthropic-beta"] = ",".join(dict.fromkeys(betas))
+    return headers
+
+
 class AnthropicAdapter:
     slug = "anthropic"
     stream_format: StreamFormat = "sse"
@@ -246,6 +263,7 @@ class AnthropicAdapter:
     rewrites_responses = True
     header_options: tuple[str, ...] = ("anthropic-version", "anthropic-beta")
     service_account_option: str | None = None
+    native_dialects = frozenset({"messages"})
 
     def build_request(self, endpoint: Endpoint, body: Mapping[str, Any], target: Target, *,
                       stream: bool) -> UpstreamRequest:
@@ -281,3 +299,17 @@ class AnthropicAdapter:
 
     def translate_error(self, status: int, body: Any) -> ProviderError:
         return error_of(status, body)
+
+    def takes_native(self, dialect: str, path: str, model: str) -> bool:
+        return dialect == "messages" and path in NATIVE_PATHS
+
+    def build_native(self, dialect: str, path: str, body: Mapping[str, Any], target: Target,
+                     *, stream: bool, headers: Mapping[str, str]) -> UpstreamRequest:
+        if not self.takes_native(dialect, path, ""):
+            raise ConfigurationError(f"anthropic does not take '{dialect}' requests for {path}")
+        sent = self.auth_headers(target) | native_headers(target, headers)
+        return UpstreamRequest("POST", self.proxy_url(path, target),
+                               sent | {"content-type": "application/json"}, orjson.dumps(body))
+
+    def native_events(self, dialect: str, event: SSEEvent) -> list[dict[str, Any]]:
+        return sse_events(event)

@@ -19,6 +19,7 @@ import orjson
 from providers.base import (
     ConfigurationError,
     Endpoint,
+    NoNativeDialects,
     ProviderError,
     SSEEvent,
     StreamFormat,
@@ -69,7 +70,7 @@ def endpoint_url(endpoint_path: str, body: Mapping[str, Any], target: Target) ->
             f"{endpoint_path}?api-version={quote(version, safe='')}")
 
 
-class AzureOpenAIAdapter:
+class AzureOpenAIAdapter(NoNativeDialects):
     slug = "azure-openai"
     stream_format: StreamFormat = "sse"
     injects_stream_usage = True

@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Literal, Protocol
 
+import orjson
+
 
 class Endpoint(StrEnum):
     """The unified OpenAI routes; PROXY forwards any other `/v1/*` path untouched."""
@@ -149,3 +151,53 @@ class Adapter(Protocol):
         ...
 
     def translate_error(self, status: int, body: Any) -> ProviderError: ...
+
+    # Client dialects other than Chat Completions that the provider speaks itself ("messages":
+    # Anthropic's Messages API). A request in one of them reaches it untranslated, through the
+    # three methods below; an adapter that speaks none states `frozenset()` (`NoNativeDialects`).
+    native_dialects: frozenset[str]
+
+    def takes_native(self, dialect: str, path: str, model: str) -> bool:
+        """Whether a `dialect` request for `path` (below /v1/, e.g. "messages/count_tokens")
+        to `model` can go as the client sent it; else the gateway translates it."""
+        ...
+
+    def build_native(self, dialect: str, path: str, body: Mapping[str, Any], target: Target,
+                     *, stream: bool, headers: Mapping[str, str]) -> UpstreamRequest:
+        """The upstream request for a body in the client's own dialect. `headers`: the
+        client's headers of that dialect (anthropic-version, anthropic-beta); the adapter
+        sends those its provider takes, and no others."""
+        ...
+
+    def native_events(self, dialect: str, event: SSEEvent) -> list[dict[str, Any]]:
+        """One upstream stream event of a native request as the dialect's own events (each
+        the JSON of one client event, whose `type` names it)."""
+        ...
+
+
+class NoNativeDialects:
+    """For adapters whose provider speaks only what `build_request` translates to."""
+
+    native_dialects: frozenset[str] = frozenset()
+
+    def takes_native(self, dialect: str, path: str, model: str) -> bool:
+        return False
+
+    def build_native(self, dialect: str, path: str, body: Mapping[str, Any], target: Target,
+                     *, stream: bool, headers: Mapping[str, str]) -> UpstreamRequest:
+        raise ConfigurationError(f"this provider does not take '{dialect}' requests as they are")
+
+    def native_events(self, dialect: str, event: SSEEvent) -> list[dict[str, Any]]:
+        raise ConfigurationError(f"this provider does not stream '{dialect}' events")
+
+
+def sse_events(event: SSEEvent) -> list[dict[str, Any]]:
+    """A provider's own SSE event, already in the client's dialect: its JSON, typed by name."""
+    if not event.data:
+        return []
+    data = orjson.loads(event.data)
+    if not isinstance(data, dict):
+        raise ValueError("a stream event's data is not a JSON object")
+    if event.event and "type" not in data:
+        data["type"] = event.event
+    return [data]

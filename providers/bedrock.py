@@ -22,6 +22,7 @@ from providers.base import (
     MERGE,
     ConfigurationError,
     Endpoint,
+    NoNativeDialects,
     Param,
     ProviderError,
     SSEEvent,
@@ -236,7 +237,7 @@ def credentials(target: Target) -> tuple[str, str, str | None] | None:
     return key_id, secret, target.options.get("aws-session-token")
 
 
-class BedrockAdapter:
+class BedrockAdapter(NoNativeDialects):
     slug = "bedrock"
     stream_format: StreamFormat = "aws-eventstream"
     injects_stream_usage = True

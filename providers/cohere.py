@@ -16,6 +16,7 @@ from providers import openai_shapes as shapes
 from providers.base import (
     ConfigurationError,
     Endpoint,
+    NoNativeDialects,
     Param,
     ProviderError,
     SSEEvent,
@@ -186,7 +187,7 @@ def error_of(status: int, body: Any) -> ProviderError:
     return ProviderError(status, shapes.json_text(body)[:1000] or f"HTTP {status}")
 
 
-class CohereAdapter:
+class CohereAdapter(NoNativeDialects):
     slug = "cohere"
     stream_format: StreamFormat = "sse"
     injects_stream_usage = True

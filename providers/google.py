@@ -18,6 +18,7 @@ from providers.base import (
     MERGE,
     ConfigurationError,
     Endpoint,
+    NoNativeDialects,
     Param,
     ProviderError,
     SSEEvent,
@@ -295,7 +296,7 @@ def embed_body(body: Mapping[str, Any], model: str) -> dict[str, Any]:
                          | extra for text in shapes.embedding_inputs(dict(body))]}
 
 
-class GoogleAdapter:
+class GoogleAdapter(NoNativeDialects):
     slug = "google"
     stream_format: StreamFormat = "sse"
     injects_stream_usage = True

@@ -17,6 +17,7 @@ from providers import openai_shapes as shapes
 from providers.base import (
     ConfigurationError,
     Endpoint,
+    NoNativeDialects,
     ProviderError,
     SSEEvent,
     StreamCutOff,
@@ -67,7 +68,7 @@ _OPTION_HEADERS = {
 _TRANSLATED_ENDPOINTS = (Endpoint.CHAT, Endpoint.COMPLETIONS, Endpoint.EMBEDDINGS, Endpoint.MODELS)
 
 
-class OpenAICompatAdapter:
+class OpenAICompatAdapter(NoNativeDialects):
     stream_format: StreamFormat = "sse"
     injects_stream_usage = True
     rewrites_responses = False

@@ -26,6 +26,7 @@ from providers.base import (
     StreamState,
     Target,
     UpstreamRequest,
+    sse_events,
 )
 from providers.options import check_value
 
@@ -70,6 +71,12 @@ def _method(endpoint: Endpoint, publisher: str, stream: bool) -> str:
     return "streamGenerateContent?alt=sse" if stream else "generateContent"
 
 
+def model_path(target: Target, publisher: str, name: str, method: str) -> str:
+    region = check_value("vertex-region", target.options.get("vertex-region", DEFAULT_REGION))
+    return (f"projects/{quote(project_of(target), safe='')}/locations/{region}/publishers/"
+            f"{publisher}/models/{quote(name, safe='@')}:{method}")
+
+
 def claude_body(body: Mapping[str, Any]) -> dict[str, Any]:
     out = anthropic.messages_body(body)
     out.pop("model", None)  # the model is in the URL
@@ -100,6 +107,8 @@ class VertexAdapter:
     header_options: tuple[str, ...] = (
         "vertex-project-id", "vertex-region", "vertex-service-account-json", "anthropic-beta")
     service_account_option: str | None = "vertex-service-account-json"
+    # Claude models take Anthropic's Messages body (rawPredict); Gemini models do not.
+    native_dialects = frozenset({"messages"})
 
     def build_request(self, endpoint: Endpoint, body: Mapping[str, Any], target: Target, *,
                       stream: bool) -> UpstreamRequest:
@@ -109,10 +118,7 @@ class VertexAdapter:
         if endpoint not in (Endpoint.CHAT, Endpoint.EMBEDDINGS):
             raise ConfigurationError(f"vertex-ai does not serve /v1/{endpoint.value}")
         publisher, name = publisher_and_model(model)
-        region = check_value("vertex-region", target.options.get("vertex-region", DEFAULT_REGION))
-        method = _method(endpoint, publisher, stream)
-        path = (f"projects/{quote(project_of(target), safe='')}/locations/{region}/publishers/"
-                f"{publisher}/models/{quote(name, safe='@')}:{method}")
+        path = model_path(target, publisher, name, _method(endpoint, publisher, stream))
         if endpoint is Endpoint.EMBEDDINGS:
             payload = embed_body(body)
         else:
@@ -120,6 +126,29 @@ class VertexAdapter:
         headers = self.auth_headers(target) | {"content-type": "application/json"}
         return UpstreamRequest("POST", self.proxy_url(path, target), headers,
                                orjson.dumps(payload))
+
+    def takes_native(self, dialect: str, path: str, model: str) -> bool:
+        # count_tokens has no rawPredict twin here: the gateway estimates it.
+        return dialect == "messages" and path == "messages" \
+            and publisher_and_model(model)[0] == "anthropic"
+
+    def build_native(self, dialect: str, path: str, body: Mapping[str, Any], target: Target,
+                     *, stream: bool, headers: Mapping[str, str]) -> UpstreamRequest:
+        """Anthropic's own body to Claude's rawPredict. The client's anthropic-beta is not
+        sent (Vertex refuses betas it does not know); x-portkey-anthropic-beta is, and
+        x-portkey-forward-headers may list anthropic-beta."""
+        model = body.get("model")
+        if not isinstance(model, str) or not self.takes_native(dialect, path, model):
+            raise ConfigurationError(f"vertex-ai takes '{dialect}' requests for Claude only")
+        payload = {k: v for k, v in body.items() if k != "model"}
+        payload.setdefault("anthropic_version", ANTHROPIC_VERSION)
+        url = self.proxy_url(model_path(target, "anthropic", publisher_and_model(model)[1],
+                                        "streamRawPredict" if stream else "rawPredict"), target)
+        sent = self.auth_headers(target) | {"content-type": "application/json"}
+        return UpstreamRequest("POST", url, sent, orjson.dumps(payload))
+
+    def native_events(self, dialect: str, event: SSEEvent) -> list[dict[str, Any]]:
+        return sse_events(event)
 
     def proxy_url(self, path: str, target: Target) -> str:
         """`path` is below the API's `/v1/` (`projects/...`)."""

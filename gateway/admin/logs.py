@@ -46,6 +46,15 @@ def _int(params: QueryParams, name: str, default: int | None = None) -> int | No
     return int(value)
 
 
+def _bool(params: QueryParams, name: str) -> bool | None:
+    value = params.get(name)
+    if value is None:
+        return None
+    if value.lower() not in ("true", "false"):
+        raise InvalidRequest(f"'{name}' must be true or false", param=name)
+    return value.lower() == "true"
+
+
 def filters_from(params: QueryParams) -> queries.LogFilters:
     """Filters from query parameters; `metadata.<key>=<value>` may repeat."""
     return queries.LogFilters(
@@ -55,6 +64,7 @@ def filters_from(params: QueryParams) -> queries.LogFilters:
         virtual_key_id=params.get("virtual_key_id"), trace_id=params.get("trace_id"),
         metadata={k.removeprefix("metadata."): v for k, v in params.multi_items()
                   if k.startswith("metadata.")},
+        hooks_failed=_bool(params, "hooks_failed"),
     )
 
 

@@ -25,7 +25,7 @@ from gateway.db.engine import open_database
 from gateway.db.types import utcnow
 from gateway.errors import GatewayError
 from gateway.settings import Settings
-from gateway.store import api_keys, configs, prompts, virtual_keys
+from gateway.store import api_keys, configs, key_guardrails, prompts, virtual_keys
 from gateway.store.crypto import MasterKeyError
 from gateway.store.key_store import KeyStore
 from gateway.store.setup import SchemaOutOfDate, open_key_store
@@ -65,6 +65,7 @@ def _api_key_commands(parser: argparse.ArgumentParser) -> None:
                         help="limit the key to these saved configs (repeatable)")
     create.add_argument("--allowed-model", action="append", metavar="MODEL",
                         help="limit the key to these models (repeatable)")
+    _guardrail_arguments(create, "made with the key")
     create.set_defaults(run=_store_command(_create_api_key))
     sub.add_parser("list").set_defaults(run=_store_command(
         lambda args, store: _views(api_keys.list_all(store), api_keys.view)))
@@ -95,6 +96,7 @@ def _virtual_key_commands(parser: argparse.ArgumentParser) -> None:
                         help="an origin (scheme://host[:port]) a request's custom host may "
                              "name with this key's secret; repeatable")
     create.add_argument("--expires", help="ISO 8601 time or a duration such as 30d, 12h")
+    _guardrail_arguments(create, "through the key")
     create.set_defaults(run=_store_command(_create_virtual_key))
     sub.add_parser("list").set_defaults(run=_store_command(
         lambda args, store: _views(virtual_keys.list_all(store), virtual_keys.view)))
@@ -102,6 +104,22 @@ def _virtual_key_commands(parser: argparse.ArgumentParser) -> None:
     revoke.add_argument("ref", help="id or slug")
     revoke.set_defaults(run=_store_command(
         lambda args, store: _view(virtual_keys.revoke(store, args.ref), virtual_keys.view)))
+
+
+def _guardrail_arguments(create: argparse.ArgumentParser, made: str) -> None:
+    for phase, on in (("input", "on its request"), ("output", "on its answer")):
+        create.add_argument(
+            f"--{phase}-guardrail", action="append", metavar="JSON",
+            help=f"a guardrail every request {made} runs {on}, whatever its config: one "
+                 "hook as JSON, shorthand or full (repeatable), e.g. "
+                 '\'{"default.contains": {"words": ["DROP TABLE"], "operator": "none"}, '
+                 '"deny": true}\'')
+
+
+def _guardrails(values: list[str] | None, flag: str) -> list[Any] | None:
+    if values is None:
+        return None
+    return [_json_arg(None, value, flag) for value in values]
 
 
 def _config_commands(parser: argparse.ArgumentParser) -> None:
@@ -211,9 +229,10 @@ async def _create_api_key(args: argparse.Namespace, store: KeyStore) -> Any:
     payload = {"name": args.name, "scopes": args.scope or ["inference"],
                "description": args.description, "expires_at": _expiry(args.expires),
                "allowed_virtual_keys": args.allowed_virtual_key,
-               "allowed_configs": args.allowed_config, "allowed_models": args.allowed_model}
+               "allowed_configs": args.allowed_config, "allowed_models": args.allowed_model,
+               **_guardrail_fields(args)}
     row, key = await api_keys.create(store, payload)
-    allowed = {name: getattr(row, name) for name in _ALLOW_LISTS
+    allowed = {name: getattr(row, name) for name in (*_ALLOW_LISTS, *key_guardrails.COLUMNS)
                if getattr(row, name) is not None}
     return {"id": row.id, "key": key, "object": "api-key", "name": row.name,
             "scopes": row.scopes, "expires_at": payload["expires_at"], **allowed}
@@ -224,10 +243,15 @@ async def _create_virtual_key(args: argparse.Namespace, store: KeyStore) -> Any:
                                "key": _secret(args), "options": _options(args.option)}
     optional = {"slug": args.slug, "note": args.note, "custom_host": args.custom_host,
                 "allowed_models": args.allowed_model, "expires_at": _expiry(args.expires),
-                "allowed_custom_hosts": args.allowed_custom_host}
+                "allowed_custom_hosts": args.allowed_custom_host, **_guardrail_fields(args)}
     payload.update({k: v for k, v in optional.items() if v is not None})
     row = await virtual_keys.create(store, payload)
     return {"id": row.id, "slug": row.slug, "object": "virtual-key"}
+
+
+def _guardrail_fields(args: argparse.Namespace) -> dict[str, list[Any] | None]:
+    return {key_guardrails.INPUT: _guardrails(args.input_guardrail, "--input-guardrail"),
+            key_guardrails.OUTPUT: _guardrails(args.output_guardrail, "--output-guardrail")}
 
 
 async def _create_config(args: argparse.Namespace, store: KeyStore) -> Any:

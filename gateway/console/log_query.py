@@ -15,8 +15,10 @@ from gateway.usage.queries import LogFilters as UsageFilters
 from gateway.usage.table import request_logs as logs
 
 PAGE_SIZE = 50
-# The list never loads bodies; the detail view shows everything but them unless logged.
-_LIST_COLUMNS = [c for c in logs.c if c.name not in ("request_body", "response_body")]
+# The list never loads bodies or hook results (it marks failures by `hooks_failed`); the
+# detail view shows everything but bodies unless they were logged.
+_LIST_COLUMNS = [c for c in logs.c
+                 if c.name not in ("request_body", "response_body", "hook_results")]
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,6 +30,7 @@ class LogFilters:
     api_key: str = ""  # id
     trace_id: str = ""
     metadata: str = ""  # key=value
+    hooks_failed: str = ""  # "true": a guardrail failed; "false": none failed
     before: str = ""  # cursor: "<iso created_at>|<id>"
 
     @classmethod
@@ -47,10 +50,13 @@ def _conditions(filters: LogFilters, vk_id: str | None) -> list[Any]:
         if not sep or not key.strip():
             raise InvalidRequest("metadata filter must look like key=value", param="metadata")
         metadata[key.strip()] = value.strip()
+    if filters.hooks_failed not in ("", "true", "false"):
+        raise InvalidRequest("hooks_failed must be true or false", param="hooks_failed")
     where: list[Any] = UsageFilters(
         provider=filters.provider or None, model=filters.model or None, status=status,
         api_key_id=filters.api_key or None, trace_id=filters.trace_id or None,
-        virtual_key_id=(vk_id or filters.virtual_key) or None, metadata=metadata).clauses()
+        virtual_key_id=(vk_id or filters.virtual_key) or None, metadata=metadata,
+        hooks_failed={"true": True, "false": False}.get(filters.hooks_failed)).clauses()
     if filters.status == "ok":
         where.append(logs.c.status_code < 400)
     elif filters.status == "error":

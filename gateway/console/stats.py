@@ -24,7 +24,7 @@ RANGES = {"1h": timedelta(hours=1), "24h": timedelta(hours=24), "7d": timedelta(
 _STEP = {"hour": timedelta(hours=1), "day": timedelta(days=1)}
 _COLUMNS = (logs.c.created_at, logs.c.provider, logs.c.model, logs.c.virtual_key_id,
             logs.c.status_code, logs.c.total_tokens, logs.c.cost_usd, logs.c.latency_ms,
-            logs.c.ttfb_ms)
+            logs.c.ttfb_ms, logs.c.hooks_failed)
 
 
 def percentile(values: list[float], p: int) -> float | None:
@@ -39,6 +39,7 @@ def percentile(values: list[float], p: int) -> float | None:
 class Totals:
     requests: int = 0
     errors: int = 0
+    guardrail_failures: int = 0  # requests on which a guardrail failed (denied or flagged)
     tokens: int = 0
     cost: float = 0.0
     latencies: list[float] = field(default_factory=list)
@@ -47,6 +48,7 @@ class Totals:
     def add(self, row: Any) -> None:
         self.requests += 1
         self.errors += row.status_code is None or row.status_code >= 400
+        self.guardrail_failures += bool(row.hooks_failed)
         self.tokens += row.total_tokens or 0
         self.cost += float(row.cost_usd or 0)
         self.latencies.append(row.latency_ms)

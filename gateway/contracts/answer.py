@@ -16,6 +16,7 @@ class JSONAnswer:
     status: int
     content: bytes
     headers: dict[str, str]
+    native: bool = False  # in the client's own dialect already (a native target's answer)
 
 
 @dataclass(slots=True)
@@ -28,6 +29,8 @@ class StreamAnswer:
     response: httpx.Response
     headers: dict[str, str]
     strip_usage: bool  # the gateway asked for usage; the client did not
+    # The chunks are the client's dialect's own events (a native target's), not OpenAI chunks.
+    native: bool = False
 
 
 @dataclass(slots=True)

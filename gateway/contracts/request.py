@@ -42,6 +42,9 @@ class ParsedRequest:
     raw_body: bytes
     body: dict[str, Any] | None
     dialect: str = "chat"  # the client's dialect: what usage rows call it
+    # The client's own body, for a dialect some providers speak themselves (Anthropic's
+    # Messages): a target whose adapter takes it natively is sent this, not `body`.
+    native_body: dict[str, Any] | None = None
     provider: str | None = None
     provider_key: str | None = None
     # x-portkey-config: an inline JSON config, or the id of a saved one (never both).

@@ -58,6 +58,9 @@ class ApiKeyRow(LimitColumns, Timestamps, Base):
     allowed_virtual_keys: Mapped[list[str] | None] = mapped_column(JSON)
     allowed_configs: Mapped[list[str] | None] = mapped_column(JSON)
     allowed_models: Mapped[list[str] | None] = mapped_column(JSON)
+    # Guardrails every request made with the key runs (gateway/store/key_guardrails.py).
+    default_input_guardrails: Mapped[list[Any] | None] = mapped_column(JSON)
+    default_output_guardrails: Mapped[list[Any] | None] = mapped_column(JSON)
 
 
 class VirtualKeyRow(LimitColumns, Timestamps, Base):
@@ -79,6 +82,9 @@ class VirtualKeyRow(LimitColumns, Timestamps, Base):
     allowed_custom_hosts: Mapped[list[str] | None] = mapped_column(JSON)
     status: Mapped[str] = mapped_column(String(16), default="active")
     expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Guardrails every request through the key runs (gateway/store/key_guardrails.py).
+    default_input_guardrails: Mapped[list[Any] | None] = mapped_column(JSON)
+    default_output_guardrails: Mapped[list[Any] | None] = mapped_column(JSON)
 
 
 class ConfigRow(Timestamps, Base):
@@ -134,3 +140,24 @@ class PromptVersionRow(Base):
     config: Mapped[str | None] = mapped_column(String(100))
     description: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class ResponseRow(Base):
+    """One stored OpenAI Responses answer (gateway/store/responses.py): what GET returns, its
+    input items, and the turn as chat messages for `previous_response_id` chains. Every
+    response of a conversation shares `root_id`, so a chain loads in one indexed query."""
+
+    __tablename__ = "responses"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)  # "resp_..."
+    # Whose it is: "key:<api key id>", or "anon:<hash of the provider credential>".
+    owner: Mapped[str] = mapped_column(String(80))
+    previous_response_id: Mapped[str | None] = mapped_column(String(64))
+    root_id: Mapped[str] = mapped_column(String(64), index=True)
+    depth: Mapped[int] = mapped_column(Integer)  # 0 for a conversation's first response
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    model: Mapped[str] = mapped_column(String(256))
+    status: Mapped[str] = mapped_column(String(16))
+    response: Mapped[dict[str, Any]] = mapped_column(JSON)  # the Response object, verbatim
+    input_items: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    messages: Mapped[list[dict[str, Any]]] = mapped_column(JSON)  # input + output as chat

@@ -112,7 +112,18 @@ def parse_header(text: str, phase: Phase, header: str) -> tuple[Hook, ...]:
     return tuple(hooks)
 
 
-def _parse_list(key: str, raw: Any, problems: list[str]) -> list[Hook]:
+def parse_key_defaults(key: str, raw: Any) -> tuple[tuple[Hook, ...], list[str]]:
+    """An API key's or a virtual key's `default_input_guardrails` / `default_output_guardrails`
+    (admin API, CLI, resolver): a list whose items are shorthand hooks or, when they hold
+    `checks`, full hook objects, parsed as a config's; problems name `<key>[i]...`."""
+    problems: list[str] = []
+    hooks = _parse_list(key, raw, problems, either_form=True)
+    problems += _list_caps(key, hooks)
+    return tuple(hooks), problems
+
+
+def _parse_list(key: str, raw: Any, problems: list[str], either_form: bool = False,
+                ) -> list[Hook]:
     if not isinstance(raw, list):
         problems.append(f"{key}: must be a list of hooks")
         return []
@@ -127,7 +138,8 @@ def _parse_list(key: str, raw: Any, problems: list[str]) -> list[Hook]:
         if not isinstance(item, dict):
             problems.append(f"{where}: must be an object")
             continue
-        hook = (_full_hook(item, where, problems) if key in FULL
+        full = key in FULL or (either_form and "checks" in item)
+        hook = (_full_hook(item, where, problems) if full
                 else _shorthand_hook(item, where, key, phase, problems))
         if hook is not None:
             hooks.append(hook)

@@ -36,12 +36,15 @@ from starlette.routing import Route
 from gateway.cache.stores import ResponseCache
 from gateway.contracts.outcome import Outcome
 from gateway.errors import NotFound
+from gateway.guardrails.registry import CHECKS
+from gateway.guardrails.results import PhaseResult
 from gateway.limits import Limiter
 from gateway.routing.breaker import Breakers
 from gateway.settings import Settings
 from gateway.usage.row import last_provider
 from gateway.usage.setup import UsageLog
 from gateway.usage.spool import Spool
+from gateway.usage.verdicts import check_verdict
 
 log = logging.getLogger("gateway.metrics")
 
@@ -113,6 +116,10 @@ class Metrics:
         self.spooled_rows = Gauge("gateway_usage_spooled_rows",
                                   "Usage records spooled to disk while the database is down.",
                                   registry=r, multiprocess_mode="max")
+        self.guardrail_checks = Counter(
+            "gateway_guardrail_checks",
+            "Guardrail checks run on the target last tried, by check id and verdict "
+            "(pass, fail, error).", ("check", "verdict"), registry=r)
 
     def record(self, outcome: Outcome) -> None:
         """The recorder: count one finished request. Never raises into the request path."""
@@ -143,6 +150,16 @@ class Metrics:
             self.cache_hits.inc()
         elif "miss" in cache:
             self.cache_misses.inc()
+        for phase in (outcome.hooks_before, outcome.hooks_after):
+            if phase is not None:
+                self._count_checks(phase)
+
+    def _count_checks(self, phase: PhaseResult) -> None:
+        for hook in phase.hooks:
+            for check in hook.checks:  # a skipped hook has none
+                # Ids are the built-ins' (configs naming others are refused); bounded anyway.
+                check_id = check.id if check.id in CHECKS else "other"
+                self.guardrail_checks.labels(check_id, check_verdict(check)).inc()
 
     def _count_usage(self, outcome: Outcome, provider: str, model: str) -> None:
         usage = outcome.usage if isinstance(outcome.usage, dict) else {}

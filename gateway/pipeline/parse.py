@@ -24,9 +24,10 @@ _KNOWN = {
 def parse_request(
     *, endpoint: Endpoint, method: str, path: str, query: str, headers: Headers,
     raw_body: bytes, body: dict[str, Any] | None, dialect: str, request_id: str,
-    trace_id: str,
+    trace_id: str, native_body: dict[str, Any] | None = None,
 ) -> ParsedRequest:
-    """`body` is the canonical body the client's dialect decoded from `raw_body`."""
+    """`body` is the canonical body the client's dialect decoded from `raw_body`;
+    `native_body` the client's own, when some providers take its dialect as it is."""
     if endpoint is Endpoint.PROXY:
         _check_proxy_path(path)
     # One pass over the headers (each Headers.get would scan them all again); the first
@@ -39,8 +40,10 @@ def parse_request(
     return ParsedRequest(
         request_id=request_id, trace_id=trace_id, endpoint=endpoint, method=method, path=path,
         query=query, headers=headers, raw_body=raw_body, body=body, dialect=dialect,
-        provider=_provider(portkey.get("provider")),
-        provider_key=_bearer(headers.get("authorization")),
+        native_body=native_body, provider=_provider(portkey.get("provider")),
+        # Anthropic's SDKs and Claude Code send the key as x-api-key.
+        provider_key=_bearer(headers.get("authorization"))
+        or (headers.get("x-api-key") or "").strip() or None,
         inline_config=inline, saved_config=saved,
         custom_host=portkey.get("custom-host") or None,
         forward_headers=_forward_headers(portkey.get("forward-headers")),

@@ -22,6 +22,10 @@ class Prepared:
     model: str | None
     stream: bool
     strip_usage: bool = False  # the gateway asked the upstream for usage; the client did not
+    # The client's own body (after override_params), sent untranslated through the adapter's
+    # `build_native`: the target speaks the client's dialect. `body` stays the canonical one
+    # (guardrails, the cache key), and is what a target that cannot take it is sent instead.
+    native: dict[str, Any] | None = None
 
     @property
     def model_name(self) -> str:
@@ -34,6 +38,10 @@ def prepare(request: ParsedRequest, leaf: Leaf, adapter: Adapter) -> Prepared:
     body = {**request.body, **leaf.override_params}
     model = body.get("model")
     stream = bool(body.get("stream")) and request.endpoint is not Endpoint.EMBEDDINGS
+    if request.native_body is not None and request.dialect in adapter.native_dialects \
+            and adapter.takes_native(request.dialect, request.path, str(model or "")):
+        native = {**request.native_body, **leaf.override_params}
+        return Prepared(body, model if isinstance(model, str) else None, stream, native=native)
     strip_usage = False
     if stream and adapter.injects_stream_usage and request.endpoint in _USAGE_STREAMS:
         options = body.get("stream_options")

@@ -49,10 +49,11 @@ async def read_request(request: Request, endpoint: Endpoint, path: str,
     request_id, trace_id = request_ids(request)
     raw = b"" if request.method in ("GET", "HEAD") else await read_body(
         request, services.settings.max_body_bytes)
+    decoded = dialect.decode(endpoint, raw)
     return parse_request(endpoint=endpoint, method=request.method, path=path,
                          query=request.scope["query_string"].decode("latin-1"),
-                         headers=request.headers, raw_body=raw,
-                         body=dialect.decode(endpoint, raw), dialect=dialect.name,
+                         headers=request.headers, raw_body=raw, body=decoded.body,
+                         native_body=decoded.native, dialect=dialect.name,
                          request_id=request_id, trace_id=trace_id)
 
 

@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from gateway.db.models import ApiKeyRow
 from gateway.errors import InvalidRequest
-from gateway.store import tokens
+from gateway.store import key_guardrails, tokens
 from gateway.store.key_store import KeyStore, find, iso, new_id, parse_payload
 from gateway.store.limits import (
     RateLimit,
@@ -40,6 +40,12 @@ class _Fields(BaseModel):
     allowed_virtual_keys: AllowList = Field(None, max_length=1000)
     allowed_configs: AllowList = Field(None, max_length=1000)
     allowed_models: AllowList = Field(None, max_length=1000)
+    # Guardrails every request made with the key runs, whatever its config (shorthand or
+    # full hook objects, as in a config's input_guardrails / before_request_hooks).
+    default_input_guardrails: list[Any] | None = key_guardrails.payload_field(
+        "default_input_guardrails")
+    default_output_guardrails: list[Any] | None = key_guardrails.payload_field(
+        "default_output_guardrails")
 
     @field_validator("allowed_virtual_keys", "allowed_configs", "allowed_models")
     @classmethod
@@ -75,6 +81,7 @@ def _columns(payload: _Fields, only_set: bool) -> dict[str, Any]:
         values["default_config"] = payload.defaults["config_id"]
     if "scopes" in values:
         values["scopes"] = sorted(set(values["scopes"]))
+    key_guardrails.check(values)
     try:
         values.update(limit_columns(payload.rate_limits, payload.usage_limits))
     except ValueError as exc:
@@ -90,7 +97,7 @@ def view(row: ApiKeyRow) -> dict[str, Any]:
         "defaults": {"config_id": row.default_config} if row.default_config else None,
         "rate_limits": rate_limits_view(row), "usage_limits": usage_limits_view(row),
         "allowed_virtual_keys": row.allowed_virtual_keys, "allowed_configs": row.allowed_configs,
-        "allowed_models": row.allowed_models,
+        "allowed_models": row.allowed_models, **key_guardrails.view(row),
         "created_at": iso(row.created_at), "last_updated_at": iso(row.updated_at),
     }
 

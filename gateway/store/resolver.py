@@ -10,6 +10,7 @@ message arrives (gateway/store/broadcast.py), and the TTL stays the bound while 
 from __future__ import annotations
 
 import copy
+import logging
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -22,8 +23,9 @@ from gateway.db.engine import Database
 from gateway.db.models import ApiKeyRow, ConfigRow, VirtualKeyRow
 from gateway.db.types import utcnow
 from gateway.errors import AuthenticationFailed, NotFound, ServiceUnavailable
+from gateway.guardrails.hooks import HookSet
 from gateway.settings import Settings
-from gateway.store import prompts, tokens
+from gateway.store import key_guardrails, prompts, tokens
 from gateway.store.crypto import SecretBox
 from gateway.store.key_store import database_errors
 from gateway.store.limits import limits_of
@@ -32,6 +34,7 @@ from gateway.store.virtual_keys import sealed_secret
 
 _API_KEY = "x-portkey-api-key"
 _VIRTUAL_KEY = "x-portkey-virtual-key"
+log = logging.getLogger("gateway.keys")
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +45,8 @@ class _Found:
     status: str
     expires_at: datetime | None
     key_hash: str = ""
+    # Why the key's default guardrails cannot run (it is refused rather than run without).
+    broken_guardrails: bool = False
 
 
 class DatabaseResolver:
@@ -122,12 +127,13 @@ class DatabaseResolver:
             configs = None if row is None else await _both_names(session, row.allowed_configs)
         if row is None:
             return None
+        hooks, broken = _default_hooks(row, f"API key '{row.id}'")
         principal = Principal(
             id=row.id, name=row.name, scopes=frozenset(row.scopes),
             default_config=row.default_config, limits=limits_of(row),
             allowed_virtual_keys=_frozen(row.allowed_virtual_keys), allowed_configs=configs,
-            allowed_models=_frozen(row.allowed_models))
-        return _Found(principal, row.status, row.expires_at, row.key_hash)
+            allowed_models=_frozen(row.allowed_models), default_hooks=hooks)
+        return _Found(principal, row.status, row.expires_at, row.key_hash, broken)
 
     async def _load_virtual_key(self, ref: str) -> _Found | None:
         async with self.db.sessions() as session:
@@ -137,13 +143,14 @@ class DatabaseResolver:
             return None
         sealed = sealed_secret(row)
         secret = None if sealed is None else self.box.open(sealed, f"virtual key '{row.slug}'")
+        hooks, broken = _default_hooks(row, f"virtual key '{row.slug}'")
         vk = VirtualKey(
             id=row.id, slug=row.slug, provider=row.provider, secret=secret,
             options=dict(row.options or {}), custom_host=row.custom_host,
             allowed_models=None if row.allowed_models is None else frozenset(row.allowed_models),
             allowed_custom_hosts=frozenset(row.allowed_custom_hosts or ()),
-            limits=limits_of(row))
-        return _Found(vk, row.status, row.expires_at)
+            limits=limits_of(row), default_hooks=hooks)
+        return _Found(vk, row.status, row.expires_at, broken_guardrails=broken)
 
     async def _load_config(self, ref: str) -> dict[str, Any] | None:
         async with self.db.sessions() as session:
@@ -155,6 +162,16 @@ class DatabaseResolver:
     async def _load_prompt(self, ref: str, pin: PromptPin) -> StoredPrompt:
         async with self.db.sessions() as session:
             return await prompts.load(session, ref, pin)
+
+
+def _default_hooks(row: key_guardrails.GuardedRow, what: str) -> tuple[HookSet, bool]:
+    """The key's default guardrails, parsed once per cache fill; broken ones are logged (they
+    may name webhook headers, so the client is told only that an admin must fix them)."""
+    hooks, problems = key_guardrails.hooks_of(row)
+    if problems:
+        log.error("%s: its default guardrails cannot run, so it is refused until an admin "
+                  "saves valid ones: %s", what, "; ".join(problems))
+    return hooks, bool(problems)
 
 
 def _frozen(values: list[str] | None) -> frozenset[str] | None:
@@ -177,3 +194,8 @@ def _check_usable(found: _Found, what: str, param: str, code: str) -> None:
     if found.expires_at is not None and found.expires_at <= utcnow():
         raise AuthenticationFailed(f"{what} expired at {found.expires_at.isoformat()}",
                                    param=param, code=f"{code}_expired")
+    if found.broken_guardrails:
+        # Fail closed: running the request without the operator's guardrails would be silent.
+        raise ServiceUnavailable(f"{what} has default guardrails this gateway cannot run; "
+                                 "an admin must save valid ones", param=param,
+                                 code="invalid_key_guardrails")

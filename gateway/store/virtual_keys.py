@@ -13,6 +13,7 @@ from sqlalchemy.exc import IntegrityError
 from gateway.db.models import VirtualKeyRow
 from gateway.errors import InvalidRequest
 from gateway.security.destinations import normalise_origins
+from gateway.store import key_guardrails
 from gateway.store.crypto import Sealed
 from gateway.store.key_store import (
     KeyStore,
@@ -57,6 +58,12 @@ class _Fields(BaseModel):
     expires_at: datetime | None = None
     rate_limits: list[RateLimit] | None = None
     usage_limits: UsageLimits | None = None
+    # Guardrails every request through the key runs, whatever its config (shorthand or full
+    # hook objects, as in a config's input_guardrails / before_request_hooks).
+    default_input_guardrails: list[Any] | None = key_guardrails.payload_field(
+        "default_input_guardrails", camel_case=True)
+    default_output_guardrails: list[Any] | None = key_guardrails.payload_field(
+        "default_output_guardrails", camel_case=True)
 
     @field_validator("custom_host")
     @classmethod
@@ -92,7 +99,8 @@ class UpdateVirtualKey(_Fields):
     name: str | None = Field(None, min_length=1, max_length=200)
 
 
-_PLAIN = ("name", "note", "custom_host", "allowed_models", "expires_at")
+_PLAIN = ("name", "note", "custom_host", "allowed_models", "expires_at",
+          *key_guardrails.COLUMNS)
 
 
 def _columns(store: KeyStore, payload: _Fields, row: VirtualKeyRow) -> dict[str, Any]:
@@ -100,6 +108,7 @@ def _columns(store: KeyStore, payload: _Fields, row: VirtualKeyRow) -> dict[str,
     values: dict[str, Any] = {n: getattr(payload, n) for n in _PLAIN if n in given}
     if values.get("name", "") is None:
         raise InvalidRequest("name cannot be null", param="name")
+    key_guardrails.check(values)
     options = dict(row.options or {})
     if payload.options is not None:
         options = dict(payload.options)
@@ -141,6 +150,7 @@ def view(row: VirtualKeyRow) -> dict[str, Any]:
         "options": row.options, "custom_host": row.custom_host,
         "allowed_models": row.allowed_models,
         "allowed_custom_hosts": row.allowed_custom_hosts or [], "expires_at": iso(row.expires_at),
+        **key_guardrails.view(row),
         "rate_limits": rate_limits_view(row), "usage_limits": usage_limits_view(row),
         "created_at": iso(row.created_at), "last_updated_at": iso(row.updated_at),
     }

@@ -25,7 +25,7 @@ import orjson
 from gateway.usage.table import request_logs
 
 COLUMNS = tuple(column.name for column in request_logs.columns)
-_JSON_COLUMNS = ("metadata", "attempts")
+_JSON_COLUMNS = ("metadata", "attempts", "hook_results")
 _JSON_AT = tuple(COLUMNS.index(name) for name in _JSON_COLUMNS)
 _CREATED_AT, _COST = COLUMNS.index("created_at"), COLUMNS.index("cost_usd")
 # A backslash that starts anything but \" or \\ (which CSV reads the same as JSON does). It
@@ -95,15 +95,26 @@ def is_row(line: bytes) -> bool:
 
 def upgrade(line: bytes) -> bytes:
     """A spooled line as this version writes it. Older versions spooled rows as JSON objects,
-    some with the JSON columns as text."""
+    some with the JSON columns as text, or as arrays without the columns added since (at the
+    end of the table: hook_results and hooks_failed, migration 0006), which read as null."""
     line = line.rstrip(b"\n")
     if not line.startswith(b"{"):
-        return line
+        return _padded(line) if is_row(line) else line
     row = orjson.loads(line)
     for name in _JSON_COLUMNS:
         if isinstance(row.get(name), str):
             row[name] = orjson.loads(row[name])
     return encode(row)  # created_at and cost_usd stay the strings they were written as
+
+
+def _padded(line: bytes) -> bytes:
+    try:
+        values = _loads(line)
+    except ValueError:  # cut short or corrupt: the spool sets it aside as it is
+        return line
+    if not isinstance(values, list) or len(values) >= len(COLUMNS):
+        return line
+    return _dumps(values + [None] * (len(COLUMNS) - len(values)))
 
 
 def copy_data(rows: list[bytes]) -> bytes:

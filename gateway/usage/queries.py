@@ -31,6 +31,7 @@ class LogFilters:
     virtual_key_id: str | None = None
     trace_id: str | None = None
     metadata: dict[str, str] = field(default_factory=dict)
+    hooks_failed: bool | None = None  # True: a guardrail failed; False: none ran or all passed
 
     def clauses(self) -> list[sa.ColumnElement[bool]]:
         where: list[sa.ColumnElement[bool]] = []
@@ -47,6 +48,10 @@ class LogFilters:
                 where.append(column == value)
         for key, value in self.metadata.items():
             where.append(logs.c.metadata[key].as_string() == value)
+        if self.hooks_failed:  # `= true`, as the partial index ix_request_logs_hooks_failed
+            where.append(logs.c.hooks_failed == sa.true())
+        elif self.hooks_failed is not None:
+            where.append(sa.or_(logs.c.hooks_failed == sa.false(), logs.c.hooks_failed.is_(None)))
         return where
 
 

@@ -8,6 +8,7 @@ from typing import Any
 import orjson
 
 from gateway.contracts.outcome import Outcome, Tokens
+from gateway.usage import verdicts
 from gateway.usage.pricing import PriceBook
 from gateway.usage.tokens import estimate, from_usage
 from providers.base import Endpoint
@@ -115,6 +116,7 @@ def row_values(outcome: Outcome, tokens: Tokens | None, log_bodies: bool) -> lis
         [attempt.as_dict() for attempt in outcome.attempts] or None,
         outcome.prompt_id, outcome.prompt_version,
         *bodies,  # request_body, response_body
+        *verdicts.columns(outcome.hooks_before, outcome.hooks_after),  # hook_results, ...
     ]
 
 

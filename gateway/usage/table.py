@@ -1,4 +1,4 @@
-"""The `request_logs` table as SQLAlchemy sees it (the schema itself is migration 0002)."""
+"""The `request_logs` table as SQLAlchemy sees it (the schema itself is migrations 0002, 0006)."""
 
 from __future__ import annotations
 
@@ -44,9 +44,14 @@ request_logs = sa.Table(
     sa.Column("prompt_version", sa.Integer),
     sa.Column("request_body", sa.Text),
     sa.Column("response_body", sa.Text),
+    # Migration 0006: the guardrails' verdicts (gateway/usage/verdicts.py); null: none ran.
+    sa.Column("hook_results", _JSON),
+    sa.Column("hooks_failed", sa.Boolean),
     sa.Index("ix_request_logs_created_at", "created_at"),
     sa.Index("ix_request_logs_api_key", "api_key_id", "created_at"),
     sa.Index("ix_request_logs_virtual_key", "virtual_key_id", "created_at"),
     sa.Index("ix_request_logs_provider_model", "provider", "model", "created_at"),
     sa.Index("ix_request_logs_trace_id", "trace_id"),
+    sa.Index("ix_request_logs_hooks_failed", "created_at",  # failures only: they are few
+             postgresql_where=sa.text("hooks_failed"), sqlite_where=sa.text("hooks_failed = 1")),
 )

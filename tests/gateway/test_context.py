@@ -14,7 +14,7 @@ from providers.base import Endpoint
 def parse(headers: dict[str, str], body: bytes = b'{"model": "m", "stream": true}'):
     return parse_request(endpoint=Endpoint.CHAT, method="POST", path="chat/completions",
                          query="", headers=Headers(headers), raw_body=body,
-                         body=CHAT.decode(Endpoint.CHAT, body), dialect=CHAT.name,
+                         body=CHAT.decode(Endpoint.CHAT, body).body, dialect=CHAT.name,
                          request_id="r", trace_id="t")
 
 

@@ -16,6 +16,7 @@ from starlette.datastructures import Headers
 
 from gateway.contracts.outcome import Outcome
 from gateway.contracts.request import ParsedRequest
+from gateway.guardrails.results import CheckError, CheckResult, HookResult, PhaseResult
 from gateway.observability.metrics import Metrics, Sources
 from gateway.routing.breaker import Breakers
 from gateway.settings import Settings
@@ -75,7 +76,7 @@ def test_every_metric_is_exposed_before_any_request(fast_gateway):
         "gateway_cost_usd", "gateway_retries", "gateway_fallbacks",
         "gateway_circuit_breaker_opens", "gateway_cache_hits", "gateway_cache_misses",
         "gateway_limit_rejections", "gateway_redis_failures", "gateway_usage_queue_depth",
-        "gateway_usage_spooled_rows",
+        "gateway_usage_spooled_rows", "gateway_guardrail_checks",
     } <= names
 
 
@@ -221,3 +222,27 @@ def test_unpriced_counts_only_requests_the_usage_log_priced(tmp_path):
                                 cache_status=None, cost_usd=None, priced=priced))
     assert _sample(metrics, "gateway_unpriced_requests_total", provider="openai",
                    model="m") == 2
+
+
+def test_guardrail_checks_are_counted_by_id_and_verdict(tmp_path):
+    """Both phases of the target last tried; an error is an error whatever fail_on_error
+    says; a skipped hook has no checks; an id outside the built-ins cannot add a series."""
+    def check(check_id: str, verdict: bool, error: CheckError | None = None) -> CheckResult:
+        return CheckResult(check_id, verdict, None, error, 0.1, 0.0)
+
+    before = PhaseResult((HookResult("in", "guardrail", verdict=False, deny=True, checks=(
+        check("default.contains", False), check("default.wordCount", True),
+        check("default.webhook", False, CheckError("timed out")))),
+        HookResult("skip", "guardrail", skipped=True)))
+    after = PhaseResult((HookResult("out", "guardrail", checks=(
+        check("default.contains", True), check("plugin.unknown", True))),))
+    metrics = idle_metrics(tmp_path)
+    metrics.record(finished(hooks_before=before, hooks_after=after))
+    metrics.record(finished(hooks_before=before))
+    metrics.record(finished())  # no guardrails: nothing counted
+    counted = {(s.labels["check"], s.labels["verdict"]): s.value
+               for family in metrics.registry.collect() if family.name ==
+               "gateway_guardrail_checks" for s in family.samples if s.name.endswith("_total")}
+    assert counted == {("default.contains", "fail"): 2, ("default.contains", "pass"): 1,
+                       ("default.wordCount", "pass"): 2, ("default.webhook", "error"): 2,
+                       ("other", "pass"): 1}

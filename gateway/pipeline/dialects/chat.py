@@ -14,9 +14,11 @@ import orjson
 
 from gateway.errors import GatewayError, InvalidRequest
 from gateway.net.sse import DONE, encode
+from gateway.pipeline.dialects import Decoded
 from providers.base import Endpoint
 
 _NO_BODY = (Endpoint.PROXY, Endpoint.MODELS)
+_NOTHING = Decoded(None)
 
 
 class ChatStreamEncoder:
@@ -39,16 +41,16 @@ _ENCODER = ChatStreamEncoder()
 class ChatDialect:
     name = "chat"
 
-    def decode(self, endpoint: Endpoint, raw: bytes) -> dict[str, Any] | None:
+    def decode(self, endpoint: Endpoint, raw: bytes) -> Decoded:
         if endpoint in _NO_BODY:
-            return None
+            return _NOTHING
         body = json_object(raw)
         stream = body.get("stream")
         if stream is not None and not isinstance(stream, bool):
             raise InvalidRequest("'stream' must be a boolean", param="stream")
         if endpoint is Endpoint.CHAT:
             check_chat_body(body)
-        return body
+        return Decoded(body)
 
     def encode_answer(self, content: bytes) -> bytes:
         return content

@@ -4,6 +4,7 @@ inline, screenshot the overview, log out."""
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -126,11 +127,26 @@ def test_console_in_a_real_browser(gateway: ThreadedServer, mock: MockUpstream,
     page.wait_for_url(f"{base}/console/configs/pc-broken-*")
     assert "Version 1 (current)" in page.content()
 
+    # A request whose output guardrail failed (246): the logs filtered to guardrail failures
+    # show it, and its detail lists the hook and its check with their verdicts.
+    flagged = _chat(_client(gateway, **{"api-key": api_key}, config=json.dumps({
+        "provider": "openai", "api_key": "sk-client-key",
+        "output_guardrails": [{"id": "short-answers", "default.wordCount": {"maxWords": 2}}]})))
+    row = _wait_for_row(page, f"{base}/console/logs?hooks_failed=true", flagged)
+    assert row.count() == 1 and page.locator("tr[data-id]").count() == 1
+    row.locator("a").click()
+    page.wait_for_url(f"{base}/console/logs/{flagged}")
+    check = page.locator('#hook-results tr[data-check="default.wordCount"]').inner_text()
+    assert "output" in check and "short-answers" in check and "failed" in check
+    assert "fail" in check.split("default.wordCount", 1)[1]
+    page.screenshot(path=str(ARTIFACTS / f"console-hook-results-{database}.png"), full_page=True)
+
     # The overview, screenshotted for people to look at, and not blank. The usage writer
     # sends rows in batches (at most a second late): wait for the second request's row.
     assert _wait_for_row(page, f"{base}/console/logs", second).count() == 1
     page.goto(f"{base}/console/?range=24h&split=virtual_key")
-    assert page.locator("#total-requests").inner_text() == "2"
+    assert page.locator("#total-requests").inner_text() == "3"
+    assert page.locator("#guardrail-failures").inner_text() == "1"
     assert page.locator("svg.chart").count() == 4
     shot = ARTIFACTS / f"console-overview-{database}.png"
     page.screenshot(path=str(shot), full_page=True)

@@ -205,6 +205,51 @@ def test_overview_sums_and_splits(gateway: ThreadedServer, database_url: str) ->
         assert re.search(r'id="total-requests">11<', week)
 
 
+HOOK_RESULTS = {
+    "before_request_hooks": [{
+        "id": "no-cards", "type": "guardrail", "verdict": False, "deny": True, "async": False,
+        "transformed": False, "execution_time": 1.5, "created_at": "2026-12-08T12:00:00.000Z",
+        "checks": [{"id": "default.regexMatch", "verdict": False, "error": None,
+                    "execution_time": 0.42, "transformed": False, "fail_on_error": False,
+                    "explanation": "The regex pattern matched the text when it should not "
+                                   "have."},
+                   {"id": "default.webhook", "verdict": False,
+                    "error": {"name": "TimeoutError", "message": "Request timed out after 50ms"},
+                    "execution_time": 50.0, "transformed": False, "fail_on_error": False,
+                    "explanation": None}]}],
+    "after_request_hooks": [{"id": "later", "type": "guardrail", "skipped": True}]}
+
+
+def test_guardrail_results_on_the_log_detail_and_failures_on_the_overview(
+        gateway: ThreadedServer, database_url: str) -> None:
+    now = datetime.now(UTC)
+    denied = log_row(created_at=now, status_code=446, hook_results=HOOK_RESULTS,
+                     hooks_failed=True)
+    passed = log_row(created_at=now - timedelta(seconds=1), hooks_failed=False,
+                     hook_results={"before_request_hooks": [], "after_request_hooks": []})
+    plain = log_row(created_at=now - timedelta(seconds=2))
+    asyncio.run(insert_logs(database_url, [denied, passed, plain]))
+    with console_client(gateway) as client:
+        detail = client.get(f"/console/logs/{denied['id']}").text
+        hooks = detail[detail.index('id="hook-results"'):]
+        assert re.search(r"<code>no-cards</code> guardrail</td>\s*<td><span class=\"status-err\">"
+                         r"denied</span>", hooks)
+        assert "default.regexMatch" in hooks and "matched the text when it should not" in hooks
+        assert "TimeoutError: Request timed out after 50ms" in hooks and "50.00 ms" in hooks
+        assert re.search(r">error</span>", hooks) and re.search(r">fail</span>", hooks)
+        assert "skipped" in hooks
+        quiet = client.get(f"/console/logs/{plain['id']}").text
+        assert "No guardrail ran on this request." in quiet
+        overview = client.get("/console/?range=24h").text
+        assert re.search(r'id="guardrail-failures">1<', overview)
+        failures = client.get("/console/logs?hooks_failed=true").text
+        assert re.findall(r'<tr data-id="([^"]+)"', failures) == [denied["id"]]
+        assert "guardrails-failed" in failures
+        others = client.get("/console/logs?hooks_failed=false").text
+        assert re.findall(r'<tr data-id="([^"]+)"', others) == [passed["id"], plain["id"]]
+        assert client.get("/console/logs?hooks_failed=maybe").status_code == 400
+
+
 def test_configs_are_checked_before_saving_and_each_change_is_a_version(
         gateway: ThreadedServer) -> None:
     with console_client(gateway) as client:

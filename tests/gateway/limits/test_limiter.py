@@ -31,7 +31,7 @@ def new_ctx() -> Outcome:
     raw = b'{"model": "m"}'
     parsed = parse_request(endpoint=Endpoint.CHAT, method="POST", path="chat/completions",
                            query="", headers=Headers({}), raw_body=raw,
-                           body=CHAT.decode(Endpoint.CHAT, raw), dialect=CHAT.name,
+                           body=CHAT.decode(Endpoint.CHAT, raw).body, dialect=CHAT.name,
                            request_id="r", trace_id="t")
     ctx = Outcome(parsed)
     ctx.principal = PRINCIPAL

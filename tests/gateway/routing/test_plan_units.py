@@ -23,7 +23,7 @@ def context(headers: dict[str, str]):
     raw = b'{"model": "m"}'
     return parse_request(endpoint=Endpoint.CHAT, method="POST", path="chat/completions",
                          query="", headers=Headers(headers), raw_body=raw,
-                         body=CHAT.decode(Endpoint.CHAT, raw), dialect=CHAT.name,
+                         body=CHAT.decode(Endpoint.CHAT, raw).body, dialect=CHAT.name,
                          request_id="r", trace_id="t")
 
 

@@ -21,9 +21,9 @@ from gateway.usage.table import request_logs
 from providers.base import Endpoint
 
 
-def finished_request(provider: str | None = "openai") -> Outcome:
+def finished_request(provider: str | None = "openai", request_id: str = "req-1") -> Outcome:
     ctx = Outcome(ParsedRequest(
-        request_id="req-1", trace_id="trace-1", endpoint=Endpoint.CHAT, method="POST",
+        request_id=request_id, trace_id="trace-1", endpoint=Endpoint.CHAT, method="POST",
         path="chat/completions", query="", headers=Headers({}), raw_body=b"{}",
         body={"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]},
         provider=provider, metadata={"team": "search"}))
@@ -52,7 +52,7 @@ def test_a_row_is_encoded_with_every_column_and_decodes_to_the_same_values():
         "attempts": [{"path": "config", "provider": "openai", "status": 200,
                       "latency_ms": 1.25, "error": None}],
         "prompt_id": None, "prompt_version": None, "request_body": None,
-        "response_body": None}
+        "response_body": None, "hook_results": None, "hooks_failed": None}
     encoded = codec.encode_values(values)
     # What the queue holds is invisible to the cycle collector (queued dicts made every full
     # collection walk them: millisecond pauses several times a second).

@@ -95,7 +95,8 @@ async def test_recorders_see_the_estimate_and_shutdown_waits_for_it():
     services = Services(settings=Settings(_env_file=None), http=None,  # type: ignore[arg-type]
                         host_guard=None, breakers=None,  # type: ignore[arg-type]
                         configs=ConfigCache(), resolver=NoKeyStore(),
-                        tokens=ServiceAccountTokens(), recording=recording)
+                        tokens=ServiceAccountTokens(), recording=recording,
+                        guardrails=None)  # type: ignore[arg-type]
     left_mid_stream = finished(499, "Hello there")
     services.record(left_mid_stream)
     assert seen == []  # still being counted: the response did not wait for it

@@ -33,8 +33,7 @@ class Store:
 
 
 def request(i: int):
-    ctx = finished_request()
-    ctx.request_id = f"req-{i}"
+    ctx = finished_request(request_id=f"req-{i}")
     return ctx
 
 

@@ -257,3 +257,59 @@ def test_logs_filter_by_metadata_status_and_trace(logging_gateway, mock: MockUps
     assert [r["metadata"] for r in dev] == [{"env": "dev"}]
     assert len(ok["data"]) == 2
     assert anonymous.status_code == 401
+
+
+NO_CARDS = {"id": "no-cards", "deny": True,
+            "default.regexMatch": {"rule": r"\d{4} \d{4} \d{4} \d{4}", "not": True}}
+SHORT_ANSWERS = {"id": "short-answers", "default.wordCount": {"maxWords": 3}}  # mock: 6 words
+
+
+def test_guardrail_verdicts_are_logged_filtered_and_counted(logging_gateway, postgres_url):
+    """A request whose input guardrail denied it (446), one whose output guardrail failed
+    without deny (246), one whose guardrail passed, one without guardrails: each row says so,
+    /admin/logs filters by failure, and /metrics counts the checks."""
+    gateway = logging_gateway()
+
+    def guarded(**hooks: Any) -> openai.OpenAI:
+        config = {"provider": "openai", "api_key": "sk-x", **hooks}
+        return openai.OpenAI(api_key="sk-x", base_url=f"{gateway.url}/v1", max_retries=0,
+                             default_headers=createHeaders(config=config))
+
+    def send(chat: openai.OpenAI, text: str) -> tuple[int, str]:
+        raw = chat.chat.completions.with_raw_response.create(
+            model=MODEL, messages=[{"role": "user", "content": text}])
+        return raw.status_code, raw.headers["x-portkey-request-id"]
+
+    card = "pay with 4111 1111 1111 1111"
+    with pytest.raises(openai.APIStatusError) as denied:
+        send(guarded(input_guardrails=[NO_CARDS]), card)
+    assert denied.value.status_code == 446
+    denied_id = denied.value.response.headers["x-portkey-request-id"]
+    flagged = send(guarded(output_guardrails=[SHORT_ANSWERS]), "hello")
+    passed = send(guarded(input_guardrails=[NO_CARDS]), "no numbers here")
+    plain = send(client(gateway), "hello")
+    assert [flagged[0], passed[0], plain[0]] == [246, 200, 200]
+    wait_for_rows(postgres_url, 4)
+    with admin_client(gateway) as admin:
+        failures = admin.get("/admin/logs", params={"hooks_failed": "true"}).json()["data"]
+        others = admin.get("/admin/logs", params={"hooks_failed": "false"}).json()["data"]
+        bad = admin.get("/admin/logs", params={"hooks_failed": "maybe"})
+        entry = admin.get(f"/admin/logs/{denied_id}").json()
+    assert {r["id"] for r in failures} == {denied_id, flagged[1]}
+    assert {r["id"] for r in others} == {passed[1], plain[1]}
+    assert bad.status_code == 400 and bad.json()["error"]["param"] == "hooks_failed"
+    assert entry["status_code"] == 446 and entry["hooks_failed"] is True
+    [hook] = entry["hook_results"]["before_request_hooks"]
+    assert (hook["id"], hook["verdict"], hook["deny"]) == ("no-cards", False, True)
+    assert [(c["id"], c["verdict"]) for c in hook["checks"]] == [("default.regexMatch", False)]
+    assert entry["hook_results"]["after_request_hooks"] == []
+    assert "4111" not in str(entry)  # the check saw the card number; the row does not keep it
+    by_id = {r["id"]: r for r in others + failures}
+    assert by_id[flagged[1]]["hook_results"]["after_request_hooks"][0]["id"] == "short-answers"
+    assert by_id[passed[1]]["hooks_failed"] is False
+    assert (by_id[plain[1]]["hook_results"], by_id[plain[1]]["hooks_failed"]) == (None, None)
+    metrics = httpx.get(f"{gateway.url}/metrics").text
+    for line in ('gateway_guardrail_checks_total{check="default.regexMatch",verdict="fail"} 1.0',
+                 'gateway_guardrail_checks_total{check="default.regexMatch",verdict="pass"} 1.0',
+                 'gateway_guardrail_checks_total{check="default.wordCount",verdict="fail"} 1.0'):
+        assert line in metrics.splitlines(), line
