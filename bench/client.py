@@ -22,13 +22,16 @@ class Result:
     latency: float  # seconds, request written to response complete
     ttfb: float  # seconds, request written to the first body byte
     body_bytes: int
-    tail: bytes  # the end of the body, to check a stream ended with [DONE]
+    tail: bytes  # the end of the body
+    ended: bool  # the stream's end marker came (`data: [DONE]`, `response.completed` ...)
 
 
 class Connection(asyncio.Protocol):
     """One keep-alive connection; one request in flight at a time."""
 
-    def __init__(self) -> None:
+    def __init__(self, end: bytes = b"[DONE]") -> None:
+        self.end = end
+        self.ended = False
         self.parser = httptools.HttpResponseParser(self)
         self.transport: asyncio.Transport | None = None
         self.waiter: asyncio.Future[Result] | None = None
@@ -38,15 +41,15 @@ class Connection(asyncio.Protocol):
         self.lost = asyncio.get_running_loop().create_future()
 
     @classmethod
-    async def open(cls, host: str, port: int) -> Connection:
+    async def open(cls, host: str, port: int, end: bytes = b"[DONE]") -> Connection:
         loop = asyncio.get_running_loop()
-        _, protocol = await loop.create_connection(cls, host, port)
+        _, protocol = await loop.create_connection(lambda: cls(end), host, port)
         return protocol
 
     def request(self, data: bytes) -> asyncio.Future[Result]:
         assert self.transport is not None and self.waiter is None
         self.waiter = asyncio.get_running_loop().create_future()
-        self.size, self.first, self.tail = 0, 0.0, b""
+        self.size, self.first, self.tail, self.ended = 0, 0.0, b"", False
         self.started = time.perf_counter()
         self.transport.write(data)
         return self.waiter
@@ -73,14 +76,17 @@ class Connection(asyncio.Protocol):
         if not self.first:
             self.first = time.perf_counter()
         self.size += len(body)
-        self.tail = (self.tail + body)[-64:]
+        window = self.tail + body
+        self.ended = self.ended or self.end in window
+        self.tail = window[-64:]
 
     def on_message_complete(self) -> None:
         now = time.perf_counter()
         waiter, self.waiter = self.waiter, None
         if waiter is not None and not waiter.done():
             waiter.set_result(Result(self.parser.get_status_code(), now - self.started,
-                                     (self.first or now) - self.started, self.size, self.tail))
+                                     (self.first or now) - self.started, self.size, self.tail,
+                                     self.ended))
 
 
 def chat_request(port: int, *, stream: bool, provider: str = "openai",
@@ -112,9 +118,8 @@ class Run:
 
     @property
     def ok(self) -> list[Result]:
-        # A stream counts only when it ended properly, with `data: [DONE]`.
-        return [r for r in self.results
-                if r.status == 200 and (not self.stream or b"[DONE]" in r.tail)]
+        # A stream counts only when it ended properly (`data: [DONE]`, or its dialect's end).
+        return [r for r in self.results if r.status == 200 and (not self.stream or r.ended)]
 
     @property
     def rps(self) -> float:
@@ -136,9 +141,10 @@ class Run:
 
 
 async def load(port: int, data: bytes, concurrency: int, duration: float,
-               warmup: float, *, stream: bool) -> Run:
-    """`concurrency` connections, each sending `data` back to back; results after warm-up."""
-    connections = [await Connection.open("127.0.0.1", port) for _ in range(concurrency)]
+               warmup: float, *, stream: bool, end: bytes = b"[DONE]") -> Run:
+    """`concurrency` connections, each sending `data` back to back; results after warm-up.
+    A stream counts as answered when `end` came in its body."""
+    connections = [await Connection.open("127.0.0.1", port, end) for _ in range(concurrency)]
     run = Run(concurrency, stream)
     loop = asyncio.get_running_loop()
     begin = loop.time() + warmup

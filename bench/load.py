@@ -8,6 +8,10 @@ gateway, back to back, and prints them side by side.
     python -m bench.load [--duration 5] [--concurrency 1,16,64] [--json out.json]
     python -m bench.load --py-spy profile.svg   # also profile the gateway (pip install py-spy)
     python -m bench.load --gateway-env GATEWAY_UPSTREAM_TRANSPORT=httpx   # httpx's own pool
+    python -m bench.load --modes responses,responses-stream,responses-chain   # issue 24
+
+The `responses*` modes compare /v1/responses with its baseline through the same gateway, not
+with the mock directly (bench/responses_load.py): their `direct` columns are that baseline.
 """
 
 from __future__ import annotations
@@ -27,6 +31,10 @@ import orjson
 
 from bench.client import Run, chat_request, load
 from bench.harness import cpu_seconds, gateway, mock_upstream, run_fast
+from bench.responses_load import MODES as RESPONSES_MODES
+from bench.responses_load import PROVIDER as RESPONSES_PROVIDER
+from bench.responses_load import measure as measure_responses
+from bench.responses_load import verdict as responses_verdict
 
 ADDED_P50_TARGET_MS = 1.0
 THROUGHPUT_TARGET_RPS = 1500.0
@@ -77,7 +85,7 @@ def profiled(pid: int, output: str | None) -> Iterator[None]:
 async def _bench(args: argparse.Namespace) -> list[dict[str, object]]:
     rows: list[dict[str, object]] = []
     with mock_upstream(chunks=args.chunks) as upstream, \
-            gateway(upstream, **dict(args.gateway_env)) as (port, proc):
+            gateway(upstream, **_gateway_env(upstream, args)) as (port, proc):
         mock_port = urlsplit(upstream).port
         assert mock_port is not None
         # Warm both (imports, pools, caches) before anything is measured.
@@ -88,6 +96,12 @@ async def _bench(args: argparse.Namespace) -> list[dict[str, object]]:
             for mode in args.modes:
                 stream = mode == "stream"
                 for concurrency in args.concurrency:
+                    if mode in RESPONSES_MODES:
+                        direct, through = await measure_responses(
+                            port, proc.pid, mode, concurrency, args.duration, args.warmup)
+                        print(_row(mode, direct, through), flush=True)
+                        rows.append(_summary(mode, direct, through))
+                        continue
                     direct = await load(mock_port, chat_request(mock_port, stream=stream),
                                         concurrency, args.duration, args.warmup, stream=stream)
                     cpu = cpu_seconds(proc.pid)
@@ -98,6 +112,12 @@ async def _bench(args: argparse.Namespace) -> list[dict[str, object]]:
                     print(_row(mode, direct, through), flush=True)
                     rows.append(_summary(mode, direct, through))
     return rows
+
+
+def _gateway_env(upstream: str, args: argparse.Namespace) -> dict[str, str]:
+    """`openai` and the Responses cases' chat-only provider at the mock, then --gateway-env."""
+    urls = {"openai": upstream, RESPONSES_PROVIDER: upstream}
+    return {"GATEWAY_PROVIDER_BASE_URLS": orjson.dumps(urls).decode(), **dict(args.gateway_env)}
 
 
 def _summary(mode: str, direct: Run, through: Run) -> dict[str, object]:
@@ -117,6 +137,11 @@ def _verdict(rows: list[dict[str, object]]) -> list[str]:
     for row in rows:
         gw = row["gateway"]
         assert isinstance(gw, dict)
+        if row["mode"] in RESPONSES_MODES:
+            direct = row["direct"]
+            assert isinstance(direct, dict)
+            lines.extend(responses_verdict(row, direct, gw))
+            continue
         if row["concurrency"] == 1:
             added = row["added_p50_ms"]
             assert isinstance(added, float)
@@ -147,7 +172,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                              "GATEWAY_UPSTREAM_TRANSPORT=httpx (repeatable)")
     parser.add_argument("--py-spy", help="profile the gateway with py-spy into this file")
     args = parser.parse_args(argv)
-    unknown = set(args.modes) - {"non-stream", "stream"}
+    unknown = set(args.modes) - {"non-stream", "stream", *RESPONSES_MODES}
     if unknown:
         parser.error(f"unknown modes: {', '.join(sorted(unknown))}")
     return args

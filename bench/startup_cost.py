@@ -3,10 +3,11 @@
 For each gateway tree (`--tree PATH`, repeatable; default this checkout), in alternating order
 round after round, a fresh interpreter imports `gateway.app` and runs the app's lifespan on a
 migrated SQLite database (as `tests/gateway/test_lean_process.py` does), optionally with Redis
-configured (`--redis-url`), and reports the seconds to import, the seconds to start, its
-VmRSS once started and which optional heavy libraries were loaded. Prints per tree the
-median and the spread (lowest to highest) over the rounds, and the median ratio to the first
-tree. Compare trees in one run: import times move with the machine's load.
+configured (`--redis-url`), and reports the seconds to import and to start (wall clock and
+the process's CPU time, which a busy machine moves less), its VmRSS once started and which
+optional heavy libraries were loaded. Prints per tree the median and the spread (lowest to
+highest) over the rounds, and the median ratio to the first tree. Compare trees in one run:
+import times move with the machine's load.
 
     python -m bench.startup_cost [--rounds 15] [--redis-url redis://127.0.0.1:6379/0]
         [--tree PATH] [--tree PATH]
@@ -32,19 +33,21 @@ HEAVY = ("alembic", "redis", "jinja2", "cryptography", "asyncpg", "opentelemetry
 
 _PROBE = f"""
 import asyncio, json, sys, time
-started = time.perf_counter()
+started, started_cpu = time.perf_counter(), time.process_time()
 from gateway.app import create_app
-imported = time.perf_counter()
+imported, imported_cpu = time.perf_counter(), time.process_time()
 
 async def main():
     app = create_app()
     async with app.router.lifespan_context(app):
-        ready = time.perf_counter()
+        ready, ready_cpu = time.perf_counter(), time.process_time()
         with open("/proc/self/status") as status:
             rss = next(int(line.split()[1]) for line in status if line.startswith("VmRSS:"))
         loaded = sorted({{name.split(".")[0] for name in sys.modules}} & set({HEAVY!r}))
-        metrics = "opentelemetry.sdk.metrics" in sys.modules
+        metrics = sys.modules.get("opentelemetry.sdk.metrics") is not None
         print(json.dumps({{"import_s": imported - started, "start_s": ready - imported,
+                          "import_cpu_s": imported_cpu - started_cpu,
+                          "start_cpu_s": ready_cpu - imported_cpu,
                           "rss_kib": rss, "loaded": loaded, "otel_sdk_metrics": metrics}}))
 
 asyncio.run(main())
@@ -98,12 +101,14 @@ def main(argv: list[str] | None = None) -> int:
     for tree in trees:
         runs = results[tree]
         line = [str(tree)]
-        for key, scale, unit in (("import_s", 1000, "ms"), ("start_s", 1000, "ms"),
+        for key, scale, unit in (("import_s", 1000, "ms"), ("import_cpu_s", 1000, "ms"),
+                                 ("start_s", 1000, "ms"), ("start_cpu_s", 1000, "ms"),
                                  ("rss_kib", 1 / 1024, "MiB")):
             values = [float(run[key]) * scale for run in runs]  # type: ignore[arg-type]
             median = statistics.median(values)
             base.setdefault(key, median)
-            line.append(f"{key.split('_')[0]} {median:.1f} {unit} [{min(values):.1f}-"
+            name = key.removesuffix("_s").removesuffix("_kib").replace("_", " ")
+            line.append(f"{name} {median:.1f} {unit} [{min(values):.1f}-"
                         f"{max(values):.1f}] ({median / base[key]:.3f}x)")
         line.append(f"loaded {runs[-1]['loaded']}, otel sdk metrics "
                     f"{runs[-1]['otel_sdk_metrics']}")

@@ -42,6 +42,7 @@ from gateway.server.error_response import error_response
 from gateway.server.heap import freeze_startup_objects, unfreeze
 from gateway.server.replica_sync import start_replica_sync
 from gateway.settings import Settings
+from gateway.store.responses import ResponseStore
 from gateway.store.setup import open_key_store
 from gateway.usage.setup import open_usage_log
 
@@ -93,6 +94,8 @@ async def open_services(settings: Settings, telemetry: Telemetry | None,
                         settings.circuit_cooldown_s)
     db, key_store, resolver = await open_key_store(settings)
     parts.push_async_callback(db.close)
+    responses = ResponseStore(db, settings.responses_retention_days)
+    parts.push_async_callback(responses.close)  # its writes in flight, before the database
     usage = await open_usage_log(settings, db)
     if usage is not None:
         parts.push_async_callback(usage.close)
@@ -123,7 +126,7 @@ async def open_services(settings: Settings, telemetry: Telemetry | None,
                     configs=ConfigCache(), resolver=resolver, tokens=ServiceAccountTokens(),
                     recording=recording, guardrails=guardrails, db=db,
                     key_store=key_store, redis=redis, cache=cache, limiter=limiter,
-                    usage=usage, metrics=metrics, telemetry=telemetry)
+                    usage=usage, metrics=metrics, telemetry=telemetry, responses=responses)
 
 
 async def _cancel(task: asyncio.Task[None]) -> None:

@@ -108,6 +108,9 @@ class Settings(BaseSettings):
     redis_prefix: str = "gateway:"
     redis_timeout: float = 0.5
     redis_retry_interval: float = 1.0
+    # Pooled connections per process for cache and limits: a burst past it waits (up to the
+    # timeout) for a free one instead of opening more; the pub/sub channel has its own.
+    redis_max_connections: int = Field(default=64, ge=1)
     # Refuse requests (429) instead of admitting them when limits cannot be checked.
     limits_fail_closed: bool = False
     # Seconds a concurrency slot lives if its gateway dies before releasing it.

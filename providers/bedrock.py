@@ -11,6 +11,7 @@ key), `-aws-session-token`, `-aws-region`; or a Bedrock API key alone, sent as a
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import quote
@@ -22,7 +23,6 @@ from providers.base import (
     MERGE,
     ConfigurationError,
     Endpoint,
-    NoNativeDialects,
     Param,
     ProviderError,
     SSEEvent,
@@ -36,6 +36,7 @@ from providers.options import check_value
 from providers.table import apply, as_list
 
 DEFAULT_REGION = "us-east-1"
+ANTHROPIC_VERSION = "bedrock-2023-05-31"  # InvokeModel's Messages API version
 
 PARAMS: dict[str, Param] = {
     "messages": Param(MERGE, transform=lambda m: converse_messages(m)),
@@ -237,7 +238,34 @@ def credentials(target: Target) -> tuple[str, str, str | None] | None:
     return key_id, secret, target.options.get("aws-session-token")
 
 
-class BedrockAdapter(NoNativeDialects):
+def is_claude(model: str) -> bool:
+    """A Claude model id, inference profile or ARN (`us.anthropic.claude-...`)."""
+    return "anthropic." in model or model.startswith("claude")
+
+
+def invoke_body(body: Mapping[str, Any]) -> dict[str, Any]:
+    """Anthropic's Messages body as InvokeModel takes it: the model is in the URL, the
+    stream in the action, the version in the body. No `anthropic_beta`: Bedrock refuses
+    betas it does not know, and Claude Code's are the first-party API's."""
+    out = {k: v for k, v in body.items() if k not in ("model", "stream")}
+    out.setdefault("anthropic_version", ANTHROPIC_VERSION)
+    return out
+
+
+def invoke_events(event: SSEEvent) -> list[dict[str, Any]]:
+    """InvokeModelWithResponseStream: each `chunk` event holds one Anthropic event, base64."""
+    if event.event == "chunk":
+        data = orjson.loads(event.data)
+        inner = orjson.loads(base64.b64decode(data["bytes"]))
+        if not isinstance(inner, dict):
+            raise ValueError("a chunk's event is not a JSON object")
+        return [inner]
+    if event.event.endswith("Exception") or event.event == "error":
+        event_chunks(event, StreamState())  # raises the StreamError for it
+    return []
+
+
+class BedrockAdapter:
     slug = "bedrock"
     stream_format: StreamFormat = "aws-eventstream"
     injects_stream_usage = True
@@ -245,6 +273,26 @@ class BedrockAdapter(NoNativeDialects):
     header_options: tuple[str, ...] = (
         "aws-access-key-id", "aws-secret-access-key", "aws-session-token", "aws-region")
     service_account_option: str | None = None
+    # Claude models take Anthropic's Messages body through InvokeModel.
+    native_dialects = frozenset({"messages"})
+
+    def takes_native(self, dialect: str, path: str, model: str) -> bool:
+        return dialect == "messages" and path == "messages" and is_claude(model)
+
+    def build_native(self, dialect: str, path: str, body: Mapping[str, Any], target: Target,
+                     *, stream: bool, headers: Mapping[str, str]) -> UpstreamRequest:
+        model = body.get("model")
+        if not isinstance(model, str) or not self.takes_native(dialect, path, model):
+            raise ConfigurationError(f"bedrock takes '{dialect}' requests for Claude only")
+        action = "invoke-with-response-stream" if stream else "invoke"
+        url = self.proxy_url(f"model/{quote(model, safe='')}/{action}", target)
+        payload = orjson.dumps(invoke_body(body))
+        sent = {"content-type": "application/json",
+                "accept": "application/vnd.amazon.eventstream" if stream else "application/json"}
+        return UpstreamRequest("POST", url, self._signed(url, payload, sent, target), payload)
+
+    def native_events(self, dialect: str, event: SSEEvent) -> list[dict[str, Any]]:
+        return invoke_events(event)
 
     def build_request(self, endpoint: Endpoint, body: Mapping[str, Any], target: Target, *,
                       stream: bool) -> UpstreamRequest:

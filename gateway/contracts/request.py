@@ -13,6 +13,7 @@ from typing import Any
 
 from starlette.datastructures import Headers
 
+from gateway.guardrails.hooks import NO_HOOKS, HookSet
 from providers.base import Endpoint
 
 PREFIX = "x-portkey-"
@@ -45,6 +46,9 @@ class ParsedRequest:
     # The client's own body, for a dialect some providers speak themselves (Anthropic's
     # Messages): a target whose adapter takes it natively is sent this, not `body`.
     native_body: dict[str, Any] | None = None
+    # (field, why): the native body holds something `body` could not carry, so a target
+    # that must translate the request refuses it (400 naming the field).
+    native_only: tuple[str, str] | None = None
     provider: str | None = None
     provider_key: str | None = None
     # x-portkey-config: an inline JSON config, or the id of a saved one (never both).
@@ -58,6 +62,8 @@ class ParsedRequest:
     virtual_key: str | None = None
     # Every other x-portkey-* header, by suffix: provider options such as azure-resource-name.
     options: dict[str, str] = field(default_factory=dict)
+    # x-portkey-default-input-guardrails / -output-guardrails, run after the config's hooks.
+    default_hooks: HookSet = NO_HOOKS
     started: float = field(default_factory=time.perf_counter)
     created_at: datetime = field(default_factory=lambda: datetime.now(UTC))
 

@@ -106,7 +106,8 @@ class RedisBus:
             await asyncio.sleep(self.retry_interval)
 
     async def _listen(self, lost: bool) -> None:
-        pubsub: Any = self.link.client.pubsub(ignore_subscribe_messages=True)
+        client = self.link.subscriber or self.link.client
+        pubsub: Any = client.pubsub(ignore_subscribe_messages=True)
         try:
             await pubsub.subscribe(*self._channels)
             for channel in self._channels.values():  # subscribed first: nothing falls between

@@ -9,10 +9,9 @@ again, and the link is back as soon as one succeeds.
 from __future__ import annotations
 
 import logging
-import sys
 import time
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from gateway.settings import Settings
 
@@ -29,10 +28,13 @@ class StoreUnavailable(Exception):
 
 
 class RedisLink:
-    def __init__(self, client: Redis, prefix: str, retry_interval: float) -> None:
+    def __init__(self, client: Redis, prefix: str, retry_interval: float,
+                 subscriber: Redis | None = None) -> None:
         from redis.exceptions import RedisError
 
         self.client = client
+        # The client pub/sub subscriptions use (a pool of their own); `client` when not given.
+        self.subscriber = subscriber
         self._failures = (RedisError, OSError, TimeoutError)
         self.prefix = prefix
         self.retry_interval = retry_interval
@@ -47,19 +49,30 @@ class RedisLink:
     def from_settings(cls, settings: Settings) -> RedisLink | None:
         if not settings.redis_url:
             return None
-        # redis-py loads only when configured. Its optional OpenTelemetry metrics hook, which
-        # the gateway never enables, would import the metrics SDK (about 8 MB) if allowed to.
-        sys.modules.setdefault("opentelemetry.sdk.metrics", None)  # type: ignore[arg-type]
-        from redis.asyncio import Redis
+        # redis-py loads only when configured. It imports the OpenTelemetry metrics SDK, which
+        # the gateway installs for tracing, for a hook the gateway never enables: 2.5 MiB and
+        # ~25 ms of start-up, accepted (bench/README.md, "Contained experiments").
+        from redis.asyncio import BlockingConnectionPool, Redis
         from redis.asyncio.retry import Retry
         from redis.backoff import NoBackoff
 
-        client = Redis.from_url(
-            settings.redis_url, socket_timeout=settings.redis_timeout,
-            socket_connect_timeout=settings.redis_timeout,
-            # One immediate retry replaces a pooled connection the server closed.
-            retry=Retry(NoBackoff(), 1))
-        return cls(client, settings.redis_prefix, settings.redis_retry_interval)
+        url = settings.redis_url
+
+        def connect(**pool: Any) -> Redis:
+            return Redis(connection_pool=BlockingConnectionPool.from_url(
+                url, socket_timeout=settings.redis_timeout,
+                socket_connect_timeout=settings.redis_timeout, **pool),
+                # One immediate retry replaces a pooled connection the server closed.
+                retry=Retry(NoBackoff(), 1))
+
+        # A bounded pool: a burst waits for a free connection (up to the timeout) rather
+        # than opening one per concurrent call, or failing as if Redis were down.
+        client = connect(max_connections=settings.redis_max_connections,
+                         timeout=settings.redis_timeout)
+        # The replicas' pub/sub subscription holds its connection for life: its own pool,
+        # so it never takes one from the requests.
+        subscriber = connect(max_connections=2, timeout=settings.redis_timeout)
+        return cls(client, settings.redis_prefix, settings.redis_retry_interval, subscriber)
 
     async def run(self, call: Callable[[Redis], Awaitable[T]]) -> T:
         if not self.healthy and time.monotonic() < self._paused_until:
@@ -83,3 +96,5 @@ class RedisLink:
 
     async def close(self) -> None:
         await self.client.aclose()
+        if self.subscriber is not None:
+            await self.subscriber.aclose()

@@ -5,7 +5,8 @@ Keys (any node of the target tree; snake_case, camelCase accepted by the config 
 `output_guardrails` / `input_mutators` / `output_mutators` (Portkey's shorthand), and, at the
 root only, `default_input_guardrails` / `default_output_guardrails` (shorthand, appended to
 every target's hooks). A node's before-request list is its full hooks, then its input
-guardrails, then its input mutators (Portkey's order); the same after the request.
+guardrails, then its input mutators (Portkey's order); the same after the request. API keys'
+and virtual keys' default lists (`parse_key_defaults`) may mix both forms.
 
 Shorthand (`convertHooksShorthand`): each object is one hook; its hook-level keys (`deny`,
 `on_fail`, `on_success`, `async`, `id`, `type`, `sequential`) move onto the hook, and every

@@ -12,7 +12,7 @@ import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator, Callable
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 import orjson
@@ -34,6 +34,7 @@ from gateway.net.eventstream import decode_eventstream
 from gateway.net.sse import decode_stream
 from gateway.net.upstream import body_chunks, map_httpx_errors, read_body
 from gateway.observability.otel import attempt_span
+from gateway.pipeline.dialects.registry import NATIVE
 from gateway.pipeline.prepare import Prepared
 from gateway.pipeline.services import Services
 from gateway.security.destinations import carries_stored_secret, check_client_host, check_options
@@ -54,6 +55,7 @@ from providers.base import (
 )
 
 log = logging.getLogger("gateway")
+_T = TypeVar("_T")
 
 # How each `adapter.stream_format` is read off the wire, no line, event or frame over `limit`.
 _DECODERS: dict[str, Callable[[httpx.Response, int], AsyncIterator[SSEEvent]]] = {
@@ -61,6 +63,8 @@ _DECODERS: dict[str, Callable[[httpx.Response, int], AsyncIterator[SSEEvent]]] =
     "aws-eventstream": lambda response, limit: decode_eventstream(body_chunks(response), limit),
 }
 
+# Client headers read as the provider key (gateway/pipeline/parse.py).
+_PROVIDER_KEY_HEADERS = frozenset({"authorization", "x-api-key"})
 # Upstream response headers worth passing back to the client.
 _PASSED_HEADER_PREFIXES = ("x-ratelimit-", "retry-after", "openai-", "anthropic-ratelimit-")
 
@@ -117,6 +121,13 @@ async def _with_timeout(services: Services, outcome: Outcome, leaf: Leaf, adapte
 async def _send(services: Services, outcome: Outcome, leaf: Leaf, adapter: Adapter,
                 prepared: Prepared) -> Answer:
     request = outcome.request
+    if prepared.native is None and request.native_body is not None:
+        # A dialect's request that only its own providers serve (count_tokens) is answered
+        # here for the others: no upstream call, nothing billed.
+        local = await NATIVE[request.dialect].local_answer(request.path, prepared.body or {})
+        if local is not None:
+            outcome.usage = {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0}
+            return JSONAnswer(200, local, {}, native=True)
     target = await build_target(services, leaf)
     upstream = _build(request, prepared, adapter, target)
     headers = _forwarded(request, leaf, upstream.headers) | upstream.headers
@@ -135,6 +146,9 @@ async def _send(services: Services, outcome: Outcome, leaf: Leaf, adapter: Adapt
         passed = _passed_headers(response)
         if request.endpoint is Endpoint.PROXY:
             return RawAnswer(response, passed)
+        if prepared.native is not None:
+            return await _read_native(outcome, prepared, adapter, response, passed,
+                                      _secrets(services, request, leaf), services.settings)
         if prepared.stream:
             return await _open_stream(outcome, prepared, adapter, response, passed,
                                       _secrets(services, request, leaf),
@@ -209,11 +223,18 @@ def _build(request: ParsedRequest, prepared: Prepared, adapter: Adapter,
         if request.endpoint is Endpoint.PROXY:
             url = adapter.proxy_url(request.path, target) + (
                 f"?{request.query}" if request.query else "")
+            # Authorization and x-api-key are read as the provider key (ParsedRequest):
+            # the adapter sends the target's key in its provider's own header instead.
             headers = {k: v for k, v in request.headers.items()
                        if not k.startswith(PREFIX) and k not in HOP_BY_HOP
-                       and k != "authorization"}
+                       and k not in _PROVIDER_KEY_HEADERS}
             headers.update(adapter.auth_headers(target))
             return UpstreamRequest(request.method, url, headers, request.raw_body or None)
+        if prepared.native is not None:
+            names = NATIVE[request.dialect].headers
+            return adapter.build_native(
+                request.dialect, request.path, prepared.native, target, stream=prepared.stream,
+                headers={n: request.headers[n] for n in names if n in request.headers})
         return adapter.build_request(request.endpoint, prepared.body or {}, target,
                                      stream=prepared.stream)
     except ConfigurationError as exc:
@@ -256,18 +277,22 @@ async def _raise_upstream_error(response: httpx.Response, adapter: Adapter,
     raise UpstreamStatus(provider, error, headers=_passed_headers(response))
 
 
+def _json_object(raw: bytes, slug: str) -> dict[str, Any]:
+    try:
+        body = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        raise UpstreamMalformed(f"{slug} returned a body that is not JSON",
+                                provider=slug) from None
+    if not isinstance(body, dict):
+        raise UpstreamMalformed(f"{slug} returned JSON that is not an object", provider=slug)
+    return body
+
+
 async def _read_json(outcome: Outcome, prepared: Prepared, adapter: Adapter,
                      response: httpx.Response, headers: dict[str, str],
                      settings: Settings) -> JSONAnswer:
     raw = await read_body(response, settings.max_upstream_body_bytes, adapter.slug)
-    try:
-        body = orjson.loads(raw)
-    except orjson.JSONDecodeError:
-        raise UpstreamMalformed(f"{adapter.slug} returned a body that is not JSON",
-                                provider=adapter.slug) from None
-    if not isinstance(body, dict):
-        raise UpstreamMalformed(f"{adapter.slug} returned JSON that is not an object",
-                                provider=adapter.slug)
+    body = _json_object(raw, adapter.slug)
     if adapter.rewrites_responses:
         request = outcome.request
         try:
@@ -288,6 +313,50 @@ async def _read_json(outcome: Outcome, prepared: Prepared, adapter: Adapter,
     if settings.log_bodies:
         outcome.response_body = raw.decode(errors="replace")
     return JSONAnswer(response.status_code, raw, headers)
+
+
+async def _read_native(outcome: Outcome, prepared: Prepared, adapter: Adapter,
+                       response: httpx.Response, headers: dict[str, str], secrets: Secrets,
+                       settings: Settings) -> Answer:
+    """A native target's answer, untranslated: read only for its usage (and, in a stream,
+    its errors and its end), by the client's dialect (`NativeDialect`)."""
+    request = outcome.request
+    native = NATIVE[request.dialect]
+    if prepared.stream:
+        state = StreamState(model=prepared.model_name)
+        events = _native_events(outcome, adapter, response, state, secrets,
+                                settings.max_upstream_body_bytes)
+        first: list[dict[str, Any]] = []
+        with contextlib.suppress(StopAsyncIteration):
+            first.append(await anext(events))
+        return StreamAnswer(first, events, state, response, headers, strip_usage=False,
+                            native=True)
+    raw = await read_body(response, settings.max_upstream_body_bytes, adapter.slug)
+    outcome.usage = native.usage(request.path, _json_object(raw, adapter.slug))
+    if settings.log_bodies:
+        outcome.response_body = raw.decode(errors="replace")
+    return JSONAnswer(response.status_code, raw, headers, native=True)
+
+
+async def _native_events(outcome: Outcome, adapter: Adapter, response: httpx.Response,
+                         state: StreamState, secrets: Secrets,
+                         limit: int) -> AsyncIterator[dict[str, Any]]:
+    """The dialect's own events, as the provider sent them; the usage they report goes on
+    `state` (the relay bills it), their text on the outcome (for an estimate if cut)."""
+    request = outcome.request
+    dialect = request.dialect
+    watcher = NATIVE[dialect].stream(request.path)
+    try:
+        with map_httpx_errors(adapter.slug):
+            async for sse in _DECODERS[adapter.stream_format](response, limit):
+                for event in _translate(adapter, adapter.native_events, dialect, sse):
+                    outcome.completion.add(_step(adapter, watcher.event, event))
+                    state.usage = watcher.usage
+                    yield event
+        _step(adapter, watcher.end)
+    except GatewayError as exc:
+        secrets.scrub(exc)
+        raise
 
 
 async def _open_stream(outcome: Outcome, prepared: Prepared, adapter: Adapter,
@@ -324,7 +393,11 @@ async def _translated_chunks(endpoint: Endpoint, adapter: Adapter, response: htt
 
 def _translate(adapter: Adapter, step: Callable[..., list[dict[str, Any]]],
                *args: Any) -> list[dict[str, Any]]:
-    """Run one adapter step; its errors become gateway errors."""
+    return _step(adapter, step, *args)
+
+
+def _step(adapter: Adapter, step: Callable[..., _T], *args: Any) -> _T:
+    """Run one step over an upstream's stream; its errors become gateway errors."""
     try:
         return step(*args)
     except StreamError as exc:

@@ -20,7 +20,9 @@ from gateway.cache.stores import ResponseCache
 from gateway.contracts.answer import Answer, JSONAnswer, StreamAnswer
 from gateway.contracts.outcome import Outcome
 from gateway.contracts.plan import Leaf
+from gateway.contracts.request import ParsedRequest
 from gateway.pipeline.attempt import check_destination
+from gateway.pipeline.dialects.registry import NATIVE
 from gateway.pipeline.prepare import Prepared
 from gateway.pipeline.services import Services
 from providers.base import Endpoint, StreamState
@@ -43,7 +45,7 @@ async def cached_attempt(services: Services, outcome: Outcome, leaf: Leaf, prepa
         return await attempt()
     # The destination rules hold for a cache hit too: it answers as if from that host.
     await check_destination(services, leaf)
-    key = cache_key(request, leaf, prepared.body)
+    key = cache_key(request, leaf, _keyed_body(request, prepared))
     refresh = FORCE_REFRESH_HEADER in request.headers
     if refresh:
         cache.refreshes += 1
@@ -60,9 +62,23 @@ async def cached_attempt(services: Services, outcome: Outcome, leaf: Leaf, prepa
     answer = await attempt()
     if isinstance(answer, JSONAnswer) and answer.status == 200:
         await cache.set(key, answer.content, policy.max_age)
+    elif isinstance(answer, StreamAnswer) and answer.native:
+        answer.rest = _keep_native(answer, answer.rest, request, cache, key, policy.max_age)
     elif isinstance(answer, StreamAnswer):
         answer.rest = _keep_when_complete(answer, answer.rest, cache, key, policy.max_age)
     return answer
+
+
+def _keyed_body(request: ParsedRequest, prepared: Prepared) -> dict[str, Any] | None:
+    """What the key hashes as the body. Another dialect's entries are its own (a native
+    answer, or count_tokens, is no chat completion): its name, path and body sent."""
+    if request.dialect == "chat":
+        return prepared.body
+    native = prepared.native is not None
+    sent = (prepared.native if native else prepared.body) or {}
+    # A streamed request and a plain one share their entry, as cache_key does for chat.
+    body = {k: v for k, v in sent.items() if k not in ("stream", "stream_options")}
+    return {"dialect": request.dialect, "path": request.path, "native": native, "body": body}
 
 
 def _from_cache(outcome: Outcome, prepared: Prepared, cached: bytes) -> Answer | None:
@@ -72,6 +88,9 @@ def _from_cache(outcome: Outcome, prepared: Prepared, cached: bytes) -> Answer |
         return None
     if not isinstance(body, dict):
         return None
+    request = outcome.request
+    if prepared.native is not None or (request.native_body is not None and "choices" not in body):
+        return _native_from_cache(outcome, prepared, cached, body)
     usage = body.get("usage") if isinstance(body.get("usage"), dict) else None
     outcome.usage = usage
     if not (prepared.stream and outcome.request.endpoint in _STREAMED
@@ -83,6 +102,34 @@ def _from_cache(outcome: Outcome, prepared: Prepared, cached: bytes) -> Answer |
     # No upstream connection stands behind a replay; an empty response closes as one would.
     return StreamAnswer(first=chunks, rest=_nothing(), state=StreamState(usage=usage),
                         response=httpx.Response(200), headers={}, strip_usage=False)
+
+
+def _native_from_cache(outcome: Outcome, prepared: Prepared, cached: bytes,
+                       body: dict[str, Any]) -> Answer:
+    """A native answer (or a local one, count_tokens) kept in the dialect's own shape."""
+    request = outcome.request
+    native = NATIVE[request.dialect]
+    outcome.usage = native.usage(request.path, body)
+    if not prepared.stream:
+        return JSONAnswer(200, cached, {}, native=True)
+    return StreamAnswer(first=native.replay(body), rest=_nothing(),
+                        state=StreamState(usage=outcome.usage), response=httpx.Response(200),
+                        headers={}, strip_usage=False, native=True)
+
+
+async def _keep_native(answer: StreamAnswer, rest: AsyncIterator[dict[str, Any]],
+                       request: ParsedRequest, cache: ResponseCache, key: str,
+                       max_age: int | None) -> AsyncIterator[dict[str, Any]]:
+    """Pass a native stream through; once it ends whole, store the answer it added up to."""
+    watcher = NATIVE[request.dialect].stream(request.path)
+    for event in answer.first:
+        watcher.event(event)
+    async for event in rest:
+        watcher.event(event)
+        yield event
+    whole = watcher.result()
+    if whole is not None:
+        await cache.set(key, orjson.dumps(whole), max_age)
 
 
 async def _nothing() -> AsyncIterator[dict[str, Any]]:

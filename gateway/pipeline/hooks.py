@@ -33,9 +33,10 @@ from gateway.pipeline.prepare import Prepared
 
 
 def hooks_of(outcome: Outcome, leaf: Leaf) -> HookSet:
-    """The target's own hooks (with its config's defaults), then the operator's defaults of
-    the caller's API key and of the target's virtual key, which no client config removes."""
-    hooks = leaf.hooks
+    """The target's own hooks (with its config's defaults), the request's default-guardrail
+    headers, then the operator's defaults of the caller's API key and of the target's
+    virtual key, which no client config removes."""
+    hooks = leaf.hooks.plus(outcome.request.default_hooks)
     principal = outcome.principal
     if principal is not None:
         hooks = hooks.plus(principal.default_hooks)
@@ -46,7 +47,8 @@ def hooks_of(outcome: Outcome, leaf: Leaf) -> HookSet:
 
 def _event(outcome: Outcome, leaf: Leaf, prepared: Prepared) -> HookEvent | None:
     request = outcome.request
-    request_type = ENDPOINT_REQUEST_TYPES.get(request.path)
+    # By the canonical endpoint: a Messages or Responses request is a chat body by now.
+    request_type = ENDPOINT_REQUEST_TYPES.get(request.endpoint.value)
     if request_type is None or prepared.body is None:
         return None  # passthrough and model lists: no hooks run on them
     return HookEvent(request_type, prepared.body, provider=leaf.provider,
@@ -57,6 +59,9 @@ async def before_request(runner: GuardrailRunner, outcome: Outcome, leaf: Leaf,
                          prepared: Prepared) -> Prepared:
     outcome.hooks_before = outcome.hooks_after = None  # this target's, not an earlier one's
     hooks = hooks_of(outcome, leaf)
+    if prepared.native is not None and hooks.after and outcome.request.native_only is None:
+        # Output hooks read canonical answers: this target is sent the translated body.
+        prepared = replace(prepared, native=None)
     if not hooks.before:
         return prepared
     event = _event(outcome, leaf, prepared)
@@ -66,8 +71,8 @@ async def before_request(runner: GuardrailRunner, outcome: Outcome, leaf: Leaf,
     outcome.hooks_before = before
     if before.deny:
         raise HooksFailed(before)
-    if before.body is not None:
-        return replace(prepared, body=dict(before.body))
+    if before.body is not None:  # a mutator's body, which a native target is not sent
+        return replace(prepared, body=dict(before.body), native=None)
     return prepared
 
 
@@ -106,7 +111,7 @@ async def _checked_json(runner: GuardrailRunner, outcome: Outcome, event: HookEv
             body = dict(after.body)
     status = answer_status(answer.status, before, after)
     return JSONAnswer(status, orjson.dumps(with_hook_results(body, before, after)),
-                      answer.headers)
+                      answer.headers, answer.native)
 
 
 async def _checked_at_end(runner: GuardrailRunner, outcome: Outcome, event: HookEvent,

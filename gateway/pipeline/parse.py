@@ -12,12 +12,15 @@ from starlette.datastructures import Headers
 
 from gateway.contracts.request import PREFIX, ParsedRequest
 from gateway.errors import InvalidRequest
+from gateway.guardrails.config import parse_header
+from gateway.guardrails.hooks import AFTER, BEFORE, NO_HOOKS, HookSet
 from providers import REGISTRY
 from providers.base import Endpoint
 
 _KNOWN = {
     "provider", "config", "custom-host", "forward-headers", "request-timeout", "trace-id",
-    "metadata", "api-key", "virtual-key",
+    "metadata", "api-key", "virtual-key", "default-input-guardrails",
+    "default-output-guardrails",
 }
 
 
@@ -25,6 +28,7 @@ def parse_request(
     *, endpoint: Endpoint, method: str, path: str, query: str, headers: Headers,
     raw_body: bytes, body: dict[str, Any] | None, dialect: str, request_id: str,
     trace_id: str, native_body: dict[str, Any] | None = None,
+    native_only: tuple[str, str] | None = None,
 ) -> ParsedRequest:
     """`body` is the canonical body the client's dialect decoded from `raw_body`;
     `native_body` the client's own, when some providers take its dialect as it is."""
@@ -40,7 +44,8 @@ def parse_request(
     return ParsedRequest(
         request_id=request_id, trace_id=trace_id, endpoint=endpoint, method=method, path=path,
         query=query, headers=headers, raw_body=raw_body, body=body, dialect=dialect,
-        native_body=native_body, provider=_provider(portkey.get("provider")),
+        native_body=native_body, native_only=native_only,
+        provider=_provider(portkey.get("provider")),
         # Anthropic's SDKs and Claude Code send the key as x-api-key.
         provider_key=_bearer(headers.get("authorization"))
         or (headers.get("x-api-key") or "").strip() or None,
@@ -52,7 +57,20 @@ def parse_request(
         api_key=portkey.get("api-key") or None,
         virtual_key=portkey.get("virtual-key") or None,
         options={name: value for name, value in portkey.items() if name not in _KNOWN},
+        default_hooks=_default_hooks(portkey),
     )
+
+
+def _default_hooks(portkey: dict[str, str]) -> HookSet:
+    """x-portkey-default-input-guardrails / -output-guardrails: JSON arrays of shorthand
+    guardrails every target of this request runs, after its config's own."""
+    before = portkey.get("default-input-guardrails")
+    after = portkey.get("default-output-guardrails")
+    if not before and not after:
+        return NO_HOOKS
+    return HookSet(
+        parse_header(before, BEFORE, f"{PREFIX}default-input-guardrails") if before else (),
+        parse_header(after, AFTER, f"{PREFIX}default-output-guardrails") if after else ())
 
 
 def config_ref(value: str | None) -> tuple[str | None, str | None]:

@@ -11,6 +11,7 @@ from typing import Any
 
 from gateway.contracts.plan import Leaf
 from gateway.contracts.request import ParsedRequest
+from gateway.errors import InvalidRequest
 from providers.base import Adapter, Endpoint
 
 _USAGE_STREAMS = (Endpoint.CHAT, Endpoint.COMPLETIONS)
@@ -42,6 +43,11 @@ def prepare(request: ParsedRequest, leaf: Leaf, adapter: Adapter) -> Prepared:
             and adapter.takes_native(request.dialect, request.path, str(model or "")):
         native = {**request.native_body, **leaf.override_params}
         return Prepared(body, model if isinstance(model, str) else None, stream, native=native)
+    if request.native_only is not None:
+        where, why = request.native_only
+        raise InvalidRequest(f"'{where}': {why}; {leaf.provider} (target {leaf.path}) cannot "
+                             f"take the request as it is", param=where, provider=leaf.provider,
+                             code="untranslatable")
     strip_usage = False
     if stream and adapter.injects_stream_usage and request.endpoint in _USAGE_STREAMS:
         options = body.get("stream_options")

@@ -20,7 +20,7 @@ from gateway.contracts.answer import Answer, JSONAnswer, RawAnswer, StreamAnswer
 from gateway.contracts.outcome import Outcome
 from gateway.errors import GatewayError
 from gateway.net.upstream import map_httpx_errors
-from gateway.pipeline.dialects import Dialect, StreamEncoder
+from gateway.pipeline.dialects import Dialect, NativeEncoder, StreamEncoder
 from gateway.usage.tokens import completion_text
 
 Finish = Callable[[Outcome], None]
@@ -36,13 +36,15 @@ def to_response(answer: Answer, outcome: Outcome, headers: dict[str, str], finis
         outcome.status = answer.status
         if outcome.ttfb_ms is None:
             outcome.ttfb_ms = outcome.elapsed_ms()
-        content = dialect.encode_answer(answer.content) if answer.status < 400 \
-            else answer.content
+        # A native target's answer is in the client's dialect already.
+        content = dialect.encode_answer(answer.content, outcome.request) \
+            if answer.status < 400 and not answer.native else answer.content
         return RecordedResponse(content, answer.status, headers | answer.headers,
                                 outcome, finish)
     if isinstance(answer, StreamAnswer):
+        encoder = dialect.stream_encoder(outcome.request)
         return SSERelay(answer, outcome, headers | answer.headers | _SSE_HEADERS, finish,
-                        dialect.stream_encoder())
+                        NativeEncoder(encoder) if answer.native else encoder)
     return RawRelay(answer, outcome, headers | answer.headers, finish)
 
 

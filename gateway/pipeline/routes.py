@@ -13,7 +13,7 @@ import asyncio
 from collections.abc import Awaitable
 
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import Receive
 
@@ -25,11 +25,15 @@ from gateway.errors import ClientDisconnected, GatewayError, ServiceUnavailable
 from gateway.limits import api_key_scope, virtual_key_scope
 from gateway.pipeline.dialects import Dialect
 from gateway.pipeline.dialects.chat import CHAT
+from gateway.pipeline.dialects.messages import COUNT_TOKENS, COUNT_TOKENS_DIALECT, MESSAGES
+from gateway.pipeline.dialects.responses import ResponsesTurn
 from gateway.pipeline.execute import execute
 from gateway.pipeline.parse import parse_request
 from gateway.pipeline.relay import to_response
 from gateway.pipeline.resolve import authenticate, resolve
 from gateway.pipeline.services import Services
+from gateway.pipeline.stored_responses import routes as stored_response_routes
+from gateway.pipeline.stored_responses import with_history
 from gateway.routing.plan import build_plan, header_leaf
 from gateway.server.bodies import read_body
 from gateway.server.error_response import error_response
@@ -53,7 +57,8 @@ async def read_request(request: Request, endpoint: Endpoint, path: str,
     return parse_request(endpoint=endpoint, method=request.method, path=path,
                          query=request.scope["query_string"].decode("latin-1"),
                          headers=request.headers, raw_body=raw, body=decoded.body,
-                         native_body=decoded.native, dialect=dialect.name,
+                         native_body=decoded.native, native_only=decoded.native_only,
+                         dialect=dialect.name,
                          request_id=request_id, trace_id=trace_id)
 
 
@@ -174,6 +179,44 @@ async def embeddings(request: Request) -> Response:
     return await serve(request, await read_request(request, Endpoint.EMBEDDINGS, "embeddings"))
 
 
+async def responses(request: Request) -> Response:
+    """OpenAI Responses, translated: the history of a previous_response_id goes before the
+    input; a stored response is kept under the id the client saw (stored_responses.py)."""
+    turn = ResponsesTurn()
+    parsed = await read_request(request, Endpoint.CHAT, "responses", turn)
+    services: Services = request.app.state.services
+    try:
+        parsed = await with_history(services, parsed, turn)
+    except GatewayError as exc:
+        return failed(request, start_outcome(request, parsed), exc, turn)
+    return await serve(request, parsed, turn)
+
+
+async def messages(request: Request) -> Response:
+    """Anthropic's Messages API (Claude Code sends `?beta=true`): native to targets that
+    speak it, translated for the others (dialects/messages.py)."""
+    return await _in_dialect(request, "messages", MESSAGES)
+
+
+async def count_tokens(request: Request) -> Response:
+    """Native to Anthropic; estimated by the gateway for targets without it."""
+    return await _in_dialect(request, COUNT_TOKENS, COUNT_TOKENS_DIALECT)
+
+
+async def _in_dialect(request: Request, path: str, dialect: Dialect) -> Response:
+    """A request whose body errors, too, answer in the client's dialect."""
+    try:
+        parsed = await read_request(request, Endpoint.CHAT, path, dialect)
+    except GatewayError as exc:
+        return error_response(request, exc, body=dialect.error_body(exc))
+    return await serve(request, parsed, dialect)
+
+
+async def root(request: Request) -> Response:
+    """`GET`/`HEAD /`: Claude Code's connectivity check before its first request."""
+    return JSONResponse({"status": "ok"})
+
+
 async def models(request: Request) -> Response:
     parsed = await read_request(request, Endpoint.MODELS, "models")
     if parsed.provider or parsed.has_config or parsed.virtual_key:
@@ -214,6 +257,11 @@ routes = [
     Route("/v1/completions", completions, methods=["POST"]),
     Route("/v1/embeddings", embeddings, methods=["POST"]),
     Route("/v1/models", models, methods=["GET"]),
+    Route("/v1/responses", responses, methods=["POST"]),
+    Route("/v1/messages", messages, methods=["POST"]),
+    Route("/v1/messages/count_tokens", count_tokens, methods=["POST"]),
+    Route("/", root, methods=["GET", "HEAD"]),
+    *stored_response_routes,
 ]
 # Mounted last: any other /v1 path that no admin or prompt route claimed.
 passthrough_routes = [

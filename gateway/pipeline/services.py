@@ -22,6 +22,7 @@ from gateway.routing.config import ConfigCache
 from gateway.security.service_accounts import ServiceAccountTokens
 from gateway.settings import Settings
 from gateway.store.key_store import KeyStore
+from gateway.store.responses import ResponseStore
 from gateway.usage.setup import UsageLog
 
 
@@ -44,6 +45,7 @@ class Services:
     usage: UsageLog | None = None  # the usage log, with a database and GATEWAY_USAGE_LOG on
     metrics: Metrics | None = None
     telemetry: Telemetry | None = None
+    responses: ResponseStore | None = None  # stored /v1/responses (store: true)
 
     def record(self, outcome: Outcome) -> None:
         """Hand a finished request to the recorders (`pipeline/record.py`)."""

@@ -1,11 +1,18 @@
 """Stored OpenAI Responses: what `store: true` keeps, what retrieve, delete and input_items
 read, and how a `previous_response_id` becomes the history of the next turn.
 
-Each response is one `responses` row (gateway/db/models.py), written with the id the client
-saw: before a JSON answer is sent, and before a stream's `response.completed` event goes out
-(gateway/pipeline/stored_responses.py). A write waits at most WRITE_WAIT_S: a slow or broken
-database delays no answer longer than that and never fails one; the write goes on (and is
-retried) in the background, and this process can chain from the response meanwhile.
+When a response is finished (its JSON made, or its stream's last event made, before either
+is sent) it is handed to `save`, which never waits: from that moment this process serves it
+(retrieve, input_items, chains) from memory, and a background writer commits it within
+BATCH_WAIT_S, batched with the others of that moment (one transaction and one commit for all
+of them: a database write costs far more than a translated answer). No answer waits for the
+database; a database that is down costs no answer (its writes are retried, and meanwhile
+served from memory). The price: the responses answered in the last BATCH_WAIT_S (plus one
+commit) before the process is killed are lost; a clean shutdown writes them first.
+
+Another replica may be asked for a response before its row is committed: ids carry the time
+they were minted, and a lookup that finds nothing for an id minted in the last FRESH_S seconds
+polls for it a little (about a second in all) before it answers "not found".
 
 A chain is walked by parent pointer (`previous_response_id`), never by session, so branching
 from an older response replays only its own ancestors. Every response of a conversation
@@ -21,34 +28,78 @@ never served and are purged at most once an hour.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
 import logging
+import os
 import time
-from collections import OrderedDict
-from collections.abc import Sequence
+from collections import OrderedDict, deque
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
-from sqlalchemy import Table, delete, insert, select
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy import JSON, Table, bindparam, delete, insert, select
+from sqlalchemy.engine import Dialect
+from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.types import TypeDecorator
 
 from gateway.db.engine import Database
 from gateway.db.models import ResponseRow
 
 log = logging.getLogger("gateway.responses")
 
-WRITE_WAIT_S = 2.0  # the longest an answer waits for its row (then it is written behind)
+T = TypeVar("T")
+
+_BATCH = 500  # rows per insert at most
+# How long the writer lets a batch gather after its first row: one commit (an fsync) and one
+# round of database calls for every answer of those milliseconds, instead of one per answer.
+BATCH_WAIT_S = 0.05
+_MAX_PENDING = 10_000  # responses held in memory while their writes wait (the database down)
 _WRITE_RETRIES_S = (0.5, 2.0, 8.0)  # pauses between the attempts of a failed write
+CLOSE_WAIT_S = 10.0  # the longest shutdown waits for the writes still queued
+FRESH_S = 10.0  # a missing id minted this recently may be another replica's, not yet written
+_FRESH_POLLS_S = (0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64)
 CACHE_TTL_S = 60.0
 _CACHE_ENTRIES = 4096
 _CACHE_BYTES = 64 * 1024 * 1024
 _PURGE_EVERY_S = 3600.0
 _TABLE: Table = ResponseRow.__table__  # type: ignore[assignment]
+_JSON_COLUMNS = ("response", "input_items", "messages")
+
+
+class _JSONText(TypeDecorator[Any]):
+    """A JSON column bound from text the store serialised itself (orjson: several times
+    faster than the json module SQLAlchemy would use, on the event loop)."""
+
+    impl = JSON
+    cache_ok = True
+
+    def bind_processor(self, dialect: Dialect) -> None:
+        return None
+
+
+_INSERT = insert(_TABLE).values(
+    {name: bindparam(f"{name}_json", type_=_JSONText()) for name in _JSON_COLUMNS})
 _LINK_COLUMNS = (_TABLE.c.id, _TABLE.c.owner, _TABLE.c.previous_response_id, _TABLE.c.root_id,
                  _TABLE.c.depth, _TABLE.c.created_at, _TABLE.c.messages)
+
+
+def mint_response_id(now: float | None = None) -> str:
+    """`resp_`, the minting time (12 hex digits of milliseconds) and 36 random hex digits."""
+    millis = int((time.time() if now is None else now) * 1000)
+    return f"resp_{millis:012x}{os.urandom(18).hex()}"
+
+
+def _minted_at(response_id: str) -> float | None:
+    """When a gateway id was minted (seconds), None for any other id."""
+    digits = response_id[5:17]
+    if not response_id.startswith("resp_") or len(response_id) != 53:
+        return None
+    try:
+        return int(digits, 16) / 1000
+    except ValueError:
+        return None
 
 
 def owner_of(api_key_id: str | None, provider_key: str | None) -> str:
@@ -99,22 +150,30 @@ class ResponseStore:
         self.retention = timedelta(days=retention_days) if retention_days > 0 else None
         self._links: OrderedDict[str, tuple[float, _Link]] = OrderedDict()
         self._bytes = 0
-        self._writes: set[asyncio.Task[None]] = set()
-        self._purge: asyncio.Task[None] | None = None
-        self._last_purge = time.monotonic()
+        # Saved, not yet committed: served from here meanwhile. Ordered oldest first.
+        self._pending: OrderedDict[str, ResponseRecord] = OrderedDict()
+        self._queue: deque[ResponseRecord] = deque()
+        self._wake = asyncio.Event()
+        self._writer: asyncio.Task[None] | None = None
+        self._closing = False
+        self._settled = asyncio.Event()  # set while nothing is pending
+        self._settled.set()
+        self._deleted: deque[str] = deque(maxlen=1024)  # here, lately: no need to wait for them
+        self._last_purge = float("-inf")  # the first batch's writer purges, then hourly
 
     # --- chains -------------------------------------------------------------------------
 
     async def chain(self, response_id: str, owner: str) -> Chain | None:
         """The history `response_id` ends; None when it is unknown, expired or not owner's.
         An ancestor deleted or purged ends the history there."""
-        head = self._cached(response_id) or await self._load_link(response_id)
+        head = self._known(response_id) or await self._fresh(
+            response_id, lambda: self._load_link(response_id))
         if head is None or head.owner != owner:
             return None
         links = [head]
         loaded: dict[str, _Link] | None = None
         while (parent_id := links[-1].previous) is not None:
-            parent = self._cached(parent_id)
+            parent = self._known(parent_id)
             if parent is None:
                 if loaded is None:
                     loaded = await self._load_conversation(head.root_id, owner, head.depth)
@@ -124,6 +183,14 @@ class ResponseStore:
             links.append(parent)
         messages = [message for link in reversed(links) for message in link.messages]
         return Chain(messages, head.root_id, head.depth)
+
+    def _known(self, response_id: str) -> _Link | None:
+        """A link this process holds: cached, or saved and not yet written."""
+        link = self._cached(response_id)
+        if link is None and (record := self._pending.get(response_id)) is not None:
+            link = _Link(record.owner, record.previous_response_id, record.root_id,
+                         record.depth, record.created_at, record.messages, 0)
+        return link
 
     def _cached(self, response_id: str) -> _Link | None:
         entry = self._links.get(response_id)
@@ -175,46 +242,104 @@ class ResponseStore:
 
     # --- writes -------------------------------------------------------------------------
 
-    async def save(self, record: ResponseRecord) -> None:
-        """Write `record`, waiting at most WRITE_WAIT_S; never raises. Chaining from it works
-        in this process at once, whatever the database does."""
+    def save(self, record: ResponseRecord) -> None:
+        """Take `record`: this process serves it at once; the writer commits it. Never waits,
+        never raises."""
         messages = record.messages
         self._remember(record.id, _Link(record.owner, record.previous_response_id,
                                         record.root_id, record.depth, record.created_at,
                                         messages, len(orjson.dumps(messages))))
-        task = asyncio.get_running_loop().create_task(self._write(record))
-        self._writes.add(task)
-        task.add_done_callback(self._writes.discard)
-        with contextlib.suppress(TimeoutError):
-            # Shielded: a client that leaves, or a wait that runs out, does not stop the write.
-            await asyncio.wait_for(asyncio.shield(task), WRITE_WAIT_S)
-        self._maybe_purge()
+        self._pending[record.id] = record
+        if len(self._pending) > _MAX_PENDING:
+            lost, _ = self._pending.popitem(last=False)
+            log.error("response %s was answered but not stored: %d writes are waiting",
+                      lost, _MAX_PENDING)
+        self._queue.append(record)
+        self._settled.clear()
+        self._wake.set()
+        if self._writer is None:
+            self._writer = asyncio.get_running_loop().create_task(
+                self._write_loop(), name="responses-writer")
 
-    async def _write(self, record: ResponseRecord) -> None:
-        values = {
-            "id": record.id, "owner": record.owner,
-            "previous_response_id": record.previous_response_id, "root_id": record.root_id,
-            "depth": record.depth, "created_at": record.created_at, "model": record.model[:256],
-            "status": record.status, "response": record.response,
-            "input_items": record.input_items, "messages": record.messages,
-        }
+    async def _write_loop(self) -> None:
+        while not (self._closing and not self._queue):
+            await self._wake.wait()
+            if not self._closing and len(self._queue) < _BATCH:
+                await asyncio.sleep(BATCH_WAIT_S)
+            self._wake.clear()
+            while self._queue:
+                taken = [self._queue.popleft() for _ in range(min(len(self._queue), _BATCH))]
+                batch = [r for r in taken if r.id in self._pending]  # not deleted meanwhile
+                if batch:
+                    await self._insert(batch)
+                for record in batch:
+                    self._pending.pop(record.id, None)
+            await self._maybe_purge()
+            if not self._pending:
+                self._settled.set()
+
+    async def _insert(self, batch: list[ResponseRecord]) -> None:
+        rows = [{
+            "id": r.id, "owner": r.owner, "previous_response_id": r.previous_response_id,
+            "root_id": r.root_id, "depth": r.depth, "created_at": r.created_at,
+            "model": r.model[:256], "status": r.status,
+            "response_json": orjson.dumps(r.response).decode(),
+            "input_items_json": orjson.dumps(r.input_items).decode(),
+            "messages_json": orjson.dumps(r.messages).decode()} for r in batch]
         for attempt, pause in enumerate((0.0, *_WRITE_RETRIES_S)):
             if pause:
                 await asyncio.sleep(pause)
             try:
                 async with self.db.engine.begin() as connection:
-                    await connection.execute(insert(_TABLE).values(**values))
+                    await connection.execute(_INSERT, rows)
+                return
+            except IntegrityError:
+                if len(rows) > 1:  # one row already there (a retry that did commit): the rest
+                    for row in rows:
+                        await self._insert_one(row)
                 return
             except (DBAPIError, OSError) as exc:
-                log.warning("storing response %s failed (attempt %d): %s", record.id,
+                log.warning("storing %d responses failed (attempt %d): %s", len(rows),
                             attempt + 1, type(exc).__name__)
-        log.error("response %s was answered but not stored: the database refused it",
-                  record.id)
+        log.error("%d responses were answered but not stored: the database refused them",
+                  len(rows))
+
+    async def _insert_one(self, row: dict[str, Any]) -> None:
+        try:
+            async with self.db.engine.begin() as connection:
+                await connection.execute(_INSERT, [row])
+        except IntegrityError:
+            pass  # there already
+        except (DBAPIError, OSError) as exc:
+            log.warning("storing response %s failed: %s", row["id"], type(exc).__name__)
+
+    async def _fresh(self, response_id: str,
+                     load: Callable[[], Awaitable[T | None]]) -> T | None:
+        """`load()`; when it finds nothing for an id minted moments ago that this process did
+        not delete, another replica's write may still be on its way: poll for it a while."""
+        found = await load()
+        minted = _minted_at(response_id)
+        if found is not None or minted is None or response_id in self._deleted \
+                or not 0 <= time.time() - minted < FRESH_S:
+            return found
+        for pause in _FRESH_POLLS_S:
+            await asyncio.sleep(pause)
+            found = await load()
+            if found is not None:
+                break
+        return found
 
     # --- reads for retrieve, delete and input_items ---------------------------------------
 
     async def get(self, response_id: str, owner: str) -> ResponseRecord | None:
-        query = select(_TABLE).where(_TABLE.c.id == response_id, _TABLE.c.owner == owner)
+        pending = self._pending.get(response_id)
+        if pending is not None:
+            return pending if pending.owner == owner else None
+        record = await self._fresh(response_id, lambda: self._load_record(response_id))
+        return record if record is not None and record.owner == owner else None
+
+    async def _load_record(self, response_id: str) -> ResponseRecord | None:
+        query = select(_TABLE).where(_TABLE.c.id == response_id)
         async with self.db.engine.connect() as connection:
             row = (await connection.execute(query)).first()
         if row is None or self._expired(row.created_at):
@@ -226,30 +351,31 @@ class ResponseStore:
             messages=row.messages)
 
     async def delete(self, response_id: str, owner: str) -> bool:
+        """Delete a response of `owner`'s; False when there is none."""
+        if await self.get(response_id, owner) is None:
+            return False
+        self._pending.pop(response_id, None)  # a write still queued is skipped
+        if not self._pending:
+            self._settled.set()
+        self._forget(response_id)
+        self._deleted.append(response_id)
         query = delete(_TABLE).where(_TABLE.c.id == response_id, _TABLE.c.owner == owner)
         async with self.db.engine.begin() as connection:
-            deleted = (await connection.execute(query)).rowcount
-        if deleted:
-            self._forget(response_id)
-        return bool(deleted)
+            await connection.execute(query)
+        return True
 
-    # --- retention ----------------------------------------------------------------------
+    # --- retention and shutdown -----------------------------------------------------------
 
-    def _maybe_purge(self) -> None:
+    async def _maybe_purge(self) -> None:
+        """Run by the writer, at most once every _PURGE_EVERY_S."""
         now = time.monotonic()
-        if self.retention is None or self._purge is not None \
-                or now - self._last_purge < _PURGE_EVERY_S:
+        if self.retention is None or now - self._last_purge < _PURGE_EVERY_S:
             return
         self._last_purge = now
-        self._purge = asyncio.get_running_loop().create_task(self._purge_once())
-
-    async def _purge_once(self) -> None:
         try:
             await self.purge()
         except (DBAPIError, OSError) as exc:
             log.warning("purging expired responses failed: %s", type(exc).__name__)
-        finally:
-            self._purge = None
 
     async def purge(self) -> int:
         """Delete the rows older than the retention; how many went."""
@@ -260,11 +386,20 @@ class ResponseStore:
             result = await connection.execute(delete(_TABLE).where(_TABLE.c.created_at < cutoff))
         return result.rowcount
 
+    async def flush(self, timeout: float = CLOSE_WAIT_S) -> None:
+        """Wait until every response saved so far is committed (or given up on)."""
+        await asyncio.wait_for(self._settled.wait(), timeout)
+
     async def close(self) -> None:
-        """Let the writes in flight finish (they are answers already given), bounded."""
-        pending = [*self._writes, *([self._purge] if self._purge else [])]
-        if pending:
-            await asyncio.wait(pending, timeout=WRITE_WAIT_S * 5)
+        """Commit what is queued (answers already given), waiting at most CLOSE_WAIT_S."""
+        self._closing = True
+        self._wake.set()
+        if self._writer is not None:
+            done, _ = await asyncio.wait([self._writer], timeout=CLOSE_WAIT_S)
+            if not done:
+                self._writer.cancel()
+                log.error("%d responses were answered but not stored before shutdown",
+                          len(self._pending))
 
 
 def _link(row: Any) -> _Link:

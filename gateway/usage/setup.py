@@ -31,7 +31,9 @@ class UsageLog:
     request that made them eight, just after its response went out; or BUILD_DELAY_S after the
     first, when requests are few. In a group the row's code runs warm in the CPU's caches:
     built one at a time, between requests that push it out of them, a row cost the busy
-    gateway 16.6 µs at concurrency 16; in groups of eight 6.8 (timed inside it). Groups stay
+    gateway 16.6 µs at concurrency 16; in groups of eight 6.8 (timed inside it). What logging
+    adds to the gateway's CPU per request, at concurrency 1 / 16: 15 / 26 µs in groups, 31 / 41
+    one row at a time (bench/README.md, "Contained experiments"). Groups stay
     small because a group's build stalls whatever request is in flight: with up to 64 a group
     on a 20 ms timer, p99 at concurrency 1 read 1.15x that without logging (bench.usage_overhead).
     """
@@ -53,7 +55,6 @@ class UsageLog:
         self._closing = False
 
     def record(self, outcome: Outcome) -> None:
-        self.store.pacer.request_finished()  # its response is out: a moment for a COPY slice
         try:
             tokens = price_request(outcome, self.prices)
         except Exception:  # a bug here must not lose the response; log it loudly

@@ -5,8 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import math
-import time
 from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -44,52 +42,17 @@ SLICE_ROWS = 50
 COPY_TIMEOUT_S = 10.0
 
 
-# How long a slice waits for a request to finish, and how recent a finish must be for the
-# gateway to count as serving (SlicePacer).
-SLICE_WAIT_S = 0.002
-SERVING_S = 0.05
-
-
-class SlicePacer:
-    """When the next COPY slice goes: just after a request has finished (its response is out,
-    and the event loop is likeliest to be idle until the next request arrives), or SLICE_WAIT_S
-    after the last slice if none does; at once when no request finished lately (a replay,
-    an idle gateway: nobody to stall).
-
-    A slice costs the loop about 100 µs in the busy gateway. Sent one loop turn after another,
-    slices landed in the middle of requests: at concurrency 1 p99 with logging on read 1.12x
-    and 1.14x that without; paced, 1.02x twice (bench.usage_overhead, same spell of the VM).
-    """
-
-    def __init__(self) -> None:
-        self._finished = asyncio.Event()
-        self._last_finish = -math.inf
-
-    def request_finished(self) -> None:
-        self._last_finish = time.monotonic()
-        self._finished.set()
-
-    async def next_turn(self) -> None:
-        if time.monotonic() - self._last_finish > SERVING_S:
-            await asyncio.sleep(0)  # still let the loop turn between slices
-            return
-        self._finished.clear()
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(SLICE_WAIT_S):
-                await self._finished.wait()
-
-
-async def _slices(rows: list[bytes], pacer: SlicePacer) -> AsyncIterator[bytes]:
+async def _slices(rows: list[bytes]) -> AsyncIterator[bytes]:
     for start in range(0, len(rows), SLICE_ROWS):
         if start:
-            await pacer.next_turn()
+            await asyncio.sleep(0)  # the loop turns between slices
         yield codec.copy_data(rows[start:start + SLICE_ROWS])
 
 
-async def _copy(driver: Any, table: str, rows: list[bytes], pacer: SlicePacer) -> None:
+async def _copy(driver: Any, table: str, rows: list[bytes]) -> None:
     try:
         async with asyncio.timeout(COPY_TIMEOUT_S):  # a TimeoutError is an OSError: an outage
-            await driver.copy_to_table(table, source=_slices(rows, pacer),
+            await driver.copy_to_table(table, source=_slices(rows),
                                        columns=codec.COLUMNS, format="csv", escape="\\",
                                        null="null")
     except TimeoutError:
@@ -128,7 +91,6 @@ class UsageStore:
         # The writer's own connection for its batches, kept between them: a pool checkout costs
         # a ping and a reset round trip per batch, which showed in the p99 of requests.
         self._held: AsyncConnection | None = None
-        self.pacer = SlicePacer()  # told by the usage log when a request finishes
 
     async def close(self) -> None:
         """Give back the connection held for the batches."""
@@ -187,11 +149,11 @@ class UsageStore:
             driver = raw.driver_connection  # asyncpg's own connection, in autocommit
             assert driver is not None
             try:
-                await _copy(driver, "request_logs", rows, self.pacer)
+                await _copy(driver, "request_logs", rows)
             except asyncpg.exceptions.UniqueViolationError:  # the COPY was refused whole
                 async with driver.transaction():
                     await driver.execute(_STAGE)
-                    await _copy(driver, "usage_staging", rows, self.pacer)
+                    await _copy(driver, "usage_staging", rows)
                     await driver.execute(_FROM_STAGE)
         except (asyncpg.exceptions.DataError,
                 asyncpg.exceptions.IntegrityConstraintViolationError):

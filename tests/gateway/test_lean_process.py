@@ -7,11 +7,20 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from importlib import metadata
 from pathlib import Path
 
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
+
 ROOT = Path(__file__).resolve().parents[2]
-OPTIONAL = ("alembic", "mako", "redis", "jinja2", "cryptography", "asyncpg", "opentelemetry",
-            "rich", "pygments")
+OPTIONAL = ("alembic", "mako", "redis", "jinja2", "cryptography", "asyncpg", "opentelemetry")
+# httpx imports its command-line tool (click, rich, pygments) whenever all three are installed.
+# The gateway's own dependencies bring neither rich nor pygments (checked below), so a gateway
+# installed as the Dockerfile installs it never loads them; where something else installs them
+# (the `backend-cpu` extra's vLLM, in development) each process holds about 5 MiB more
+# (bench/README.md, "Contained experiments").
+HTTPX_CLI = ("rich", "pygments")
 
 _SERVE_AND_LIST = f"""
 import asyncio, gc, sys
@@ -49,3 +58,34 @@ def test_a_fresh_database_is_migrated_in_process_when_not_served_by_the_cli(tmp_
     # create_app on its own (tests, embedding) still migrates SQLite itself, loading Alembic.
     database = f"sqlite+aiosqlite:///{tmp_path}/gateway.sqlite3"
     assert "alembic" in _run(["-c", _SERVE_AND_LIST], database)
+
+
+def _dependencies(distribution: str) -> set[str]:
+    """Every distribution `distribution` requires, transitively, as installed here."""
+    found: set[str] = set()
+    todo: list[tuple[str, frozenset[str]]] = [(distribution, frozenset())]
+    done: set[tuple[str, frozenset[str]]] = set()
+    while todo:
+        name, extras = todo.pop()
+        if (name, extras) in done:
+            continue
+        done.add((name, extras))
+        try:
+            requires = metadata.distribution(name).requires or []
+        except metadata.PackageNotFoundError:  # not for this platform or Python
+            continue
+        for line in requires:
+            requirement = Requirement(line)
+            marker = requirement.marker
+            if marker is None or any(marker.evaluate({"extra": extra})
+                                     for extra in extras | {""}):
+                key = canonicalize_name(requirement.name)
+                found.add(key)
+                todo.append((key, frozenset(requirement.extras)))
+    return found
+
+
+def test_the_gateway_s_own_dependencies_bring_no_httpx_command_line_tool():
+    dependencies = _dependencies("ai-gateway")
+    assert {"httpx", "h11"} <= dependencies  # h11 through httpx and httpcore: walked through
+    assert not dependencies & set(HTTPX_CLI)

@@ -91,3 +91,24 @@ def test_the_model_list_comes_from_the_backend_when_it_is_up(
     response = httpx.get(f"{gateway.url}/v1/models", timeout=10)
     assert response.status_code == 200, response.text
     assert response.json()["object"] == "list"
+
+
+def test_default_guardrail_headers_run_on_every_target(
+        gateway: ThreadedServer, mock: MockUpstream) -> None:
+    deny_secret = '[{"default.contains": {"operator": "none", "words": ["secret"]}, "deny": true}]'
+    headers = {"x-portkey-provider": "openai", "authorization": "Bearer sk-test",
+               "x-portkey-default-input-guardrails": deny_secret}
+    body = {"model": "m", "messages": [{"role": "user", "content": "my secret"}]}
+    refused = httpx.post(f"{gateway.url}/v1/chat/completions", json=body, headers=headers,
+                         timeout=10)
+    assert refused.status_code == 446, refused.text
+    assert mock.requests == []
+    body["messages"][0]["content"] = "nothing to hide"
+    allowed = httpx.post(f"{gateway.url}/v1/chat/completions", json=body, headers=headers,
+                         timeout=10)
+    assert allowed.status_code == 200, allowed.text
+    assert allowed.json()["hook_results"]["before_request_hooks"][0]["verdict"] is True
+    bad = httpx.post(f"{gateway.url}/v1/chat/completions", json=body, timeout=10, headers={
+        **headers, "x-portkey-default-input-guardrails": "[{\"default.nope\": {}}]"})
+    assert bad.status_code == 400
+    assert bad.json()["error"]["param"] == "x-portkey-default-input-guardrails"

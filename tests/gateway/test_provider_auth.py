@@ -264,7 +264,8 @@ def test_vertex_token_near_expiry_is_minted_again(gateway_url: str, fake: Fixtur
 
 
 @pytest.mark.parametrize(("slug", "path", "expected", "auth"), [
-    ("anthropic", "messages/count_tokens", "/anthropic/v1/messages/count_tokens", "x-api-key"),
+    # (/v1/messages and /v1/messages/count_tokens are routes of their own: dialects/)
+    ("anthropic", "messages/batches", "/anthropic/v1/messages/batches", "x-api-key"),
     ("google", "models/gemini-2.5-flash:countTokens",
      "/google/v1beta/models/gemini-2.5-flash:countTokens", "x-goog-api-key"),
     ("cohere", "rerank", "/cohere/v2/rerank", "authorization"),

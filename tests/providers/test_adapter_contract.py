@@ -17,6 +17,7 @@ from providers import REGISTRY
 from providers.base import (
     Adapter,
     Endpoint,
+    NoNativeDialects,
     ProviderError,
     SSEEvent,
     StreamCutOff,
@@ -68,7 +69,7 @@ def test_every_adapter_satisfies_the_protocol(slug: str) -> None:
     assert adapter.slug == slug
 
 
-class _Incomplete:
+class _Incomplete(NoNativeDialects):
     """An adapter written before `end_stream` and `service_account_option` were declared."""
 
     slug = "incomplete"
@@ -97,6 +98,26 @@ class _Incomplete:
 
     def translate_error(self, status: int, body: Any, extra: int) -> ProviderError:
         raise NotImplementedError
+
+
+@pytest.mark.parametrize("slug", sorted(REGISTRY))
+def test_native_dialects_are_declared_not_probed(slug: str) -> None:
+    """An adapter takes a dialect natively only if it declares it; Messages goes natively to
+    Anthropic, and to Claude (not Gemini, not Nova) on Vertex and Bedrock."""
+    adapter = REGISTRY[slug]
+    for dialect in ("messages", "responses", "chat"):
+        if dialect not in adapter.native_dialects:
+            assert not adapter.takes_native(dialect, dialect, "claude-sonnet-4-5")
+    assert ("messages" in adapter.native_dialects) == (slug in ("anthropic", "vertex-ai",
+                                                                "bedrock"))
+    if slug == "vertex-ai":
+        assert adapter.takes_native("messages", "messages", "claude-sonnet-4-5@20250929")
+        assert not adapter.takes_native("messages", "messages", "gemini-2.5-flash")
+        assert not adapter.takes_native("messages", "messages/count_tokens", "claude-opus-4")
+    if slug == "bedrock":
+        assert adapter.takes_native("messages", "messages",
+                                    "us.anthropic.claude-sonnet-4-5-20250929-v1:0")
+        assert not adapter.takes_native("messages", "messages", "amazon.nova-pro-v1:0")
 
 
 def test_an_incomplete_adapter_is_caught() -> None:

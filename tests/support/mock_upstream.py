@@ -19,7 +19,8 @@ differently. Scenarios (combine with `+`):
                        until the client leaves
     hold-done          a stream that sends everything but `[DONE]`, then holds it likewise
     hold-after-role    a chat stream that sends one role-only chunk (no text), then holds
-    tool-calls         a chat stream whose deltas are a tool call (TOOL_CALL), not content
+    tool-calls         a chat answer (stream or not) that is a tool call (TOOL_CALL), not content
+    tool-once          tool-calls until the conversation holds a tool result, then the answer
     reasoning          a chat stream whose deltas are `reasoning_content`, not content
 
 Every request is recorded (`requests`), with the number in flight at once (`max_in_flight`),
@@ -96,6 +97,8 @@ class MockUpstream:
 
     async def _answer(self, request: Request, scenario: str, body: Any) -> Response:
         flags = scenario.split("+")
+        if "tool-once" in flags and not _has_tool_result(body):
+            flags.append("tool-calls")
         count = self.counters[scenario] = self.counters.get(scenario, 0) + 1
         delay = _number(flags, "slow-") / 1000
         status = int(_number(flags, "status-") or 0)
@@ -205,6 +208,11 @@ def _delta(i: int, word: str, flags: list[str]) -> dict[str, Any]:
     return delta | {"content": word}
 
 
+def _has_tool_result(body: Any) -> bool:
+    messages = body.get("messages") if isinstance(body, dict) else None
+    return any(isinstance(m, dict) and m.get("role") == "tool" for m in messages or ())
+
+
 def _sse(data: dict[str, Any]) -> bytes:
     return b"data: " + orjson.dumps(data) + b"\n\n"
 
@@ -235,8 +243,15 @@ def _completion(path: str, body: dict[str, Any], flags: list[str]) -> dict[str, 
     text = "".join(STREAM_WORDS)
     n = int(body.get("n") or 1)
     if path == "chat/completions":
-        choices = [{"index": i, "message": {"role": "assistant", "content": text},
-                    "finish_reason": "stop", "logprobs": None} for i in range(n)]
+        message: dict[str, Any] = {"role": "assistant", "content": text}
+        if "tool-calls" in flags:
+            name, arguments = TOOL_CALL
+            message = {"role": "assistant", "content": None, "tool_calls": [
+                {"id": "call_mock", "type": "function",
+                 "function": {"name": name, "arguments": "".join(arguments)}}]}
+        choices = [{"index": i, "message": message, "logprobs": None,
+                    "finish_reason": "tool_calls" if "tool-calls" in flags else "stop"}
+                   for i in range(n)]
         obj = "chat.completion"
     else:
         choices = [{"index": i, "text": text, "finish_reason": "stop", "logprobs": None}

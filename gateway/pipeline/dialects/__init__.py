@@ -14,6 +14,7 @@ from typing import Any, NamedTuple, Protocol
 
 import orjson
 
+from gateway.contracts.request import ParsedRequest
 from gateway.errors import GatewayError
 from providers.base import Endpoint
 
@@ -26,6 +27,9 @@ class Decoded(NamedTuple):
 
     body: dict[str, Any] | None
     native: dict[str, Any] | None = None
+    # (field, why) when the native body holds something with no canonical form: only a
+    # target that takes the dialect natively can serve it; any other answers 400.
+    native_only: tuple[str, str] | None = None
 
 
 class StreamEncoder(Protocol):
@@ -47,10 +51,11 @@ class Dialect(Protocol):
         """The canonical body (and the native one); a 400 naming the field when the client's
         body is invalid."""
 
-    def encode_answer(self, content: bytes) -> bytes:
-        """A canonical JSON answer as the client's."""
+    def encode_answer(self, content: bytes, request: ParsedRequest) -> bytes:
+        """A canonical JSON answer as the client's (`request`: for its ids and model)."""
 
-    def stream_encoder(self) -> StreamEncoder: ...
+    def stream_encoder(self, request: ParsedRequest) -> StreamEncoder:
+        """The encoder of one stream: a new one when it keeps state (block indexes)."""
 
     def error_body(self, exc: GatewayError) -> bytes:
         """A gateway error in the client's error shape."""

@@ -2,43 +2,30 @@
 
 A Messages body is checked (400s in Anthropic's error shape, naming the field) and decoded
 twice over: kept as it is (`Decoded.native`) for targets that speak Messages themselves
-(Anthropic, Claude on Vertex: `Adapter.native_dialects`), and translated to the canonical
-Chat Completions body every other adapter takes. The rule for each field, translated,
-approximated or dropped, is in docs/dialects.md; the answer and stream side is in
-messages_stream.py.
+(Anthropic, Claude on Vertex and Bedrock: `Adapter.native_dialects`), and translated to the
+canonical Chat Completions body every other adapter takes. Blocks with no Chat form (a
+document by URL, search results, server tool blocks, types this module does not know) make
+the request native-only (`Decoded.native_only`) rather than a 400: Anthropic may take them.
+The rule for each field, translated, approximated or dropped, is in docs/dialects.md; the
+answer and stream side is in messages_stream.py.
 """
 
 from __future__ import annotations
 
-from functools import lru_cache
-from typing import Any
+from typing import Any, NoReturn
 
 import orjson
-from jsonschema.exceptions import SchemaError
-from jsonschema.validators import validator_for
 
 from gateway.contracts.request import ParsedRequest
 from gateway.errors import GatewayError, InvalidRequest
 from gateway.pipeline.dialects import Decoded
 from gateway.pipeline.dialects.chat import json_object
-from gateway.pipeline.dialects.messages_stream import (
-    MessagesStreamEncoder,
-    error_event,
-    error_json,
-    message_of,
-)
+from gateway.pipeline.dialects.messages_native import COUNT_TOKENS
+from gateway.pipeline.dialects.messages_stream import MessagesStreamEncoder, error_json, message_of
 from providers.base import Endpoint
 
-COUNT_TOKENS = "messages/count_tokens"
 _ROLES = ("user", "assistant", "system")  # Claude Code sends system messages inside messages
 _IMAGE_TYPES = ("image/jpeg", "image/png", "image/gif", "image/webp")
-# Blocks Anthropic knows that have no Chat Completions form: only native targets take them.
-_NATIVE_ONLY_BLOCKS = frozenset({
-    "search_result", "container_upload", "server_tool_use", "web_search_tool_result",
-    "web_fetch_tool_result", "code_execution_tool_result", "bash_code_execution_tool_result",
-    "text_editor_code_execution_tool_result", "mcp_tool_use", "mcp_tool_result",
-    "tool_search_tool_result",
-})
 # Assistant blocks a chat target is not sent: the reasoning of an earlier Claude turn.
 _DROPPED_BLOCKS = frozenset({"thinking", "redacted_thinking"})
 _TOOL_CHOICES = {"auto": "auto", "any": "required", "none": "none"}
@@ -77,7 +64,9 @@ def decode_messages(raw: bytes, *, count_tokens: bool) -> Decoded:
             "a non-empty string")
     if not count_tokens:
         tokens = body.get("max_tokens")
-        _expect(tokens is not None, "max_tokens", "given: the Messages API requires it")
+        if tokens is None:
+            raise InvalidRequest("'max_tokens' is required: the Messages API has no default",
+                                 param="max_tokens", code="invalid_body")
         _expect(type(tokens) is int and tokens >= 1, "max_tokens", "a whole number of at least 1")
         _expect(body.get("stream") is None or isinstance(body["stream"], bool), "stream",
                 "a boolean")
@@ -100,8 +89,7 @@ class _Translation:
 
     def body(self, body: dict[str, Any], count_tokens: bool) -> dict[str, Any]:
         messages = self.system(body.get("system"))
-        turns = body.get("messages")
-        _expect(isinstance(turns, list), "messages", "a list of messages")
+        turns = _list(body.get("messages"), "messages", "a list of messages")
         for i, turn in enumerate(turns):
             messages += self.turn(turn, f"messages[{i}]")
         chat: dict[str, Any] = {"model": body["model"], "messages": messages}
@@ -224,8 +212,7 @@ class _Translation:
         return None
 
     def document(self, block: dict[str, Any], where: str) -> dict[str, Any] | None:
-        source = block.get("source")
-        _expect(isinstance(source, dict), f"{where}.source", "an object")
+        source = _object(block.get("source"), f"{where}.source")
         kind = source.get("type")
         if kind == "text":
             _expect(isinstance(source.get("data"), str), f"{where}.source.data", "a string")
@@ -282,10 +269,10 @@ class _Translation:
         return {"type": "function", "function": function}
 
 
-def _block(block: Any, where: str) -> dict[str, Any]:
+def _block(value: Any, where: str) -> dict[str, Any]:
     """A content block whose shape is checked as far as every target needs it."""
-    _expect(isinstance(block, dict) and isinstance(block.get("type"), str), where,
-            "a content block object with a 'type'")
+    block = _object(value, where)
+    _expect(isinstance(block.get("type"), str), f"{where}.type", "a string")
     kind = block["type"]
     if kind == "text":
         _expect(isinstance(block.get("text"), str), f"{where}.text", "a string")
@@ -301,8 +288,7 @@ def _block(block: Any, where: str) -> dict[str, Any]:
 
 
 def _source_url(block: dict[str, Any], where: str) -> str:
-    source = block.get("source")
-    _expect(isinstance(source, dict), f"{where}.source", "an object")
+    source = _object(block.get("source"), f"{where}.source")
     if source.get("type") == "url":
         _expect(isinstance(source.get("url"), str), f"{where}.source.url", "a string")
         return str(source["url"])
@@ -354,30 +340,76 @@ def _output_format(config: Any) -> dict[str, Any]:
 def _check_schema(schema: Any, where: str) -> None:
     _expect(isinstance(schema, dict), where, "a JSON Schema object")
     _expect(schema.get("type") == "object", f"{where}.type", "'object'")
-    problem = _schema_problem(orjson.dumps(schema, option=orjson.OPT_SORT_KEYS))
-    if problem is not None:
-        raise InvalidRequest(f"'{where}' is not a valid JSON Schema: {problem}", param=where,
-                             code="invalid_body")
+    _check_subschema(schema, where, 0)
 
 
-@lru_cache(maxsize=1024)
-def _schema_problem(schema: bytes) -> str | None:
-    """Checked once per distinct schema: Claude Code sends the same 24 tools every turn."""
-    loaded = orjson.loads(schema)
-    try:
-        validator_for(loaded).check_schema(loaded)
-    except SchemaError as exc:
-        return exc.message
-    return None
+# JSON Schema keywords whose value is one subschema, a map of them, or a list of them.
+_ONE = ("items", "additionalProperties", "not", "if", "then", "else", "contains",
+        "propertyNames", "additionalItems", "unevaluatedProperties", "unevaluatedItems")
+_MAP = ("properties", "patternProperties", "$defs", "definitions", "dependentSchemas")
+_LIST = ("allOf", "anyOf", "oneOf", "prefixItems")
+_TYPES = frozenset({"object", "array", "string", "number", "integer", "boolean", "null"})
+_TYPE_NAMES = "a JSON Schema type (" + ", ".join(sorted(_TYPES)) + ") or a list of them"
+_MAX_DEPTH = 64
+
+
+def _check_subschema(schema: Any, where: str, depth: int) -> None:
+    """The shape of a JSON Schema, in one pass over it (a full meta-schema check costs ~4 ms
+    a tool and seconds for a large one, on the event loop): what a provider would refuse
+    (a bad `type`, `properties` that are not schemas, `required` that is not names) is a
+    400 naming the path. Messages are only built for a failure: this runs on every tool of
+    every request."""
+    if isinstance(schema, bool):
+        return
+    if not isinstance(schema, dict):
+        _fail(where, "a JSON Schema (an object or a boolean)")
+    if depth >= _MAX_DEPTH:
+        _fail(where, f"nested at most {_MAX_DEPTH} schemas deep")
+    kind = schema.get("type")
+    if kind is not None and not (kind in _TYPES if isinstance(kind, str) else (
+            isinstance(kind, list) and kind and all(k in _TYPES for k in kind))):
+        _fail(f"{where}.type", _TYPE_NAMES)
+    required = schema.get("required")
+    if required is not None and not (isinstance(required, list)
+                                     and all(isinstance(r, str) for r in required)):
+        _fail(f"{where}.required", "a list of property names")
+    if "enum" in schema and not isinstance(schema["enum"], list):
+        _fail(f"{where}.enum", "a list")
+    for name in _ONE:
+        if name in schema and not (name == "items" and isinstance(schema[name], list)):
+            _check_subschema(schema[name], f"{where}.{name}", depth + 1)
+    for name in (*_LIST, "items"):
+        if isinstance(schema.get(name), list) or (name != "items" and name in schema):
+            entries = _list(schema[name], f"{where}.{name}", "a list of schemas")
+            for i, entry in enumerate(entries):
+                _check_subschema(entry, f"{where}.{name}[{i}]", depth + 1)
+    for name in _MAP:
+        if name in schema:
+            for key, entry in _object(schema[name], f"{where}.{name}").items():
+                _check_subschema(entry, f"{where}.{name}.{key}", depth + 1)
 
 
 def _is_number(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
 
 
+def _object(value: Any, where: str) -> dict[str, Any]:
+    _expect(isinstance(value, dict), where, "an object")
+    return value  # type: ignore[no-any-return]  # checked just above
+
+
+def _list(value: Any, where: str, what: str) -> list[Any]:
+    _expect(isinstance(value, list), where, what)
+    return value  # type: ignore[no-any-return]  # checked just above
+
+
 def _expect(ok: bool, where: str, what: str) -> None:
     if not ok:
-        raise InvalidRequest(f"'{where}' must be {what}", param=where, code="invalid_body")
+        _fail(where, what)
 
 
-__all__ = ["COUNT_TOKENS", "COUNT_TOKENS_DIALECT", "MESSAGES", "error_event"]
+def _fail(where: str, what: str) -> NoReturn:
+    raise InvalidRequest(f"'{where}' must be {what}", param=where, code="invalid_body")
+
+
+__all__ = ["COUNT_TOKENS", "COUNT_TOKENS_DIALECT", "MESSAGES"]

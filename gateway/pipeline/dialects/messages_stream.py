@@ -199,7 +199,7 @@ class MessagesStreamEncoder:
 
     def _tool_call(self, call: dict[str, Any], out: list[bytes]) -> None:
         position = call.get("index", 0)
-        function = call.get("function") if isinstance(call.get("function"), dict) else {}
+        function = found if isinstance(found := call.get("function"), dict) else {}
         new_id = call.get("id")
         if self.tool is None or self.tool[0] != position or (new_id and new_id != self.tool[1]):
             call_id = new_id or f"toolu_{self.request.request_id.replace('-', '')}_{position}"

@@ -7,8 +7,8 @@ OpenAI's envelope, as the chat dialect does.
 
 Unlike the chat dialect, one `ResponsesTurn` serves one request: the response id is minted
 before anything is sent, so the id a stream's first event carries is the id stored, retrieved
-and chained from; and the turn holds the record that `store: true` keeps
-(gateway/pipeline/stored_responses.py writes it).
+and chained from; and with `store: true` the finished response goes to the response store
+(gateway/store/responses.py) as it is made, before the client can see it end.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from typing import Any
 
 import orjson
 
+from gateway.contracts.request import ParsedRequest
 from gateway.errors import GatewayError
 from gateway.pipeline.dialects import Decoded
 from gateway.pipeline.dialects.chat import json_object
@@ -30,10 +31,9 @@ from gateway.pipeline.dialects.responses_request import (
     ResponsesRequest,
     decode_request,
     items_to_messages,
-    new_id,
 )
 from gateway.pipeline.dialects.responses_stream import ResponsesStreamEncoder
-from gateway.store.responses import Chain, ResponseRecord
+from gateway.store.responses import Chain, ResponseRecord, ResponseStore, mint_response_id
 from providers.base import Endpoint
 
 
@@ -43,12 +43,13 @@ class ResponsesTurn:
     name = "responses"
 
     def __init__(self) -> None:
-        self.id = new_id("resp")
+        self.id = mint_response_id()
         self._request: ResponsesRequest | None = None
         self._builder: ResponseBuilder | None = None
         self.owner: str | None = None
         self.chain: Chain | None = None
-        self.record: ResponseRecord | None = None  # to store, once the answer is encoded
+        self.store: ResponseStore | None = None
+        self.record: ResponseRecord | None = None  # what was stored, once the answer is made
 
     @property
     def request(self) -> ResponsesRequest:
@@ -65,18 +66,21 @@ class ResponsesTurn:
         self._builder = ResponseBuilder(self._request, self.id)
         return Decoded(self._request.body())
 
-    def continue_from(self, owner: str, chain: Chain | None) -> dict[str, Any]:
-        """The canonical body with `chain`'s history; `owner` will own the stored response."""
-        self.owner, self.chain = owner, chain
+    def continue_from(self, owner: str, chain: Chain | None,
+                      store: ResponseStore | None) -> dict[str, Any]:
+        """The canonical body with `chain`'s history; `owner` will own the response, which
+        goes to `store` (when the request asked to store it) once made."""
+        self.owner, self.chain, self.store = owner, chain, store
         return self.request.body(chain.messages if chain is not None else ())
 
-    def encode_answer(self, content: bytes) -> bytes:
+    def encode_answer(self, content: bytes, request: ParsedRequest) -> bytes:
         answer = orjson.loads(content)
         if not isinstance(answer, dict):
             return content
         choices = answer.get("choices") or [{}]
         choice = choices[0] if isinstance(choices[0], dict) else {}
-        message = choice.get("message") if isinstance(choice.get("message"), dict) else {}
+        given = choice.get("message")
+        message: dict[str, Any] = given if isinstance(given, dict) else {}
         finish = choice.get("finish_reason")
         reason = incomplete_reason(finish)
         model = answer.get("model")
@@ -89,14 +93,15 @@ class ResponsesTurn:
         self._finished(response)
         return orjson.dumps(response)
 
-    def stream_encoder(self) -> ResponsesStreamEncoder:
+    def stream_encoder(self, request: ParsedRequest) -> ResponsesStreamEncoder:
         return ResponsesStreamEncoder(self.builder, self._finished)
 
     def error_body(self, exc: GatewayError) -> bytes:
         return orjson.dumps(exc.envelope())
 
     def _finished(self, response: dict[str, Any]) -> None:
-        """Keep the record of a finished response, when it is to be stored."""
+        """Store a finished response (when asked to), before the client can see its end:
+        called as its JSON or its stream's last event is made."""
         request = self.request
         if not request.store or self.owner is None:
             return
@@ -108,3 +113,5 @@ class ResponsesTurn:
             model=response["model"], status=response["status"], response=response,
             input_items=request.input_items,
             messages=items_to_messages([*request.input_items, *response["output"]]))
+        if self.store is not None:
+            self.store.save(self.record)

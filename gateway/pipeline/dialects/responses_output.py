@@ -113,11 +113,15 @@ def response_usage(usage: Any) -> dict[str, Any] | None:
     completion = _count(usage.get("completion_tokens"))
     prompt_details = usage.get("prompt_tokens_details")
     completion_details = usage.get("completion_tokens_details")
-    cached = _count(prompt_details.get("cached_tokens")) if isinstance(
-        prompt_details, dict) else 0
+    details = prompt_details if isinstance(prompt_details, dict) else {}
+    cached = _count(details.get("cached_tokens"))
+    # Cache writes: the gateway's Anthropic-family usage, or OpenAI's newer detail.
+    written = _count(usage.get("cache_creation_input_tokens")) or _count(
+        details.get("cache_write_tokens"))
     reasoning = _count(completion_details.get("reasoning_tokens")) if isinstance(
         completion_details, dict) else 0
-    return {"input_tokens": prompt, "input_tokens_details": {"cached_tokens": cached},
+    return {"input_tokens": prompt,
+            "input_tokens_details": {"cached_tokens": cached, "cache_write_tokens": written},
             "output_tokens": completion,
             "output_tokens_details": {"reasoning_tokens": reasoning},
             "total_tokens": prompt + completion}

@@ -127,7 +127,8 @@ def _sampling(body: dict[str, Any]) -> dict[str, Any]:
 
 def _echo(body: dict[str, Any], model: str | None, instructions: str | None,
           previous: str | None, store: bool | None, text: Any) -> dict[str, Any]:
-    reasoning = body.get("reasoning") if isinstance(body.get("reasoning"), dict) else {}
+    given = body.get("reasoning")
+    reasoning: dict[str, Any] = given if isinstance(given, dict) else {}
     return {
         "background": bool(body.get("background")), "instructions": instructions,
         "max_output_tokens": body.get("max_output_tokens"), "model": model or "",

@@ -26,7 +26,7 @@ def key(body: Any = BODY, leaf: Leaf = LEAF, endpoint: Endpoint = Endpoint.CHAT,
     raw = orjson.dumps(body)
     parsed = parse_request(endpoint=endpoint, method="POST", path="chat/completions", query="",
                            headers=Headers(headers), raw_body=raw,
-                           body=CHAT.decode(endpoint, raw), dialect=CHAT.name,
+                           body=CHAT.decode(endpoint, raw).body, dialect=CHAT.name,
                            request_id="r", trace_id="t")
     # Keyed by what the upstream is sent: the body after the leaf's override_params.
     sent = prepare(parsed, leaf, REGISTRY[leaf.provider]).body

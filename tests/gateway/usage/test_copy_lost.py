@@ -50,7 +50,7 @@ async def _copy_to_a_lost_database() -> tuple[BaseException, float]:
     started = time.monotonic()
     try:
         with pytest.raises(BaseException) as failure:  # wait_for: a regression fails, not hangs
-            copy = store._copy(driver, "request_logs", rows, store.SlicePacer())
+            copy = store._copy(driver, "request_logs", rows)
             await asyncio.wait_for(copy, 10)
         return failure.value, time.monotonic() - started
     finally:

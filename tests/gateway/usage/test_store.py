@@ -16,7 +16,7 @@ from gateway.db.engine import Database, open_database
 from gateway.settings import Settings
 from gateway.usage import codec
 from gateway.usage.spool import Spool
-from gateway.usage.store import SLICE_ROWS, UsageStore
+from gateway.usage.store import SLICE_ROWS, UsageStore, _slices
 from gateway.usage.writer import UsageWriter
 from tests.support.databases import query, require_postgres
 
@@ -112,3 +112,26 @@ def test_a_row_postgres_refuses_is_set_aside_and_its_batch_written(tmp_path):
     assert [r["error_message"] for r in stored] == ["also fine", "fine"]
     [rejected] = tmp_path.glob("rejected-*.rows")
     assert b"bad\\u0000byte" in rejected.read_bytes()
+
+
+async def test_slices_carry_every_row_in_order_and_the_loop_turns_between_them(monkeypatch):
+    monkeypatch.setattr("gateway.usage.store.SLICE_ROWS", 2)
+    seen: list[bytes | None] = []  # None: another task ran
+
+    async def other_task() -> None:
+        while True:
+            seen.append(None)
+            await asyncio.sleep(0)
+
+    other = asyncio.create_task(other_task())
+    await asyncio.sleep(0)
+    rows = [row() for _ in range(5)]
+    async for data in _slices(rows):
+        seen.append(data)
+    other.cancel()
+    slices = [data for data in seen if data is not None]
+    assert len(slices) == 3
+    assert b"".join(slices) == b"".join(codec.copy_data([row]) for row in rows)
+    first, last = seen.index(slices[0]), seen.index(slices[-1])
+    between = seen[first:last + 1]
+    assert all(a is None or b is None for a, b in zip(between, between[1:], strict=False))

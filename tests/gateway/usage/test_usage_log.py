@@ -14,7 +14,6 @@ import pytest
 from gateway.settings import Settings
 from gateway.usage import codec, setup
 from gateway.usage.setup import UsageLog
-from gateway.usage.store import SlicePacer
 from tests.gateway.usage.test_row import finished_request
 
 
@@ -23,7 +22,6 @@ class Store:
 
     def __init__(self) -> None:
         self.rows: list[dict] = []
-        self.pacer = SlicePacer()
 
     async def insert(self, rows: list[bytes]) -> None:
         self.rows += [codec.decode(row) for row in rows]

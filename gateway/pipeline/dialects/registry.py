@@ -1,0 +1,9 @@
+"""The dialects some providers speak natively, by name (`ParsedRequest.dialect`): what the
+attempt, cache and relay read in a native target's answers (`NativeDialect`)."""
+
+from __future__ import annotations
+
+from gateway.pipeline.dialects import NativeDialect
+from gateway.pipeline.dialects.messages_native import MESSAGES_NATIVE
+
+NATIVE: dict[str, NativeDialect] = {MESSAGES_NATIVE.name: MESSAGES_NATIVE}

@@ -1,0 +1,26 @@
+"""bench.guardrails_overhead still runs end to end (briefly); no timing is asserted."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_guardrails_overhead_measures_both_configs(tmp_path: Path):
+    figures = tmp_path / "figures.json"
+    done = subprocess.run(
+        [sys.executable, "-m", "bench.guardrails_overhead", "--rounds", "2", "--duration", "0.3",
+         "--warmup", "0.1", "--json", str(figures)],
+        cwd=ROOT, capture_output=True, text=True, timeout=180)
+    assert done.returncode == 0, done.stderr
+    assert "added p50 at concurrency 1:" in done.stdout
+    assert "throughput at concurrency 64:" in done.stdout
+    rows = json.loads(figures.read_text())
+    assert set(rows) == {"none", "3 checks"}
+    for row in rows.values():
+        assert len(row["rounds_rps"]) == 2 and min(row["rounds_rps"]) > 0
+        assert row["p50_ms"] > 0

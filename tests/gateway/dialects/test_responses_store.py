@@ -1,0 +1,205 @@
+"""The stored-Responses table on SQLite and Postgres: ownership, chains by parent pointer,
+deletion, retention, the indexed (one query) chain load, and writes that never fail an answer."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy import event
+
+from gateway.db import migrate
+from gateway.db.engine import Database, open_database
+from gateway.settings import Settings
+from gateway.store import responses as store_module
+from gateway.store.responses import ResponseRecord, ResponseStore, mint_response_id, owner_of
+from tests.support.databases import database_url  # noqa: F401 - the sqlite/postgres fixture
+from tests.support.servers import free_port
+
+
+@pytest.fixture
+async def db(database_url: str) -> AsyncIterator[Database]:  # noqa: F811
+    database = open_database(Settings(_env_file=None, database_url=database_url))
+    await migrate.upgrade(database)
+    try:
+        yield database
+    finally:
+        await database.close()
+
+
+def record(response_id: str, owner: str = "key:a", parent: ResponseRecord | None = None,
+           text: str | None = None, age_days: float = 0) -> ResponseRecord:
+    said = text or f"turn {response_id}"
+    return ResponseRecord(
+        id=response_id, owner=owner, previous_response_id=parent.id if parent else None,
+        root_id=parent.root_id if parent else response_id,
+        depth=parent.depth + 1 if parent else 0,
+        created_at=datetime.now(UTC) - timedelta(days=age_days), model="m",
+        status="completed", response={"id": response_id, "object": "response"},
+        input_items=[{"type": "message", "id": f"msg_in_{response_id}", "role": "user",
+                      "content": [{"type": "input_text", "text": said}]}],
+        messages=[{"role": "user", "content": said},
+                  {"role": "assistant", "content": f"answer {response_id}"}])
+
+
+def said(messages: list[dict[str, Any]]) -> list[str]:
+    return [m["content"] for m in messages if m["role"] == "user"]
+
+
+async def test_save_get_delete_scoped_to_the_owner(db: Database):
+    store = ResponseStore(db, 30)
+    first = record("resp_1")
+    store.save(first)
+    assert await store.get("resp_1", "key:a") == first  # served at once, before the write
+    assert await store.get("resp_1", "key:b") is None
+    await store.flush()
+    fresh = ResponseStore(db, 30)  # another replica: nothing cached, read from the table
+    got = await fresh.get("resp_1", "key:a")
+    assert got is not None and got.response == first.response
+    assert got.input_items == first.input_items and got.created_at.tzinfo is not None
+    assert await fresh.get("resp_1", "key:b") is None
+    assert await fresh.chain("resp_1", "key:b") is None
+    assert await fresh.delete("resp_1", "key:b") is False
+    assert await fresh.delete("resp_1", "key:a") is True
+    assert await fresh.get("resp_1", "key:a") is None
+    assert await fresh.chain("resp_1", "key:a") is None
+    await store.close()
+
+
+async def test_a_chain_is_its_ancestors_only_oldest_first(db: Database):
+    store = ResponseStore(db, 30)
+    root = record("resp_r")
+    a = record("resp_a", parent=root)
+    b = record("resp_b", parent=a)
+    sibling = record("resp_s", parent=root)  # a branch from the root: not b's history
+    for each in (root, a, b, sibling):
+        store.save(each)
+    await store.flush()
+    for reader in (store, ResponseStore(db, 30)):  # cached, and loaded from the table
+        chain = await reader.chain("resp_b", "key:a")
+        assert chain is not None and (chain.root_id, chain.depth) == ("resp_r", 2)
+        assert said(chain.messages) == ["turn resp_r", "turn resp_a", "turn resp_b"]
+        branch = await reader.chain("resp_s", "key:a")
+        assert branch is not None and said(branch.messages) == ["turn resp_r", "turn resp_s"]
+    # A deleted ancestor ends the history there.
+    assert await store.delete("resp_a", "key:a")
+    for reader in (store, ResponseStore(db, 30)):
+        chain = await reader.chain("resp_b", "key:a")
+        assert chain is not None and said(chain.messages) == ["turn resp_b"]
+    await store.close()
+
+
+async def test_a_cold_twenty_turn_chain_loads_in_two_queries(db: Database):
+    writer = ResponseStore(db, 30)
+    previous = None
+    for turn in range(20):
+        previous = record(f"resp_{turn:02d}", parent=previous)
+        writer.save(previous)
+    await writer.close()
+    assert not writer._pending
+    statements: list[str] = []
+
+    def count(*args: Any) -> None:
+        statements.append(args[2])
+
+    event.listen(db.engine.sync_engine, "before_cursor_execute", count)
+    try:
+        reader = ResponseStore(db, 30)
+        chain = await reader.chain("resp_19", "key:a")
+        assert chain is not None and len(chain.messages) == 40
+        assert said(chain.messages)[0] == "turn resp_00"
+        assert len([s for s in statements if s.lstrip().upper().startswith("SELECT")]) == 2
+        statements.clear()
+        again = await reader.chain("resp_19", "key:a")
+        assert again == chain and statements == []  # every link cached
+    finally:
+        event.remove(db.engine.sync_engine, "before_cursor_execute", count)
+
+
+async def test_expired_responses_are_never_served_and_are_purged(db: Database):
+    keeper = ResponseStore(db, 0)  # 0 days: keeps everything, never purges
+    old = record("resp_old", age_days=31)
+    keeper.save(old)
+    keeper.save(record("resp_young", parent=old, age_days=1))
+    await keeper.flush()
+    reader = ResponseStore(db, 30)
+    assert await reader.get("resp_old", "key:a") is None
+    assert await reader.chain("resp_old", "key:a") is None
+    chain = await reader.chain("resp_young", "key:a")
+    assert chain is not None and said(chain.messages) == ["turn resp_young"]
+    assert await reader.purge() == 1
+    assert await keeper.get("resp_old", "key:a") is None  # gone from the table
+    assert await keeper.get("resp_young", "key:a") is not None
+    assert await keeper.purge() == 0
+    # A store with a retention purges by itself, from its first write on.
+    keeper.save(record("resp_older", age_days=40))
+    await keeper.flush()
+    purger = ResponseStore(db, 30)
+    purger.save(record("resp_new"))
+    await purger.flush()
+    assert await keeper.get("resp_older", "key:a") is None
+    await keeper.close()
+    await purger.close()
+
+
+async def test_a_broken_database_never_fails_the_save(monkeypatch):
+    monkeypatch.setattr(store_module, "_WRITE_RETRIES_S", (0.01,))
+    url = f"postgresql+asyncpg://postgres@127.0.0.1:{free_port()}/nothing"
+    database = open_database(Settings(_env_file=None, database_url=url))
+    store = ResponseStore(database, 30)
+    try:
+        first = record("resp_1")
+        store.save(first)  # does not raise
+        store.save(record("resp_2", parent=first))
+        chain = await store.chain("resp_2", "key:a")  # this process can chain from it
+        assert chain is not None and said(chain.messages) == ["turn resp_1", "turn resp_2"]
+        assert (await store.get("resp_1", "key:a")) == first
+        await store.flush()  # the writes were given up on, after their retries
+        await store.close()
+        assert store._writer is not None and store._writer.done()
+    finally:
+        await database.close()
+
+
+async def test_another_replica_waits_for_a_fresh_response_still_being_written(
+        db: Database, monkeypatch: pytest.MonkeyPatch):
+    writer, reader = ResponseStore(db, 30), ResponseStore(db, 30)
+    release, looked = asyncio.Event(), asyncio.Event()
+    insert, load = writer._insert, reader._load_record
+
+    async def held_insert(batch: list[ResponseRecord]) -> None:
+        await release.wait()
+        await insert(batch)
+
+    async def watched_load(response_id: str) -> ResponseRecord | None:
+        found = await load(response_id)
+        looked.set()
+        return found
+
+    monkeypatch.setattr(writer, "_insert", held_insert)
+    monkeypatch.setattr(reader, "_load_record", watched_load)
+    fresh = mint_response_id()
+    writer.save(record(fresh))
+    looking = asyncio.create_task(reader.get(fresh, "key:a"))
+    await looked.wait()  # the reader found nothing yet, and keeps looking
+    assert not looking.done()
+    release.set()
+    found = await looking
+    assert found is not None and found.id == fresh
+    # An id minted long ago (or not by a gateway) that is not there: no waiting.
+    looked.clear()
+    assert await reader.get(mint_response_id(now=1_000_000), "key:a") is None
+    assert await reader.get("resp_not_ours", "key:a") is None
+    # A fresh id of another owner is found at once, and is not theirs.
+    assert await reader.get(fresh, "key:b") is None
+    await writer.close()
+
+
+def test_owners_tell_keys_and_anonymous_credentials_apart():
+    assert owner_of("k1", "sk-a") == owner_of("k1", "sk-b") == "key:k1"
+    anonymous = owner_of(None, "sk-a")
+    assert anonymous.startswith("anon:") and "sk-a" not in anonymous
+    assert anonymous != owner_of(None, "sk-b") != owner_of(None, None)
