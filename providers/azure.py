@@ -27,12 +27,14 @@ from providers.base import (
     Target,
     UpstreamRequest,
 )
-from providers.openai_compat import HOSTS, OpenAICompatAdapter, openai_error
+from providers.openai_compat import HOSTS, RESPONSES_PATH, OpenAICompatAdapter, openai_error
 from providers.options import check_value, names_of
 
 DEFAULT_API_VERSION = "2024-10-21"
 # Older dated versions reject `stream_options` with a 400.
 FIRST_STREAM_OPTIONS_VERSION = "2024-09-01"
+# The first dated version with the Responses API; older ones (and "v1") use /openai/v1/.
+FIRST_RESPONSES_VERSION = "2025-03-01-preview"
 
 # option -> other names a virtual key may store it under (providers/options.py's table)
 ALIASES: dict[str, tuple[str, ...]] = {option: names_of(option) for option in (
@@ -70,6 +72,15 @@ def endpoint_url(endpoint_path: str, body: Mapping[str, Any], target: Target) ->
             f"{endpoint_path}?api-version={quote(version, safe='')}")
 
 
+def responses_url(target: Target) -> str:
+    """The Responses API: resource-wide (the body's `model` names the deployment)."""
+    version = option(target, "azure-api-version") or DEFAULT_API_VERSION
+    if version[:1].isdigit() and version >= FIRST_RESPONSES_VERSION:
+        return (f"{base_url(target)}/openai/{RESPONSES_PATH}"
+                f"?api-version={quote(version, safe='')}")
+    return f"{base_url(target)}/openai/v1/{RESPONSES_PATH}"
+
+
 class AzureOpenAIAdapter(NoNativeDialects):
     slug = "azure-openai"
     stream_format: StreamFormat = "sse"
@@ -77,9 +88,24 @@ class AzureOpenAIAdapter(NoNativeDialects):
     rewrites_responses = False  # already OpenAI's format
     header_options: tuple[str, ...] = tuple(ALIASES)
     service_account_option: str | None = None
+    native_dialects = frozenset({"responses"})
 
     def __init__(self) -> None:
         self._openai = OpenAICompatAdapter("openai", HOSTS["openai"])
+
+    def takes_native(self, dialect: str, path: str, model: str) -> bool:
+        return dialect in self.native_dialects and path == RESPONSES_PATH
+
+    def build_native(self, dialect: str, path: str, body: Mapping[str, Any], target: Target,
+                     *, stream: bool, headers: Mapping[str, str]) -> UpstreamRequest:
+        if not self.takes_native(dialect, path, ""):
+            raise ConfigurationError(f"azure-openai does not take '{dialect}' requests for "
+                                     f"{path}")
+        sent = self.auth_headers(target) | {"content-type": "application/json"}
+        return UpstreamRequest("POST", responses_url(target), sent, orjson.dumps(body))
+
+    def native_events(self, dialect: str, event: SSEEvent) -> list[dict[str, Any]]:
+        return self._openai.native_events(dialect, event)
 
     def build_request(self, endpoint: Endpoint, body: Mapping[str, Any], target: Target, *,
                       stream: bool) -> UpstreamRequest:

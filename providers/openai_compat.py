@@ -26,8 +26,12 @@ from providers.base import (
     StreamState,
     Target,
     UpstreamRequest,
+    sse_events,
 )
 from providers.options import check_value
+
+# The path (below the base URL) of OpenAI's Responses API, the one native dialect here.
+RESPONSES_PATH = "responses"
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,11 +41,14 @@ class Host:
     auth_header: str = "authorization"
     auth_prefix: str = "Bearer "
     header_options: tuple[str, ...] = ()
+    # Client dialects the host serves itself (sent untranslated): OpenAI's Responses API.
+    native_dialects: frozenset[str] = frozenset()
 
 
 HOSTS: dict[str, Host] = {
     "openai": Host("https://api.openai.com/v1",
-                   header_options=("openai-organization", "openai-project")),
+                   header_options=("openai-organization", "openai-project"),
+                   native_dialects=frozenset({"responses"})),
     "anyscale": Host("https://api.endpoints.anyscale.com/v1"),
     "together-ai": Host("https://api.together.xyz/v1"),
     "groq": Host("https://api.groq.com/openai/v1"),
@@ -78,6 +85,22 @@ class OpenAICompatAdapter(NoNativeDialects):
         self.slug = slug
         self.host = host
         self.header_options = host.header_options
+        self.native_dialects = host.native_dialects
+
+    def takes_native(self, dialect: str, path: str, model: str) -> bool:
+        return dialect in self.native_dialects and path == RESPONSES_PATH
+
+    def build_native(self, dialect: str, path: str, body: Mapping[str, Any], target: Target,
+                     *, stream: bool, headers: Mapping[str, str]) -> UpstreamRequest:
+        if not self.takes_native(dialect, path, ""):
+            raise ConfigurationError(f"provider '{self.slug}' does not take '{dialect}' "
+                                     f"requests for {path}")
+        sent = self.auth_headers(target) | {"content-type": "application/json"}
+        return UpstreamRequest("POST", f"{self.base_url(target)}/{path}", sent,
+                               orjson.dumps(body))
+
+    def native_events(self, dialect: str, event: SSEEvent) -> list[dict[str, Any]]:
+        return [] if event.data == "[DONE]" else sse_events(event)
 
     def base_url(self, target: Target) -> str:
         base = target.base_url or self.host.base_url

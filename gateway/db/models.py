@@ -143,8 +143,8 @@ class PromptVersionRow(Base):
 
 
 class ResponseRow(Base):
-    """One stored OpenAI Responses answer (gateway/store/responses.py): what GET returns, its
-    input items, and the turn as chat messages for `previous_response_id` chains. Every
+    """One stored OpenAI Responses answer (gateway/store/responses.py): what GET returns, and
+    its input and output items (the turn a `previous_response_id` chain replays). Every
     response of a conversation shares `root_id`, so a chain loads in one indexed query."""
 
     __tablename__ = "responses"
@@ -160,4 +160,4 @@ class ResponseRow(Base):
     status: Mapped[str] = mapped_column(String(16))
     response: Mapped[dict[str, Any]] = mapped_column(JSON)  # the Response object, verbatim
     input_items: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
-    messages: Mapped[list[dict[str, Any]]] = mapped_column(JSON)  # input + output as chat
+    output_items: Mapped[list[dict[str, Any]]] = mapped_column(JSON)  # the Response's output

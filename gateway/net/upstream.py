@@ -54,8 +54,10 @@ class UpstreamClient(httpx.AsyncClient):
     uses; that is about a tenth of the gateway's CPU per request (bench/README.md).
     """
 
-    def __init__(self, *, timeout: httpx.Timeout, **options: Any) -> None:
-        super().__init__(timeout=timeout, **options)
+    def __init__(self, *, timeout: httpx.Timeout, transport: httpx.AsyncBaseTransport,
+                 **options: Any) -> None:
+        super().__init__(timeout=timeout, transport=transport, **options)
+        self._upstream = transport  # the only one: no proxies, no mounts (trust_env is off)
         self._timeouts = timeout.as_dict()
         self._urls: dict[str, httpx.URL] = {}
 
@@ -73,7 +75,7 @@ class UpstreamClient(httpx.AsyncClient):
         """Send and return the response with its body unread (close it with `aclose`)."""
         request = httpx.Request(method, self._url(url), headers=headers, content=content,
                                 extensions={"timeout": self._timeouts})
-        response = await self._transport_for_url(request.url).handle_async_request(request)
+        response = await self._upstream.handle_async_request(request)
         response.request = request
         return response
 

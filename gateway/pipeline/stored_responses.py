@@ -17,12 +17,14 @@ from sqlalchemy.exc import DBAPIError
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
+from starlette.types import Message, Receive, Scope, Send
 
 from gateway.contracts.request import ParsedRequest
 from gateway.errors import InvalidRequest, NotFound, ServiceUnavailable
 from gateway.pipeline.dialects.chat import CHAT
 from gateway.pipeline.dialects.responses import ResponsesTurn
 from gateway.pipeline.parse import parse_request
+from gateway.pipeline.relay import RecordedResponse, SSERelay
 from gateway.pipeline.resolve import authenticate
 from gateway.pipeline.services import Services
 from gateway.server.ids import request_ids
@@ -55,7 +57,52 @@ async def with_history(services: Services, parsed: ParsedRequest,
         raise InvalidRequest(f"previous response '{previous}' was not found: it does not "
                              "exist, was deleted or expired, or was made with another key",
                              param="previous_response_id", code="previous_response_not_found")
-    return replace(parsed, body=turn.continue_from(owner, chain, store))
+    body, native = turn.continue_from(owner, chain, store)
+    return replace(parsed, body=body, native_body=native)
+
+
+def keep_native(turn: ResponsesTurn, response: Response) -> Response:
+    """A native target's answer (OpenAI's own Response, untranslated) is stored from what
+    the client is sent: a JSON answer now, a stream at its last event, before that goes out.
+    A translated answer was stored as it was made (its record is set)."""
+    if not turn.request.store or turn.record is not None or response.status_code != 200:
+        return response
+    if isinstance(response, RecordedResponse):
+        answer = orjson.loads(response.body)
+        if isinstance(answer, dict):
+            turn.native_finished(answer)
+        return response
+    if isinstance(response, SSERelay) and response.answer.native:
+        return NativeStored(response, turn)
+    return response
+
+
+_TERMINAL_EVENTS = (b"event: response.completed\n", b"event: response.incomplete\n",
+                    b"event: response.failed\n")
+
+
+class NativeStored(Response):
+    """Relays a native Responses stream; the message carrying its terminal event stores the
+    Response in it before going out (one event per message: relay.NativeEncoder)."""
+
+    def __init__(self, inner: SSERelay, turn: ResponsesTurn) -> None:
+        self.inner = inner
+        self.turn = turn
+        self.status_code = inner.status_code
+        self.background = None
+        self.raw_headers = inner.raw_headers
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        async def sending(message: Message) -> None:
+            body = message.get("body") or b""
+            if body.startswith(_TERMINAL_EVENTS):
+                data = body.partition(b"\ndata: ")[2]
+                event = orjson.loads(data) if data else None
+                if isinstance(event, dict) and isinstance(event.get("response"), dict):
+                    self.turn.native_finished(event["response"])
+            await send(message)
+
+        await self.inner(scope, receive, sending)
 
 
 # --- GET / DELETE /v1/responses/{id}, GET /v1/responses/{id}/input_items -----------------

@@ -17,7 +17,7 @@ polls for it a little (about a second in all) before it answers "not found".
 A chain is walked by parent pointer (`previous_response_id`), never by session, so branching
 from an older response replays only its own ancestors. Every response of a conversation
 shares `root_id`, so a chain whose links are not cached loads in one indexed query; the links
-(owner, parent, the turn as chat messages) are cached in process, being immutable once
+(owner, parent, the turn's input and output items) are cached in process, being immutable once
 written. A deletion reaches other replicas' caches within CACHE_TTL_S.
 
 Responses belong to who made them: the gateway API key, or for anonymous calls the provider
@@ -28,20 +28,23 @@ never served and are purged at most once an hour.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import logging
-import os
+import random
 import time
 from collections import OrderedDict, deque
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 import orjson
-from sqlalchemy import JSON, Table, bindparam, delete, insert, select
+from sqlalchemy import JSON, Table, Text, bindparam, cast, delete, event, insert, select
 from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy.pool import StaticPool
 from sqlalchemy.types import TypeDecorator
 
 from gateway.db.engine import Database
@@ -65,7 +68,7 @@ _CACHE_ENTRIES = 4096
 _CACHE_BYTES = 64 * 1024 * 1024
 _PURGE_EVERY_S = 3600.0
 _TABLE: Table = ResponseRow.__table__  # type: ignore[assignment]
-_JSON_COLUMNS = ("response", "input_items", "messages")
+_JSON_COLUMNS = ("response", "input_items", "output_items")
 
 
 class _JSONText(TypeDecorator[Any]):
@@ -81,14 +84,17 @@ class _JSONText(TypeDecorator[Any]):
 
 _INSERT = insert(_TABLE).values(
     {name: bindparam(f"{name}_json", type_=_JSONText()) for name in _JSON_COLUMNS})
+# The items as their JSON text: a link keeps them so (see _Link), no need to parse them.
 _LINK_COLUMNS = (_TABLE.c.id, _TABLE.c.owner, _TABLE.c.previous_response_id, _TABLE.c.root_id,
-                 _TABLE.c.depth, _TABLE.c.created_at, _TABLE.c.messages)
+                 _TABLE.c.depth, _TABLE.c.created_at,
+                 cast(_TABLE.c.input_items, Text).label("input_json"),
+                 cast(_TABLE.c.output_items, Text).label("output_json"))
 
 
 def mint_response_id(now: float | None = None) -> str:
     """`resp_`, the minting time (12 hex digits of milliseconds) and 36 random hex digits."""
     millis = int((time.time() if now is None else now) * 1000)
-    return f"resp_{millis:012x}{os.urandom(18).hex()}"
+    return f"resp_{millis:012x}{random.getrandbits(144):036x}"
 
 
 def _minted_at(response_id: str) -> float | None:
@@ -121,27 +127,77 @@ class ResponseRecord:
     status: str
     response: dict[str, Any]  # the Response object, as the client got it
     input_items: list[dict[str, Any]]
-    messages: list[dict[str, Any]]  # this turn's input and output as chat messages
+    output_items: list[dict[str, Any]]  # the Response's output
 
 
 @dataclass(frozen=True, slots=True)
 class Chain:
     """The conversation a new turn continues: its history and its place in it."""
 
-    messages: list[dict[str, Any]]  # every ancestor's turn, oldest first
+    items: list[dict[str, Any]]  # every ancestor's input then output items, oldest first
     root_id: str
     depth: int  # the previous response's
 
 
 @dataclass(frozen=True, slots=True)
 class _Link:
+    """One response as a chain needs it. Its items are kept as JSON (bytes hold no references,
+    so the garbage collector never walks them: held as dicts, thousands of cached turns made
+    every full collection long, and frequent)."""
+
     owner: str
     previous: str | None
     root_id: str
     depth: int
     created_at: datetime
-    messages: Sequence[dict[str, Any]]
-    size: int  # bytes of the messages as JSON, for the cache's bound
+    input_json: bytes
+    output_json: bytes
+
+    @property
+    def size(self) -> int:
+        return len(self.input_json) + len(self.output_json)
+
+    def items(self) -> list[Any]:
+        return [*orjson.loads(self.input_json), *orjson.loads(self.output_json)]
+
+
+@dataclass(frozen=True, slots=True)
+class _Saved:
+    """A response saved and not yet written: as the writer will insert it (JSON text)."""
+
+    id: str
+    owner: str
+    previous_response_id: str | None
+    root_id: str
+    depth: int
+    created_at: datetime
+    model: str
+    status: str
+    response: str
+    input_items: str
+    output_items: str
+
+    def link(self) -> _Link:
+        return _Link(self.owner, self.previous_response_id, self.root_id, self.depth,
+                     self.created_at, self.input_items.encode(), self.output_items.encode())
+
+    def record(self) -> ResponseRecord:
+        output = orjson.loads(self.output_items)
+        return ResponseRecord(
+            self.id, self.owner, self.previous_response_id, self.root_id, self.depth,
+            self.created_at, self.model, self.status,
+            _with_output(orjson.loads(self.response), output),
+            orjson.loads(self.input_items), output)
+
+
+def _without_output(response: dict[str, Any]) -> dict[str, Any]:
+    """The Response as the `response` column keeps it: its output is the `output_items`
+    column's (kept once, not twice)."""
+    return {key: value for key, value in response.items() if key != "output"}
+
+
+def _with_output(response: dict[str, Any], output: list[Any]) -> dict[str, Any]:
+    return {**response, "output": output}
 
 
 class ResponseStore:
@@ -151,8 +207,8 @@ class ResponseStore:
         self._links: OrderedDict[str, tuple[float, _Link]] = OrderedDict()
         self._bytes = 0
         # Saved, not yet committed: served from here meanwhile. Ordered oldest first.
-        self._pending: OrderedDict[str, ResponseRecord] = OrderedDict()
-        self._queue: deque[ResponseRecord] = deque()
+        self._pending: OrderedDict[str, _Saved] = OrderedDict()
+        self._queue: deque[_Saved] = deque()
         self._wake = asyncio.Event()
         self._writer: asyncio.Task[None] | None = None
         self._closing = False
@@ -160,6 +216,7 @@ class ResponseStore:
         self._settled.set()
         self._deleted: deque[str] = deque(maxlen=1024)  # here, lately: no need to wait for them
         self._last_purge = float("-inf")  # the first batch's writer purges, then hourly
+        self._write_engine: AsyncEngine | None = None
 
     # --- chains -------------------------------------------------------------------------
 
@@ -181,15 +238,14 @@ class ResponseStore:
             if parent is None or parent.owner != owner:
                 break
             links.append(parent)
-        messages = [message for link in reversed(links) for message in link.messages]
-        return Chain(messages, head.root_id, head.depth)
+        items = [item for link in reversed(links) for item in link.items()]
+        return Chain(items, head.root_id, head.depth)
 
     def _known(self, response_id: str) -> _Link | None:
         """A link this process holds: cached, or saved and not yet written."""
         link = self._cached(response_id)
-        if link is None and (record := self._pending.get(response_id)) is not None:
-            link = _Link(record.owner, record.previous_response_id, record.root_id,
-                         record.depth, record.created_at, record.messages, 0)
+        if link is None and (saved := self._pending.get(response_id)) is not None:
+            link = saved.link()
         return link
 
     def _cached(self, response_id: str) -> _Link | None:
@@ -244,17 +300,23 @@ class ResponseStore:
 
     def save(self, record: ResponseRecord) -> None:
         """Take `record`: this process serves it at once; the writer commits it. Never waits,
-        never raises."""
-        messages = record.messages
-        self._remember(record.id, _Link(record.owner, record.previous_response_id,
-                                        record.root_id, record.depth, record.created_at,
-                                        messages, len(orjson.dumps(messages))))
-        self._pending[record.id] = record
+        never raises. An id already held here (a native answer replayed from the cache keeps
+        its upstream id) stays its first owner's."""
+        if record.id in self._pending or record.id in self._links:
+            return
+        saved = _Saved(
+            record.id, record.owner, record.previous_response_id, record.root_id,
+            record.depth, record.created_at, record.model[:256], record.status,
+            orjson.dumps(_without_output(record.response)).decode(),
+            orjson.dumps(record.input_items).decode(),
+            orjson.dumps(record.output_items).decode())
+        self._remember(record.id, saved.link())
+        self._pending[record.id] = saved
         if len(self._pending) > _MAX_PENDING:
             lost, _ = self._pending.popitem(last=False)
             log.error("response %s was answered but not stored: %d writes are waiting",
                       lost, _MAX_PENDING)
-        self._queue.append(record)
+        self._queue.append(saved)
         self._settled.clear()
         self._wake.set()
         if self._writer is None:
@@ -267,8 +329,10 @@ class ResponseStore:
             if not self._closing and len(self._queue) < _BATCH:
                 await asyncio.sleep(BATCH_WAIT_S)
             self._wake.clear()
-            while self._queue:
-                taken = [self._queue.popleft() for _ in range(min(len(self._queue), _BATCH))]
+            waiting = len(self._queue)  # those saved meanwhile wait for the next round
+            while waiting > 0:
+                taken = [self._queue.popleft() for _ in range(min(waiting, _BATCH))]
+                waiting -= len(taken)
                 batch = [r for r in taken if r.id in self._pending]  # not deleted meanwhile
                 if batch:
                     await self._insert(batch)
@@ -278,19 +342,18 @@ class ResponseStore:
             if not self._pending:
                 self._settled.set()
 
-    async def _insert(self, batch: list[ResponseRecord]) -> None:
+    async def _insert(self, batch: list[_Saved]) -> None:
         rows = [{
             "id": r.id, "owner": r.owner, "previous_response_id": r.previous_response_id,
             "root_id": r.root_id, "depth": r.depth, "created_at": r.created_at,
-            "model": r.model[:256], "status": r.status,
-            "response_json": orjson.dumps(r.response).decode(),
-            "input_items_json": orjson.dumps(r.input_items).decode(),
-            "messages_json": orjson.dumps(r.messages).decode()} for r in batch]
+            "model": r.model, "status": r.status, "response_json": r.response,
+            "input_items_json": r.input_items, "output_items_json": r.output_items}
+            for r in batch]
         for attempt, pause in enumerate((0.0, *_WRITE_RETRIES_S)):
             if pause:
                 await asyncio.sleep(pause)
             try:
-                async with self.db.engine.begin() as connection:
+                async with self._writing() as connection:
                     await connection.execute(_INSERT, rows)
                 return
             except IntegrityError:
@@ -306,12 +369,28 @@ class ResponseStore:
 
     async def _insert_one(self, row: dict[str, Any]) -> None:
         try:
-            async with self.db.engine.begin() as connection:
+            async with self._writing() as connection:
                 await connection.execute(_INSERT, [row])
         except IntegrityError:
             pass  # there already
         except (DBAPIError, OSError) as exc:
             log.warning("storing response %s failed: %s", row["id"], type(exc).__name__)
+
+    @contextlib.asynccontextmanager
+    async def _writing(self) -> AsyncIterator[AsyncConnection]:
+        """A transaction for the writer's inserts, committed without waiting for the disk:
+        the batch wait already accepts losing the last moments' rows to a crash (never
+        consistency). Postgres: asynchronous commit for this transaction only. SQLite: the
+        writer's own connection, `synchronous=NORMAL` (WAL: no fsync per commit)."""
+        if self.db.is_sqlite:
+            if self._write_engine is None:
+                self._write_engine = _sqlite_writer(self.db.engine)
+            async with self._write_engine.begin() as connection:
+                yield connection
+            return
+        async with self.db.engine.begin() as connection:
+            await connection.exec_driver_sql("SET LOCAL synchronous_commit TO OFF")
+            yield connection
 
     async def _fresh(self, response_id: str,
                      load: Callable[[], Awaitable[T | None]]) -> T | None:
@@ -334,7 +413,7 @@ class ResponseStore:
     async def get(self, response_id: str, owner: str) -> ResponseRecord | None:
         pending = self._pending.get(response_id)
         if pending is not None:
-            return pending if pending.owner == owner else None
+            return pending.record() if pending.owner == owner else None
         record = await self._fresh(response_id, lambda: self._load_record(response_id))
         return record if record is not None and record.owner == owner else None
 
@@ -347,8 +426,8 @@ class ResponseStore:
         return ResponseRecord(
             id=row.id, owner=row.owner, previous_response_id=row.previous_response_id,
             root_id=row.root_id, depth=row.depth, created_at=row.created_at, model=row.model,
-            status=row.status, response=row.response, input_items=row.input_items,
-            messages=row.messages)
+            status=row.status, response=_with_output(row.response, row.output_items),
+            input_items=row.input_items, output_items=row.output_items)
 
     async def delete(self, response_id: str, owner: str) -> bool:
         """Delete a response of `owner`'s; False when there is none."""
@@ -400,9 +479,25 @@ class ResponseStore:
                 self._writer.cancel()
                 log.error("%d responses were answered but not stored before shutdown",
                           len(self._pending))
+        if self._write_engine is not None:
+            await self._write_engine.dispose()
+
+
+def _sqlite_writer(engine: AsyncEngine) -> AsyncEngine:
+    """One connection to the same SQLite file, for the writer alone."""
+    writer = create_async_engine(engine.url, poolclass=StaticPool, hide_parameters=True)
+    event.listen(writer.sync_engine, "connect", _writer_pragmas)
+    return writer
+
+
+def _writer_pragmas(dbapi_connection: Any, _record: object) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA busy_timeout=5000")
+    cursor.close()
 
 
 def _link(row: Any) -> _Link:
-    messages = row.messages
     return _Link(row.owner, row.previous_response_id, row.root_id, row.depth, row.created_at,
-                 messages, len(orjson.dumps(messages)))
+                 row.input_json.encode(), row.output_json.encode())

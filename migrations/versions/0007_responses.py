@@ -1,6 +1,6 @@
-"""Stored OpenAI Responses: each response's Response object, input items and the turn as chat
-messages, scoped to its owner; `root_id` groups a conversation so a `previous_response_id`
-chain loads in one indexed query, `created_at` is indexed for the retention purge.
+"""Stored OpenAI Responses: each response's Response object and its input and output items,
+scoped to its owner; `root_id` groups a conversation so a `previous_response_id` chain loads
+in one indexed query, `created_at` is indexed for the retention purge.
 
 Revision ID: 0007_responses
 Revises: 0006_hook_results
@@ -31,7 +31,7 @@ def upgrade() -> None:
         sa.Column("status", sa.String(16), nullable=False),
         sa.Column("response", sa.JSON(), nullable=False),
         sa.Column("input_items", sa.JSON(), nullable=False),
-        sa.Column("messages", sa.JSON(), nullable=False),
+        sa.Column("output_items", sa.JSON(), nullable=False),
     )
     op.create_index("ix_responses_root_id", "responses", ["root_id"])
     op.create_index("ix_responses_created_at", "responses", ["created_at"])

@@ -110,6 +110,10 @@ def test_native_dialects_are_declared_not_probed(slug: str) -> None:
             assert not adapter.takes_native(dialect, dialect, "claude-sonnet-4-5")
     assert ("messages" in adapter.native_dialects) == (slug in ("anthropic", "vertex-ai",
                                                                 "bedrock"))
+    assert ("responses" in adapter.native_dialects) == (slug in ("openai", "azure-openai"))
+    if "responses" in adapter.native_dialects:
+        assert adapter.takes_native("responses", "responses", "gpt-5")
+        assert not adapter.takes_native("responses", "responses/resp_1", "gpt-5")
     if slug == "vertex-ai":
         assert adapter.takes_native("messages", "messages", "claude-sonnet-4-5@20250929")
         assert not adapter.takes_native("messages", "messages", "gemini-2.5-flash")

@@ -23,6 +23,9 @@ differently. Scenarios (combine with `+`):
     tool-once          tool-calls until the conversation holds a tool result, then the answer
     reasoning          a chat stream whose deltas are `reasoning_content`, not content
 
+`POST .../responses` answers as OpenAI's Responses API does (a Response object, or its event
+stream), for requests the gateway sends natively.
+
 Every request is recorded (`requests`), with the number in flight at once (`max_in_flight`),
 and streams the client abandoned are counted in `cancelled_streams`, hanging requests the
 client abandoned in `abandoned`.
@@ -33,6 +36,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -134,6 +138,12 @@ class MockUpstream:
                 {"id": "mock-model", "object": "model", "created": 0, "owned_by": "mock"}]})
         if path == "embeddings":
             return JSONResponse(_embeddings(body))
+        if path == "responses" and isinstance(body, dict):
+            response = _response_object(body)
+            if body.get("stream"):
+                return StreamingResponse(_response_events(response),
+                                         media_type="text/event-stream")
+            return JSONResponse(response)
         if path in ("chat/completions", "completions") and isinstance(body, dict):
             if body.get("stream"):
                 return StreamingResponse(self._stream(path, body, flags, delay),
@@ -206,6 +216,49 @@ def _delta(i: int, word: str, flags: list[str]) -> dict[str, Any]:
     if "reasoning" in flags:
         return delta | {"content": "", "reasoning_content": word}
     return delta | {"content": word}
+
+
+def _response_object(body: dict[str, Any]) -> dict[str, Any]:
+    """OpenAI's Response to a Responses request: the mock's words as one message."""
+    text = "".join(STREAM_WORDS)
+    prompt = len(str(body.get("input", "")).split())
+    return {"id": f"resp_mock_{uuid.uuid4().hex}", "object": "response",
+            "created_at": int(time.time()), "status": "completed", "model": body.get("model"),
+            "store": body.get("store", True), "previous_response_id": None, "error": None,
+            "incomplete_details": None, "instructions": body.get("instructions"),
+            "metadata": {}, "parallel_tool_calls": True, "temperature": None, "top_p": None,
+            "tool_choice": "auto", "tools": [], "output": [
+                {"type": "message", "id": f"msg_mock_{uuid.uuid4().hex}", "role": "assistant",
+                 "status": "completed",
+                 "content": [{"type": "output_text", "text": text, "annotations": []}]}],
+            "usage": {"input_tokens": prompt, "input_tokens_details": {"cached_tokens": 0},
+                      "output_tokens": len(STREAM_WORDS),
+                      "output_tokens_details": {"reasoning_tokens": 0},
+                      "total_tokens": prompt + len(STREAM_WORDS)}}
+
+
+async def _response_events(response: dict[str, Any]):  # type: ignore[no-untyped-def]
+    item = response["output"][0]
+    item_id, text = item["id"], item["content"][0]["text"]
+    opened = {**response, "status": "in_progress", "output": [], "usage": None}
+    events: list[dict[str, Any]] = [
+        {"type": "response.created", "response": opened},
+        {"type": "response.output_item.added", "output_index": 0,
+         "item": {**item, "status": "in_progress", "content": []}},
+        {"type": "response.content_part.added", "item_id": item_id, "output_index": 0,
+         "content_index": 0, "part": {"type": "output_text", "text": "", "annotations": []}},
+        *({"type": "response.output_text.delta", "item_id": item_id, "output_index": 0,
+           "content_index": 0, "delta": word} for word in STREAM_WORDS),
+        {"type": "response.output_text.done", "item_id": item_id, "output_index": 0,
+         "content_index": 0, "text": text},
+        {"type": "response.content_part.done", "item_id": item_id, "output_index": 0,
+         "content_index": 0, "part": item["content"][0]},
+        {"type": "response.output_item.done", "output_index": 0, "item": item},
+        {"type": "response.completed", "response": response},
+    ]
+    for number, event in enumerate(events):
+        yield (f"event: {event['type']}\n".encode() +
+               _sse({**event, "sequence_number": number}))
 
 
 def _has_tool_result(body: Any) -> bool:

@@ -28,9 +28,12 @@ from gateway.pipeline.dialects.responses_output import (
     response_usage,
 )
 from gateway.pipeline.dialects.responses_request import (
+    NATIVE_ONLY,
     ResponsesRequest,
     decode_request,
     items_to_messages,
+    native_history,
+    native_input,
 )
 from gateway.pipeline.dialects.responses_stream import ResponsesStreamEncoder
 from gateway.store.responses import Chain, ResponseRecord, ResponseStore, mint_response_id
@@ -44,6 +47,7 @@ class ResponsesTurn:
 
     def __init__(self) -> None:
         self.id = mint_response_id()
+        self._client: dict[str, Any] = {}  # the body as the client sent it
         self._request: ResponsesRequest | None = None
         self._builder: ResponseBuilder | None = None
         self.owner: str | None = None
@@ -62,16 +66,35 @@ class ResponsesTurn:
         return self._builder
 
     def decode(self, endpoint: Endpoint, raw: bytes) -> Decoded:
-        self._request = decode_request(json_object(raw))
+        self._client = json_object(raw)
+        self._request = decode_request(self._client)
         self._builder = ResponseBuilder(self._request, self.id)
-        return Decoded(self._request.body())
+        only = next(((name, why) for name, why in NATIVE_ONLY.items()
+                     if self._client.get(name) is not None), None)
+        return Decoded(self._request.body(), self._native(None), only)
 
     def continue_from(self, owner: str, chain: Chain | None,
-                      store: ResponseStore | None) -> dict[str, Any]:
-        """The canonical body with `chain`'s history; `owner` will own the response, which
-        goes to `store` (when the request asked to store it) once made."""
+                      store: ResponseStore | None) -> tuple[dict[str, Any], dict[str, Any]]:
+        """The canonical and native bodies with `chain`'s history; `owner` will own the
+        response, which goes to `store` (when the request asked to store it) once made."""
         self.owner, self.chain, self.store = owner, chain, store
-        return self.request.body(chain.messages if chain is not None else ())
+        if chain is None:
+            return self.request.body(), self._native(None)
+        return self.request.body(items_to_messages(chain.items)), self._native(chain)
+
+    def _native(self, chain: Chain | None) -> dict[str, Any]:
+        """The client's own body, for a target that speaks Responses (OpenAI, Azure). The
+        gateway keeps the state whatever the target: it sends `store: false` (OpenAI keeps no
+        copy, so a DELETE here deletes it all) and a chain's history as `input` items rather
+        than `previous_response_id`; `background` runs in the foreground, as translated."""
+        body = {k: v for k, v in self._client.items()
+                if k not in ("previous_response_id", "background")}
+        if not any(self._client.get(name) is not None for name in NATIVE_ONLY):
+            body["store"] = False  # a stored conversation or prompt is OpenAI's to keep
+        if chain is not None:
+            body["input"] = [*native_history(chain.items),
+                             *native_input(self._client.get("input"))]
+        return body
 
     def encode_answer(self, content: bytes, request: ParsedRequest) -> bytes:
         answer = orjson.loads(content)
@@ -102,16 +125,32 @@ class ResponsesTurn:
     def _finished(self, response: dict[str, Any]) -> None:
         """Store a finished response (when asked to), before the client can see its end:
         called as its JSON or its stream's last event is made."""
+        self._keep(self.id, response)
+
+    def native_finished(self, response: dict[str, Any]) -> None:
+        """Store a Response a native target made (under its own id), as the client asked:
+        the stored copy says `store: true` and names the previous response, as it would
+        have from OpenAI had the gateway not kept the state itself."""
+        response_id = response.get("id")
+        if isinstance(response_id, str) and response_id and self.record is None:
+            self._keep(response_id, {**response, "store": True,
+                                     "previous_response_id": self.request.previous_response_id})
+
+    def _keep(self, response_id: str, response: dict[str, Any]) -> None:
         request = self.request
         if not request.store or self.owner is None:
             return
         chain = self.chain
+        output = response.get("output")
+        model = response.get("model")
         self.record = ResponseRecord(
-            id=self.id, owner=self.owner, previous_response_id=request.previous_response_id,
-            root_id=chain.root_id if chain is not None else self.id,
+            id=response_id, owner=self.owner,
+            previous_response_id=request.previous_response_id,
+            root_id=chain.root_id if chain is not None else response_id,
             depth=chain.depth + 1 if chain is not None else 0, created_at=datetime.now(UTC),
-            model=response["model"], status=response["status"], response=response,
+            model=model if isinstance(model, str) else "",
+            status=str(response.get("status") or "completed"), response=response,
             input_items=request.input_items,
-            messages=items_to_messages([*request.input_items, *response["output"]]))
+            output_items=output if isinstance(output, list) else [])
         if self.store is not None:
             self.store.save(self.record)

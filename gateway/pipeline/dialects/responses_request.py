@@ -12,7 +12,7 @@ history a `previous_response_id` chain prepends (gateway/store/responses.py keep
 
 from __future__ import annotations
 
-import os
+import random
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -23,17 +23,20 @@ _ROLES = {"user": "user", "assistant": "assistant", "system": "system", "develop
 _TEXT_PARTS = frozenset({"input_text", "output_text", "text"})
 _TOOL_CHOICES = frozenset({"none", "auto", "required"})
 _EFFORTS = frozenset({"none", "minimal", "low", "medium", "high", "xhigh"})
-# Fields whose meaning the gateway cannot provide on any target: a 400 naming them.
-_REFUSED = {
-    "conversation": "the Conversations API is not provided by the gateway; chain turns with "
-                    "previous_response_id instead",
-    "prompt": "stored prompts live at OpenAI; send instructions and input instead",
+# Fields only OpenAI itself can honour (its stored conversations and prompts): a request with
+# one goes natively to OpenAI or Azure, and to any other target is a 400 naming the field.
+NATIVE_ONLY = {
+    "conversation": "OpenAI's Conversations API state, which the gateway does not translate "
+                    "(chain turns with previous_response_id instead)",
+    "prompt": "a prompt stored at OpenAI, which the gateway does not translate (send "
+              "instructions and input instead)",
 }
 
 
 def new_id(prefix: str) -> str:
-    """`resp_`, `msg_`, `fc_`, `call_`, `rs_` ids: the prefix and 48 random hex digits."""
-    return f"{prefix}_{os.urandom(24).hex()}"
+    """`msg_`, `fc_`, `call_`, `rs_` ids: the prefix and 48 random hex digits. Ids, not
+    secrets (what they name is scoped to its owner): `random`, not a system call each."""
+    return f"{prefix}_{random.getrandbits(192):048x}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,10 +60,7 @@ class ResponsesRequest:
 
 
 def decode_request(body: dict[str, Any]) -> ResponsesRequest:
-    for name, why in _REFUSED.items():
-        if body.get(name) is not None:
-            raise InvalidRequest(f"'{name}' is not supported: {why}", param=name,
-                                 code="unsupported_parameter")
+    """The canonical request (NATIVE_ONLY fields have none: the caller checks for them)."""
     model = _optional(body, "model", str, "a string")
     instructions = _optional(body, "instructions", str, "a string")
     previous = _optional(body, "previous_response_id", str, "a response id string")
@@ -69,7 +69,7 @@ def decode_request(body: dict[str, Any]) -> ResponsesRequest:
     store = _optional(body, "store", bool, "a boolean")
     stream = _optional(body, "stream", bool, "a boolean")
     raw_input = body.get("input")
-    if raw_input is None and previous is None:
+    if raw_input is None and previous is None and not any(body.get(n) for n in NATIVE_ONLY):
         raise InvalidRequest("'input' is required (a string or a list of input items)",
                              param="input", code="missing_required_parameter")
     items = _input_items(raw_input)
@@ -306,6 +306,44 @@ def _chat_part(part: dict[str, Any]) -> dict[str, Any]:
         file = {k: part[k] for k in ("file_data", "file_id", "filename") if part.get(k)}
         return {"type": "file", "file": file}
     return {"type": "text", "text": part.get("text") or part.get("refusal") or ""}
+
+
+# --- the same items for OpenAI itself (the native path) -----------------------------------
+
+def native_input(raw: Any) -> list[Any]:
+    """A request's `input` as a list of items."""
+    if raw is None:
+        return []
+    return [{"role": "user", "content": raw}] if isinstance(raw, str) else list(raw)
+
+
+def native_history(items: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Stored items as `input` for OpenAI itself, which keeps none of them (the gateway sends
+    `store: false`): no ids (they name nothing there), assistant text as plain content,
+    reasoning only when it carries its encrypted content (OpenAI cannot look it up)."""
+    out: list[dict[str, Any]] = []
+    for item in items:
+        kind = item.get("type")
+        if kind == "message":
+            parts = item.get("content") or ()
+            if item.get("role") == "assistant":
+                text = "".join(p.get("text") or p.get("refusal") or "" for p in parts)
+                out.append({"role": "assistant", "content": text})
+            else:
+                out.append({"role": item.get("role"), "content": [_input_part(p)
+                                                                   for p in parts]})
+        elif kind == "reasoning":
+            if item.get("encrypted_content"):
+                out.append(item)
+        else:
+            out.append({k: v for k, v in item.items() if k not in ("id", "status")})
+    return out
+
+
+def _input_part(part: dict[str, Any]) -> dict[str, Any]:
+    if part.get("type") in _TEXT_PARTS or part.get("type") == "refusal":
+        return {"type": "input_text", "text": part.get("text") or part.get("refusal") or ""}
+    return part
 
 
 # --- tools and formats ---------------------------------------------------------------------

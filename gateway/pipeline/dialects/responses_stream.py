@@ -108,9 +108,12 @@ class ResponsesStreamEncoder:
         return b"".join(out)
 
     def error(self, exc: GatewayError) -> bytes:
-        out: list[bytes] = []
         if not self.started:
-            self._start(out)
+            # Nothing of this stream went out (or it was a native target's own, whose
+            # response this encoder never saw): OpenAI's plain error event.
+            return self._event("error", code=exc.code or _ERROR_CODES.get(
+                exc.status, "server_error"), message=exc.message, param=exc.param)
+        out: list[bytes] = []
         self._close_all(out, "incomplete")
         error = {"code": exc.code or _ERROR_CODES.get(exc.status, "server_error"),
                  "message": exc.message}

@@ -18,7 +18,7 @@ from gateway.usage import table as _usage_table  # noqa: F401 - registers reques
 from tests.support.servers import free_port
 
 KEY_TABLES = {"api_keys", "virtual_keys", "configs", "config_versions", "request_logs",
-              "prompts", "prompt_versions"}
+              "prompts", "prompt_versions", "responses"}
 
 
 def tables(url: str) -> set[str]:

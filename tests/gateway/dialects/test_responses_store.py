@@ -33,20 +33,24 @@ async def db(database_url: str) -> AsyncIterator[Database]:  # noqa: F811
 def record(response_id: str, owner: str = "key:a", parent: ResponseRecord | None = None,
            text: str | None = None, age_days: float = 0) -> ResponseRecord:
     said = text or f"turn {response_id}"
+    output = [{"type": "message", "id": f"msg_out_{response_id}", "role": "assistant",
+               "status": "completed", "content": [
+                   {"type": "output_text", "text": f"answer {response_id}", "annotations": []}]}]
     return ResponseRecord(
         id=response_id, owner=owner, previous_response_id=parent.id if parent else None,
         root_id=parent.root_id if parent else response_id,
         depth=parent.depth + 1 if parent else 0,
         created_at=datetime.now(UTC) - timedelta(days=age_days), model="m",
-        status="completed", response={"id": response_id, "object": "response"},
+        status="completed", response={"id": response_id, "object": "response",
+                                      "output": output},
         input_items=[{"type": "message", "id": f"msg_in_{response_id}", "role": "user",
                       "content": [{"type": "input_text", "text": said}]}],
-        messages=[{"role": "user", "content": said},
-                  {"role": "assistant", "content": f"answer {response_id}"}])
+        output_items=output)
 
 
-def said(messages: list[dict[str, Any]]) -> list[str]:
-    return [m["content"] for m in messages if m["role"] == "user"]
+def said(items: list[dict[str, Any]]) -> list[str]:
+    """The user's words in a chain's items, oldest first."""
+    return [item["content"][0]["text"] for item in items if item["role"] == "user"]
 
 
 async def test_save_get_delete_scoped_to_the_owner(db: Database):
@@ -81,14 +85,14 @@ async def test_a_chain_is_its_ancestors_only_oldest_first(db: Database):
     for reader in (store, ResponseStore(db, 30)):  # cached, and loaded from the table
         chain = await reader.chain("resp_b", "key:a")
         assert chain is not None and (chain.root_id, chain.depth) == ("resp_r", 2)
-        assert said(chain.messages) == ["turn resp_r", "turn resp_a", "turn resp_b"]
+        assert said(chain.items) == ["turn resp_r", "turn resp_a", "turn resp_b"]
         branch = await reader.chain("resp_s", "key:a")
-        assert branch is not None and said(branch.messages) == ["turn resp_r", "turn resp_s"]
+        assert branch is not None and said(branch.items) == ["turn resp_r", "turn resp_s"]
     # A deleted ancestor ends the history there.
     assert await store.delete("resp_a", "key:a")
     for reader in (store, ResponseStore(db, 30)):
         chain = await reader.chain("resp_b", "key:a")
-        assert chain is not None and said(chain.messages) == ["turn resp_b"]
+        assert chain is not None and said(chain.items) == ["turn resp_b"]
     await store.close()
 
 
@@ -109,8 +113,8 @@ async def test_a_cold_twenty_turn_chain_loads_in_two_queries(db: Database):
     try:
         reader = ResponseStore(db, 30)
         chain = await reader.chain("resp_19", "key:a")
-        assert chain is not None and len(chain.messages) == 40
-        assert said(chain.messages)[0] == "turn resp_00"
+        assert chain is not None and len(chain.items) == 40  # 20 turns, in and out
+        assert said(chain.items)[0] == "turn resp_00"
         assert len([s for s in statements if s.lstrip().upper().startswith("SELECT")]) == 2
         statements.clear()
         again = await reader.chain("resp_19", "key:a")
@@ -129,7 +133,7 @@ async def test_expired_responses_are_never_served_and_are_purged(db: Database):
     assert await reader.get("resp_old", "key:a") is None
     assert await reader.chain("resp_old", "key:a") is None
     chain = await reader.chain("resp_young", "key:a")
-    assert chain is not None and said(chain.messages) == ["turn resp_young"]
+    assert chain is not None and said(chain.items) == ["turn resp_young"]
     assert await reader.purge() == 1
     assert await keeper.get("resp_old", "key:a") is None  # gone from the table
     assert await keeper.get("resp_young", "key:a") is not None
@@ -155,7 +159,7 @@ async def test_a_broken_database_never_fails_the_save(monkeypatch):
         store.save(first)  # does not raise
         store.save(record("resp_2", parent=first))
         chain = await store.chain("resp_2", "key:a")  # this process can chain from it
-        assert chain is not None and said(chain.messages) == ["turn resp_1", "turn resp_2"]
+        assert chain is not None and said(chain.items) == ["turn resp_1", "turn resp_2"]
         assert (await store.get("resp_1", "key:a")) == first
         await store.flush()  # the writes were given up on, after their retries
         await store.close()

@@ -15,8 +15,10 @@ from pydantic import TypeAdapter
 
 from gateway.errors import InvalidRequest, UpstreamUnreachable
 from gateway.pipeline.dialects.responses import ResponsesTurn
+from gateway.pipeline.dialects.responses_native import RESPONSES_NATIVE, replay_response
 from gateway.pipeline.dialects.responses_request import decode_request, items_to_messages
-from providers.base import Endpoint
+from gateway.store.responses import Chain
+from providers.base import Endpoint, StreamError
 
 EVENTS: TypeAdapter[ResponseStreamEvent] = TypeAdapter(ResponseStreamEvent)
 
@@ -158,8 +160,6 @@ def test_json_object_and_no_tools_drop_tool_choice():
     ({"input": "x", "temperature": "hot"}, "temperature"),
     ({"input": "x", "metadata": {"a": 1}}, "metadata"),
     ({"input": "x", "previous_response_id": ""}, "previous_response_id"),
-    ({"input": "x", "conversation": "conv_1"}, "conversation"),
-    ({"input": "x", "prompt": {"id": "pmpt_1"}}, "prompt"),
     ({"input": ["hi"]}, "input[0]"),
     ({"input": [{"role": "robot", "content": "x"}]}, "input[0].role"),
     ({"input": [{"role": "user", "content": 4}]}, "input[0].content"),
@@ -243,8 +243,8 @@ def test_text_answer_becomes_a_response_with_minted_ids_and_usage():
     record = turn.record
     assert record is not None and record.id == turn.id and record.owner == "key:k1"
     assert record.root_id == turn.id and record.depth == 0
-    assert record.messages == [{"role": "user", "content": "Hi"},
-                               {"role": "assistant", "content": "Hello!"}]
+    assert record.input_items == turn.request.input_items
+    assert record.output_items == body["output"]
 
 
 def test_tool_calls_reasoning_and_truncation():
@@ -366,7 +366,7 @@ def test_text_then_parallel_tool_calls_get_their_own_items():
     assert [(o.type, getattr(o, "call_id", None)) for o in final.output] == [
         ("message", None), ("function_call", "call_a"), ("function_call", "call_b")]
     assert turn.record is not None
-    assert turn.record.messages[-1]["tool_calls"][1]["function"]["arguments"] == '{"tz":"UTC"}'
+    assert turn.record.output_items[2]["arguments"] == '{"tz":"UTC"}'
 
 
 def test_reasoning_stream_and_hook_results_chunk():
@@ -413,3 +413,91 @@ def test_an_empty_stream_still_opens_and_completes():
     assert [e["type"] for e in events] == ["response.created", "response.in_progress",
                                            "response.completed"]
     assert turn.record is None  # no owner known: nothing to store
+
+
+# --- the native path (OpenAI, Azure) ----------------------------------------------------
+
+def test_the_native_body_keeps_the_state_at_the_gateway():
+    turn = ResponsesTurn()
+    decoded = turn.decode(Endpoint.CHAT, orjson.dumps({
+        "model": "gpt-x", "input": "Next?", "previous_response_id": "resp_prev",
+        "background": True, "include": ["reasoning.encrypted_content"], "store": True}))
+    assert decoded.native_only is None
+    assert decoded.native == {"model": "gpt-x", "input": "Next?", "store": False,
+                              "include": ["reasoning.encrypted_content"]}
+    history = [
+        {"type": "message", "id": "msg_u", "role": "user", "status": "completed",
+         "content": [{"type": "input_text", "text": "Hi"}]},
+        {"type": "reasoning", "id": "rs_plain", "summary": []},
+        {"type": "reasoning", "id": "rs_sealed", "summary": [], "encrypted_content": "e"},
+        {"type": "message", "id": "msg_a", "role": "assistant", "status": "completed",
+         "content": [{"type": "output_text", "text": "Hello", "annotations": []}]},
+        {"type": "function_call", "id": "fc_1", "call_id": "call_1", "name": "f",
+         "arguments": "{}", "status": "completed"},
+        {"type": "function_call_output", "id": "fco_1", "call_id": "call_1", "output": "42"},
+    ]
+    body, native = turn.continue_from("key:k", Chain(history, "resp_root", 3), None)
+    assert native["input"] == [
+        {"role": "user", "content": [{"type": "input_text", "text": "Hi"}]},
+        {"type": "reasoning", "id": "rs_sealed", "summary": [], "encrypted_content": "e"},
+        {"role": "assistant", "content": "Hello"},
+        {"type": "function_call", "call_id": "call_1", "name": "f", "arguments": "{}"},
+        {"type": "function_call_output", "call_id": "call_1", "output": "42"},
+        {"role": "user", "content": "Next?"}]
+    assert "previous_response_id" not in native and native["store"] is False
+    assert [m["role"] for m in body["messages"]] == ["user", "assistant", "tool", "user"]
+
+
+def test_conversation_and_prompt_only_go_natively():
+    turn = ResponsesTurn()
+    decoded = turn.decode(Endpoint.CHAT, orjson.dumps({"model": "m", "conversation": "conv_1",
+                                                       "input": "hi"}))
+    assert decoded.native_only is not None and decoded.native_only[0] == "conversation"
+    assert decoded.native is not None and "store" not in decoded.native  # OpenAI's state
+
+
+def test_a_native_response_is_stored_under_its_own_id():
+    turn = turn_for({"model": "m", "input": "Hi", "previous_response_id": "resp_p"})
+    turn.chain = Chain([], "resp_root", 0)
+    turn.native_finished({"id": "resp_openai", "object": "response", "status": "completed",
+                          "model": "gpt-x", "store": False, "previous_response_id": None,
+                          "output": [{"type": "message", "id": "msg_o", "role": "assistant",
+                                      "content": []}]})
+    record = turn.record
+    assert record is not None and record.id == "resp_openai" and record.root_id == "resp_root"
+    assert record.response["store"] is True
+    assert record.response["previous_response_id"] == "resp_p"
+    assert record.output_items[0]["id"] == "msg_o" and record.depth == 1
+
+
+def test_an_error_before_any_event_is_a_plain_error_event():
+    turn = turn_for({"input": "x", "stream": True})
+    encoder = turn.stream_encoder(None)  # type: ignore[arg-type]
+    raw = encoder.error(UpstreamUnreachable("gone"))
+    event = orjson.loads(raw.decode().split("data: ", 1)[1])
+    assert event == {"type": "error", "sequence_number": 0, "code": "upstream_unreachable",
+                     "message": "gone", "param": None}
+    assert turn.record is None
+
+
+def test_native_watcher_and_replay():
+    turn = turn_for({"input": "x"})
+    response = encode(turn, completion({"role": "assistant", "content": "Hello"}))
+    events = replay_response(response)
+    assert accumulate(events).output_text == "Hello"
+    assert [e["sequence_number"] for e in events] == list(range(len(events)))
+    watcher = RESPONSES_NATIVE.stream("responses")
+    assert "".join(watcher.event(e) for e in events) == "Hello"
+    watcher.end()
+    assert watcher.result() == response
+    assert watcher.usage == {"prompt_tokens": 12, "completion_tokens": 5, "total_tokens": 17,
+                             "prompt_tokens_details": {"cached_tokens": 4},
+                             "completion_tokens_details": {"reasoning_tokens": 2}}
+    assert RESPONSES_NATIVE.usage("responses", response) == watcher.usage
+    cut = RESPONSES_NATIVE.stream("responses")
+    cut.event(events[0])
+    with pytest.raises(StreamError):
+        cut.end()
+    with pytest.raises(StreamError) as failed:
+        cut.event({"type": "error", "code": "rate_limit_exceeded", "message": "slow down"})
+    assert failed.value.error.status == 429
