@@ -25,6 +25,7 @@ from gateway.errors import (
     UpstreamTooLarge,
     UpstreamUnreachable,
 )
+from gateway.net.httpcore_transport import HttpcoreTransport
 from gateway.net.pinning import PinnedBackend, PinnedResolver
 from gateway.settings import Settings
 
@@ -99,11 +100,8 @@ def _aiohttp_transport(settings: Settings) -> httpx.AsyncBaseTransport:
 
 
 def _httpx_transport(limits: httpx.Limits) -> httpx.AsyncBaseTransport:
-    """httpx's own pool, as AsyncClient would make it, connecting through the pin."""
-    transport = httpx.AsyncHTTPTransport(limits=limits, trust_env=False)
-    # httpx offers no argument for the network backend; its pool holds it here.
-    transport._pool._network_backend = PinnedBackend()
-    return transport
+    """httpcore's pool, as AsyncClient would make it, connecting through the pin."""
+    return HttpcoreTransport(limits, network_backend=PinnedBackend())
 
 
 with warnings.catch_warnings():

@@ -78,7 +78,8 @@ async def _run_target(services: Services, outcome: Outcome, leaf: Leaf) -> Answe
     if services.limiter is not None and leaf.virtual_key is not None:
         # A key this request already holds is not counted again: retries count once.
         await services.limiter.admit(outcome, [virtual_key_scope(leaf.virtual_key)])
-    prepared = prepare(request, leaf, REGISTRY[leaf.provider])
+    prepared = prepare(request, leaf, REGISTRY[leaf.provider],
+                       guarded=bool(hooks.hooks_of(outcome, leaf)))
     prepared = await hooks.before_request(services.guardrails, outcome, leaf, prepared)
     # The cache wraps the retrying leaf: a hit costs no attempt at all.
     answer = await cached_attempt(services, outcome, leaf, prepared,

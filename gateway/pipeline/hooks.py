@@ -58,10 +58,7 @@ def _event(outcome: Outcome, leaf: Leaf, prepared: Prepared) -> HookEvent | None
 async def before_request(runner: GuardrailRunner, outcome: Outcome, leaf: Leaf,
                          prepared: Prepared) -> Prepared:
     outcome.hooks_before = outcome.hooks_after = None  # this target's, not an earlier one's
-    hooks = hooks_of(outcome, leaf)
-    if prepared.native is not None and hooks.after and outcome.request.native_only is None:
-        # Output hooks read canonical answers: this target is sent the translated body.
-        prepared = replace(prepared, native=None)
+    hooks = hooks_of(outcome, leaf)  # a target with hooks was prepared translated (prepare.py)
     if not hooks.before:
         return prepared
     event = _event(outcome, leaf, prepared)

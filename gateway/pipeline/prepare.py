@@ -33,20 +33,28 @@ class Prepared:
         return self.model or ""
 
 
-def prepare(request: ParsedRequest, leaf: Leaf, adapter: Adapter) -> Prepared:
+def prepare(request: ParsedRequest, leaf: Leaf, adapter: Adapter, *,
+            guarded: bool = False) -> Prepared:
+    """`guarded`: guardrails apply to this target. They read and answer canonical bodies, so
+    such a target is always sent the translated body, never the client's native one: what
+    they check is what is sent. A request that cannot be translated (native-only content) is
+    then refused rather than sent unchecked."""
     if request.body is None:
         return Prepared(None, None, stream=False)
     body = {**request.body, **leaf.override_params}
     model = body.get("model")
     stream = bool(body.get("stream")) and request.endpoint is not Endpoint.EMBEDDINGS
-    if request.native_body is not None and request.dialect in adapter.native_dialects \
+    if request.native_body is not None and not guarded \
+            and request.dialect in adapter.native_dialects \
             and adapter.takes_native(request.dialect, request.path, str(model or "")):
         native = {**request.native_body, **leaf.override_params}
         return Prepared(body, model if isinstance(model, str) else None, stream, native=native)
     if request.native_only is not None:
         where, why = request.native_only
-        raise InvalidRequest(f"'{where}': {why}; {leaf.provider} (target {leaf.path}) cannot "
-                             f"take the request as it is", param=where, provider=leaf.provider,
+        reason = ("guardrails apply to this request and can only read what translates"
+                  if guarded else f"{leaf.provider} (target {leaf.path}) cannot take the "
+                  "request as it is")
+        raise InvalidRequest(f"'{where}': {why}; {reason}", param=where, provider=leaf.provider,
                              code="untranslatable")
     strip_usage = False
     if stream and adapter.injects_stream_usage and request.endpoint in _USAGE_STREAMS:

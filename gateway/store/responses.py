@@ -382,10 +382,14 @@ class ResponseStore:
         the batch wait already accepts losing the last moments' rows to a crash (never
         consistency). Postgres: asynchronous commit for this transaction only. SQLite: the
         writer's own connection, `synchronous=NORMAL` (WAL: no fsync per commit)."""
-        if self.db.is_sqlite:
+        if self.db.is_sqlite and self.db.engine.url.database not in (None, "", ":memory:"):
             if self._write_engine is None:
                 self._write_engine = _sqlite_writer(self.db.engine)
             async with self._write_engine.begin() as connection:
+                yield connection
+            return
+        if self.db.is_sqlite:  # in memory: a second connection would be another database
+            async with self.db.engine.begin() as connection:
                 yield connection
             return
         async with self.db.engine.begin() as connection:

@@ -19,7 +19,7 @@ from typing import Any
 
 from pystache.context import ContextStack, KeyNotFoundError
 from pystache.parsed import ParsedTemplate
-from pystache.parser import ParsingError, _PartialNode, parse
+from pystache.parser import ParsingError, parse
 from pystache.renderengine import RenderEngine
 
 from gateway.errors import InvalidRequest
@@ -89,12 +89,35 @@ def _compile(text: str, where: str) -> ParsedTemplate:
 
 
 def _refuse_partials(parsed: ParsedTemplate, where: str) -> None:
-    for node in parsed._parse_tree:
-        if isinstance(node, _PartialNode):
-            raise TemplateError(f"{where}: partials are not supported ({{{{> {node.key}}}}})")
-        for child in (getattr(node, "parsed", None), getattr(node, "parsed_section", None)):
-            if isinstance(child, ParsedTemplate):
-                _refuse_partials(child, where)
+    try:
+        parsed.render(_Probe(), ContextStack())
+    except _PartialFound as found:
+        raise TemplateError(f"{where}: partials are not supported ({{{{> {found.name}}}}})") \
+            from None
+
+
+class _PartialFound(Exception):
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+
+def _found_partial(name: str) -> str:
+    raise _PartialFound(name)
+
+
+class _Probe(RenderEngine):  # type: ignore[misc]  # pystache ships no type hints
+    """An engine that renders every section once, inverted ones too, and every variable as
+    "": one render walks the whole template, in order, to the first partial."""
+
+    def __init__(self) -> None:
+        super().__init__(literal=str, escape=str, resolve_context=lambda stack, name: None,
+                         resolve_partial=_found_partial, to_str=str)
+
+    def fetch_string(self, context: ContextStack, name: str) -> str:
+        return ""
+
+    def fetch_section_data(self, context: ContextStack, name: str) -> list[dict[str, Any]]:
+        return [{}]
 
 
 def _slots(messages: Sequence[Mapping[str, Any]]) -> list[tuple[Slot, str]]:

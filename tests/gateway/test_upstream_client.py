@@ -8,6 +8,7 @@ import socket
 import threading
 from collections.abc import Callable, Iterator
 
+import httpcore
 import httpx
 import pytest
 from starlette.applications import Starlette
@@ -15,11 +16,13 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from gateway.net.upstream import create_client, read_body
+from gateway.errors import UpstreamMalformed
+from gateway.net.httpcore_transport import _ERRORS, _mapped
+from gateway.net.upstream import body_chunks, create_client, read_body
 from gateway.settings import Settings
 from tests.support.mock_upstream import MockUpstream
 from tests.support.servers import ThreadedServer
-from tests.support.waiting import wait_until
+from tests.support.waiting import until, wait_until
 
 TRANSPORTS = pytest.mark.parametrize("transport", ["aiohttp", "httpx"])
 OPENAI = {"x-portkey-provider": "openai", "authorization": "Bearer sk-test"}
@@ -146,3 +149,66 @@ async def test_a_signed_path_goes_out_as_built_and_the_body_comes_back_whole(tra
         await client.aclose()
         server.close()
     assert request_lines == [b"POST /model/a%3Ab/invoke HTTP/1.1"]
+
+
+def test_every_httpcore_error_becomes_its_httpx_twin():
+    """A new httpcore error with no mapping fails here (httpx has the same test)."""
+    errors = [cls for name in httpcore.__all__
+              if isinstance(cls := getattr(httpcore, name), type) and issubclass(cls, Exception)
+              and cls is not httpcore.ConnectionNotAvailable]  # the pool's own retry signal
+    assert len(errors) == 14
+    for cls in errors:
+        with pytest.raises(httpx.TransportError) as raised, _mapped():
+            raise cls("boom")
+        assert type(raised.value).__name__ == cls.__name__ and str(raised.value) == "boom"
+        assert type(raised.value) is _ERRORS[cls]
+    with pytest.raises(KeyError), _mapped():  # anything else passes through
+        raise KeyError("x")
+
+
+@TRANSPORTS
+async def test_kept_alive_connections_are_reused_and_a_half_read_one_is_dropped(transport: str):
+    """Read to its end, a body hands its connection back; closed half-read, the connection is
+    dropped and the next request gets a new one; a body cut short is a broken upstream."""
+    connections = closed = 0
+    bodies = {b"/small": b"ok", b"/big": b"x" * (1 << 20)}
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        nonlocal connections, closed
+        connections += 1
+        try:
+            while head := await reader.readuntil(b"\r\n\r\n"):
+                path = head.split(b" ", 2)[1]
+                if path == b"/short":  # promises 100 bytes, sends 10, hangs up
+                    writer.write(b"HTTP/1.1 200 OK\r\ncontent-length: 100\r\n\r\n" + b"y" * 10)
+                    break
+                body = bodies[path]
+                writer.write(b"HTTP/1.1 200 OK\r\ncontent-length: %d\r\n\r\n" % len(body) + body)
+                await writer.drain()
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        finally:
+            writer.close()
+            closed += 1
+
+    server = await asyncio.start_server(serve, "127.0.0.1", 0)
+    base = f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}"
+    client = create_client(Settings(_env_file=None, upstream_transport=transport))
+    try:
+        for _ in range(2):
+            small = await client.send_direct("GET", f"{base}/small", {}, None)
+            assert await read_body(small, 100, "openai") == b"ok"
+        big = await client.send_direct("GET", f"{base}/big", {}, None)
+        chunks = aiter(body_chunks(big))
+        assert (await anext(chunks)).startswith(b"x")
+        await big.aclose()
+        assert await until(lambda: closed == 1)
+        small = await client.send_direct("GET", f"{base}/small", {}, None)
+        assert await read_body(small, 100, "openai") == b"ok"
+        assert connections == 2
+        short = await client.send_direct("GET", f"{base}/short", {}, None)
+        with pytest.raises(UpstreamMalformed, match="^openai broke the connection"):
+            await read_body(short, 1000, "openai")
+    finally:
+        await client.aclose()
+        server.close()

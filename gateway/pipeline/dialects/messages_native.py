@@ -81,13 +81,16 @@ class MessageWatcher:
                                             error.get("type")))
         if kind == "message_start" and isinstance(event.get("message"), dict):
             self.message = dict(event["message"])
-            self._count(self.message.get("usage"))
+            # Counts so far (input tokens, output_tokens 1): not the stream's usage until
+            # message_delta brings the final ones; a stream cut before that is estimated from
+            # what was relayed, as a chat stream is.
+            self._count(self.message.get("usage"), final=False)
         elif kind == "content_block_start" and isinstance(event.get("content_block"), dict):
             self.blocks[int(event.get("index", len(self.blocks)))] = dict(event["content_block"])
         elif kind == "content_block_delta":
             return self._delta(event)
         elif kind == "message_delta":
-            self._count(event.get("usage"))
+            self._count(event.get("usage"), final=True)
             if self.message is not None and isinstance(event.get("delta"), dict):
                 self.message.update(event["delta"])
         elif kind == "message_stop":
@@ -107,15 +110,19 @@ class MessageWatcher:
             block = self.blocks[index]
             if index in self.json:
                 text = "".join(self.json[index])
-                block["input"] = orjson.loads(text) if text else {}
+                try:
+                    block["input"] = orjson.loads(text) if text else {}
+                except orjson.JSONDecodeError:
+                    return None  # a tool input that is not JSON: nothing to keep or replay
             blocks.append(block)
         usage = dict(self.message.get("usage") or {}) | self.counts
         return self.message | {"content": blocks, "usage": usage}
 
-    def _count(self, usage: Any) -> None:
+    def _count(self, usage: Any, *, final: bool) -> None:
         if isinstance(usage, dict):  # cumulative counts; a null keeps the earlier one
             self.counts.update((k, v) for k, v in usage.items() if v is not None)
-            self.usage = usage_of(self.counts)
+            if final:
+                self.usage = usage_of(self.counts)
 
     def _delta(self, event: dict[str, Any]) -> str:
         delta = found if isinstance(found := event.get("delta"), dict) else {}

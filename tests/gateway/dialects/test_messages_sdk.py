@@ -458,3 +458,38 @@ def test_native_answers_are_cached_and_replayed_as_streams(gateway: str,
         assert stream.response.headers["x-portkey-cache-status"] == "HIT"
     assert replayed.model_dump(exclude_none=True) == whole
     assert len(upstream.requests) == 1
+
+
+def test_guarded_requests_go_translated_and_native_only_content_is_refused(
+        gateway: str, upstream: FixtureUpstream) -> None:
+    """Review finding: content with no chat form kept a request native, where neither input
+    nor output guardrails could read it. Guardrails read what is sent: a guarded request goes
+    translated to every target, and one that cannot be translated is refused, unsent."""
+    hidden = {"type": "search_result", "source": "https://example.com", "title": "t",
+              "content": [{"type": "text", "text": "DROP TABLE users"}]}
+    guard = {"provider": "anthropic", "input_guardrails": [
+        {"default.contains": {"words": ["DROP TABLE"], "operator": "none"}, "deny": True}]}
+    client = anthropic.Anthropic(api_key="k", base_url=gateway, max_retries=0,
+                                 default_headers={"x-portkey-config": json.dumps(guard)})
+    with pytest.raises(anthropic.BadRequestError) as info:
+        client.messages.create(model="claude-sonnet-4-5", max_tokens=10, messages=[
+            {"role": "user", "content": [{"type": "text", "text": "summarise"}, hidden]}])
+    assert "guardrails" in info.value.body["error"]["message"]
+    assert upstream.requests == []
+
+
+def test_a_native_stream_cut_before_its_end_is_estimated_not_billed_one_token(
+        gateway: str, upstream: FixtureUpstream) -> None:
+    """Review finding: message_start's `output_tokens: 1` was taken as the stream's usage, so
+    a stream cut before message_delta was billed one token whatever it had relayed."""
+    whole = (FIXTURES / "anthropic" / "text" / "stream.sse").read_bytes()
+    upstream.reply = Reply(whole[:whole.index(b"event: message_delta")], stream=True,
+                           content_type="text/event-stream")
+    response = httpx.post(f"{gateway}/v1/messages", timeout=30, headers={
+        "x-portkey-provider": "anthropic", "x-api-key": "sk-client-key"}, json={
+        "model": "claude-sonnet-4-5", "max_tokens": 64, "stream": True,
+        "messages": [{"role": "user", "content": "Capital of France? " * 50}]})
+    assert "event: error" in response.text  # the cut is reported, not a clean end
+    row = usage_row(gateway, response.headers["x-portkey-request-id"])
+    assert row["tokens_estimated"] is True
+    assert row["prompt_tokens"] > 100  # the whole prompt, estimated, not message_start's 1

@@ -66,12 +66,19 @@ def test_content_parts_are_rendered_and_the_stored_template_is_untouched():
     ("{{#a}} never closed", "invalid mustache template"),
     ("{{> partial}}", "partials are not supported"),
     ("{{#a}}{{> nested}}{{/a}}", "partials are not supported"),
+    ("{{#a}}{{^b}}x{{#c}}{{> deep}}{{/c}}{{/b}}{{/a}}", r"\({{> deep}}\)"),
+    ("{{=<% %>=}}<%^a%><%> other%><%/a%>", r"\({{> other}}\)"),
 ])
 def test_bad_templates_are_refused_when_saved(text, words):
     with pytest.raises(TemplateError, match=words):
         Template.compile([{"role": "user", "content": "ok"}, {"role": "user", "content": text}])
     with pytest.raises(TemplateError, match=r"^messages\.1\.content"):
         Template.compile([{"role": "user", "content": "ok"}, {"role": "user", "content": text}])
+
+
+def test_partial_syntax_under_other_delimiters_is_text():
+    template = Template.compile([{"role": "user", "content": "{{=<% %>=}}{{> x}} <%n%>"}])
+    assert template.render({"n": "Ann"})[0]["content"] == "{{> x}} Ann"
 
 
 def test_variables_must_be_an_object():
