@@ -31,7 +31,7 @@ import asyncio
 import contextlib
 import hashlib
 import logging
-import random
+import secrets
 import time
 from collections import OrderedDict, deque
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -94,7 +94,7 @@ _LINK_COLUMNS = (_TABLE.c.id, _TABLE.c.owner, _TABLE.c.previous_response_id, _TA
 def mint_response_id(now: float | None = None) -> str:
     """`resp_`, the minting time (12 hex digits of milliseconds) and 36 random hex digits."""
     millis = int((time.time() if now is None else now) * 1000)
-    return f"resp_{millis:012x}{random.getrandbits(144):036x}"
+    return f"resp_{millis:012x}{secrets.randbits(144):036x}"
 
 
 def _minted_at(response_id: str) -> float | None:

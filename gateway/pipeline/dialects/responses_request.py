@@ -12,7 +12,7 @@ history a `previous_response_id` chain prepends (gateway/store/responses.py keep
 
 from __future__ import annotations
 
-import random
+import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -34,9 +34,9 @@ NATIVE_ONLY = {
 
 
 def new_id(prefix: str) -> str:
-    """`msg_`, `fc_`, `call_`, `rs_` ids: the prefix and 48 random hex digits. Ids, not
-    secrets (what they name is scoped to its owner): `random`, not a system call each."""
-    return f"{prefix}_{random.getrandbits(192):048x}"
+    """`msg_`, `fc_`, `call_`, `rs_` ids: the prefix and 48 random hex digits, from the
+    system's generator (0.4 µs): ids must not be predictable from the ones a client saw."""
+    return f"{prefix}_{secrets.randbits(192):048x}"
 
 
 @dataclass(frozen=True, slots=True)
