@@ -65,7 +65,18 @@ def filters_from(params: QueryParams) -> queries.LogFilters:
         metadata={k.removeprefix("metadata."): v for k, v in params.multi_items()
                   if k.startswith("metadata.")},
         hooks_failed=_bool(params, "hooks_failed"),
+        dialect=_dialect(params),
     )
+
+
+_DIALECTS = ("chat", "messages", "responses")
+
+
+def _dialect(params: QueryParams) -> str | None:
+    value = params.get("dialect")
+    if value is not None and value not in _DIALECTS:
+        raise InvalidRequest(f"dialect must be one of {', '.join(_DIALECTS)}", param="dialect")
+    return value
 
 
 async def list_logs(request: Request) -> Response:

@@ -31,6 +31,7 @@ class LogFilters:
     trace_id: str = ""
     metadata: str = ""  # key=value
     hooks_failed: str = ""  # "true": a guardrail failed; "false": none failed
+    dialect: str = ""  # chat, messages, responses
     before: str = ""  # cursor: "<iso created_at>|<id>"
 
     @classmethod
@@ -50,13 +51,16 @@ def _conditions(filters: LogFilters, vk_id: str | None) -> list[Any]:
         if not sep or not key.strip():
             raise InvalidRequest("metadata filter must look like key=value", param="metadata")
         metadata[key.strip()] = value.strip()
+    if filters.dialect not in ("", "chat", "messages", "responses"):
+        raise InvalidRequest("dialect must be chat, messages or responses", param="dialect")
     if filters.hooks_failed not in ("", "true", "false"):
         raise InvalidRequest("hooks_failed must be true or false", param="hooks_failed")
     where: list[Any] = UsageFilters(
         provider=filters.provider or None, model=filters.model or None, status=status,
         api_key_id=filters.api_key or None, trace_id=filters.trace_id or None,
         virtual_key_id=(vk_id or filters.virtual_key) or None, metadata=metadata,
-        hooks_failed={"true": True, "false": False}.get(filters.hooks_failed)).clauses()
+        hooks_failed={"true": True, "false": False}.get(filters.hooks_failed),
+        dialect=filters.dialect or None).clauses()
     if filters.status == "ok":
         where.append(logs.c.status_code < 400)
     elif filters.status == "error":

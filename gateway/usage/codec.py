@@ -96,7 +96,8 @@ def is_row(line: bytes) -> bool:
 def upgrade(line: bytes) -> bytes:
     """A spooled line as this version writes it. Older versions spooled rows as JSON objects,
     some with the JSON columns as text, or as arrays without the columns added since (at the
-    end of the table: hook_results and hooks_failed, migration 0006), which read as null."""
+    end of the table: hook_results and hooks_failed, migration 0006; dialect, 0008), which
+    read as null."""
     line = line.rstrip(b"\n")
     if not line.startswith(b"{"):
         return _padded(line) if is_row(line) else line

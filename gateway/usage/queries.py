@@ -32,6 +32,7 @@ class LogFilters:
     trace_id: str | None = None
     metadata: dict[str, str] = field(default_factory=dict)
     hooks_failed: bool | None = None  # True: a guardrail failed; False: none ran or all passed
+    dialect: str | None = None  # chat, messages, responses
 
     def clauses(self) -> list[sa.ColumnElement[bool]]:
         where: list[sa.ColumnElement[bool]] = []
@@ -43,7 +44,8 @@ class LogFilters:
                               (logs.c.status_code, self.status),
                               (logs.c.api_key_id, self.api_key_id),
                               (logs.c.virtual_key_id, self.virtual_key_id),
-                              (logs.c.trace_id, self.trace_id)):
+                              (logs.c.trace_id, self.trace_id),
+                              (logs.c.dialect, self.dialect)):
             if value is not None:
                 where.append(column == value)
         for key, value in self.metadata.items():

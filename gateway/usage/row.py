@@ -117,6 +117,7 @@ def row_values(outcome: Outcome, tokens: Tokens | None, log_bodies: bool) -> lis
         outcome.prompt_id, outcome.prompt_version,
         *bodies,  # request_body, response_body
         *verdicts.columns(outcome.hooks_before, outcome.hooks_after),  # hook_results, ...
+        request.dialect,
     ]
 
 

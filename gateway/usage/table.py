@@ -47,6 +47,8 @@ request_logs = sa.Table(
     # Migration 0006: the guardrails' verdicts (gateway/usage/verdicts.py); null: none ran.
     sa.Column("hook_results", _JSON),
     sa.Column("hooks_failed", sa.Boolean),
+    # Migration 0008: the client's dialect (chat, messages, responses); null before it.
+    sa.Column("dialect", sa.String(16)),
     sa.Index("ix_request_logs_created_at", "created_at"),
     sa.Index("ix_request_logs_api_key", "api_key_id", "created_at"),
     sa.Index("ix_request_logs_virtual_key", "virtual_key_id", "created_at"),

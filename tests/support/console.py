@@ -54,7 +54,7 @@ def log_row(**fields: Any) -> dict[str, Any]:
         "attempts": [{"path": "0", "provider": "openai", "status": 200, "latency_ms": 100.0,
                       "error": None}],
         "prompt_id": None, "prompt_version": None, "request_body": None, "response_body": None,
-        "hook_results": None, "hooks_failed": None,
+        "hook_results": None, "hooks_failed": None, "dialect": "chat",
     }
     row.update(fields)
     return row

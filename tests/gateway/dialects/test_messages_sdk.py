@@ -493,3 +493,22 @@ def test_a_native_stream_cut_before_its_end_is_estimated_not_billed_one_token(
     row = usage_row(gateway, response.headers["x-portkey-request-id"])
     assert row["tokens_estimated"] is True
     assert row["prompt_tokens"] > 100  # the whole prompt, estimated, not message_start's 1
+
+
+def test_usage_rows_record_the_dialect_and_admin_logs_filter_by_it(
+        gateway: str, mock: MockUpstream) -> None:
+    answer = sdk(gateway, "openai").messages.with_raw_response.create(
+        model="m", max_tokens=16, messages=[{"role": "user", "content": "dialect?"}])
+    request_id = answer.headers["x-portkey-request-id"]
+    assert usage_row(gateway, request_id)["dialect"] == "messages"
+    chat = httpx.post(f"{gateway}/v1/chat/completions", timeout=30, headers={
+        "x-portkey-provider": "openai", "authorization": "Bearer sk-client-key"},
+        json={"model": "m", "messages": [{"role": "user", "content": "dialect?"}]})
+    assert usage_row(gateway, chat.headers["x-portkey-request-id"])["dialect"] == "chat"
+    with httpx.Client(base_url=gateway, timeout=30,
+                      headers={"authorization": f"Bearer {ADMIN_TOKEN}"}) as admin:
+        listed = admin.get("/admin/logs", params={"dialect": "messages", "limit": 200}).json()
+        assert {row["dialect"] for row in listed["data"]} == {"messages"}
+        assert request_id in {row["id"] for row in listed["data"]}
+        refused = admin.get("/admin/logs", params={"dialect": "klingon"})
+        assert refused.status_code == 400 and refused.json()["error"]["param"] == "dialect"

@@ -52,7 +52,8 @@ def test_a_row_is_encoded_with_every_column_and_decodes_to_the_same_values():
         "attempts": [{"path": "config", "provider": "openai", "status": 200,
                       "latency_ms": 1.25, "error": None}],
         "prompt_id": None, "prompt_version": None, "request_body": None,
-        "response_body": None, "hook_results": None, "hooks_failed": None}
+        "response_body": None, "hook_results": None, "hooks_failed": None,
+        "dialect": "chat"}
     encoded = codec.encode_values(values)
     # What the queue holds is invisible to the cycle collector (queued dicts made every full
     # collection walk them: millisecond pauses several times a second).
