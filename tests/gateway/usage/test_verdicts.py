@@ -110,21 +110,22 @@ def guarded_request(before: PhaseResult | None, after: PhaseResult | None = None
     return outcome
 
 
-def test_the_row_carries_them_in_its_last_columns():
+def test_the_row_carries_them_after_the_bodies():
     outcome = guarded_request(failing_input(), passing_output())
     values = row_values(outcome, price_request(outcome, PriceBook(load_table())), False)
     row = codec.decode(codec.encode_values(values))
     assert row["hooks_failed"] is True
     assert row["hook_results"] == verdicts.stored_hook_results(failing_input(),
                                                                passing_output())
-    assert codec.COLUMNS[-2:] == ("hook_results", "hooks_failed")
+    assert codec.COLUMNS[-3:] == ("hook_results", "hooks_failed", "dialect")
 
 
 def test_rows_of_older_versions_read_as_without_hooks(tmp_path: Path):
-    """A spool or a dead journal written before migration 0006 holds arrays two values short:
-    they replay with null hook columns, beside new rows whose results are intact."""
+    """A spool or a dead journal written before migration 0006 holds arrays three values short
+    (the hook columns and 0008's dialect): they replay with null hook columns, beside new rows
+    whose results are intact."""
     current = row_bytes(guarded_request(failing_input()))
-    older = orjson.dumps(orjson.loads(current)[:-2])
+    older = orjson.dumps(orjson.loads(current)[:-3])
     kill_while_journaling(tmp_path / "journal", [older, current])
     assert Journal(tmp_path / "journal").start(Spool(tmp_path / "spool")) == 2
     old, new = [codec.decode(line) for line in spooled(tmp_path / "spool")]
