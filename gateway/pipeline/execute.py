@@ -78,13 +78,14 @@ async def _run_target(services: Services, outcome: Outcome, leaf: Leaf) -> Answe
     if services.limiter is not None and leaf.virtual_key is not None:
         # A key this request already holds is not counted again: retries count once.
         await services.limiter.admit(outcome, [virtual_key_scope(leaf.virtual_key)])
-    prepared = prepare(request, leaf, REGISTRY[leaf.provider],
-                       guarded=bool(hooks.hooks_of(outcome, leaf)))
-    prepared = await hooks.before_request(services.guardrails, outcome, leaf, prepared)
+    guards = hooks.hooks_of(outcome, leaf)
+    prepared = prepare(request, leaf, REGISTRY[leaf.provider], guarded=bool(guards))
+    prepared = await hooks.before_request(services.guardrails, guards, outcome, leaf, prepared)
     # The cache wraps the retrying leaf: a hit costs no attempt at all.
     answer = await cached_attempt(services, outcome, leaf, prepared,
                                   lambda: _attempts(services, outcome, leaf, prepared))
-    return await hooks.after_answer(services.guardrails, outcome, leaf, prepared, answer)
+    return await hooks.after_answer(services.guardrails, guards, outcome, leaf, prepared,
+                                    answer)
 
 
 async def _fallback(services: Services, outcome: Outcome, node: Branch) -> Answer:

@@ -55,10 +55,10 @@ def _event(outcome: Outcome, leaf: Leaf, prepared: Prepared) -> HookEvent | None
                      metadata=request.metadata, stream=prepared.stream)
 
 
-async def before_request(runner: GuardrailRunner, outcome: Outcome, leaf: Leaf,
-                         prepared: Prepared) -> Prepared:
+async def before_request(runner: GuardrailRunner, hooks: HookSet, outcome: Outcome,
+                         leaf: Leaf, prepared: Prepared) -> Prepared:
+    """`hooks`: the target's (`hooks_of`); a target with hooks was prepared translated."""
     outcome.hooks_before = outcome.hooks_after = None  # this target's, not an earlier one's
-    hooks = hooks_of(outcome, leaf)  # a target with hooks was prepared translated (prepare.py)
     if not hooks.before:
         return prepared
     event = _event(outcome, leaf, prepared)
@@ -73,10 +73,10 @@ async def before_request(runner: GuardrailRunner, outcome: Outcome, leaf: Leaf,
     return prepared
 
 
-async def after_answer(runner: GuardrailRunner, outcome: Outcome, leaf: Leaf,
+async def after_answer(runner: GuardrailRunner, hooks: HookSet, outcome: Outcome, leaf: Leaf,
                        prepared: Prepared, answer: Answer) -> Answer:
     before = outcome.hooks_before or NOTHING_RAN
-    after_hooks = hooks_of(outcome, leaf).after
+    after_hooks = hooks.after
     if not (before.ran or after_hooks):
         return answer
     event = _event(outcome, leaf, prepared)
