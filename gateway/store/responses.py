@@ -215,6 +215,7 @@ class ResponseStore:
         self._settled = asyncio.Event()  # set while nothing is pending
         self._settled.set()
         self._deleted: deque[str] = deque(maxlen=1024)  # here, lately: no need to wait for them
+        self._writes = asyncio.Lock()  # held by a batch insert, and by a DELETE
         self._last_purge = float("-inf")  # the first batch's writer purges, then hourly
         self._write_engine: AsyncEngine | None = None
 
@@ -333,9 +334,10 @@ class ResponseStore:
             while waiting > 0:
                 taken = [self._queue.popleft() for _ in range(min(waiting, _BATCH))]
                 waiting -= len(taken)
-                batch = [r for r in taken if r.id in self._pending]  # not deleted meanwhile
-                if batch:
-                    await self._insert(batch)
+                async with self._writes:  # a DELETE waits for this batch, or this for it
+                    batch = [r for r in taken if r.id in self._pending]  # not deleted meanwhile
+                    if batch:
+                        await self._insert(batch)
                 for record in batch:
                     self._pending.pop(record.id, None)
             await self._maybe_purge()
@@ -443,7 +445,8 @@ class ResponseStore:
         self._forget(response_id)
         self._deleted.append(response_id)
         query = delete(_TABLE).where(_TABLE.c.id == response_id, _TABLE.c.owner == owner)
-        async with self.db.engine.begin() as connection:
+        # After a batch being inserted now (it may hold this response): the DELETE sticks.
+        async with self._writes, self.db.engine.begin() as connection:
             await connection.execute(query)
         return True
 
