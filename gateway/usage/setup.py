@@ -50,7 +50,7 @@ class UsageLog:
                                   interval_s=settings.usage_flush_interval_s)
         self.journal = journal.for_settings(settings)  # None when off
         if self.journal is not None:
-            self.writer.on_settled = self.journal.release
+            self.writer.on_settled = self._settled
         self._partitions: asyncio.Task[None] | None = None
         self._finished: list[tuple[Outcome, Tokens | None]] = []  # rows still to build
         self._built: list[bytes] = []  # rows built and journaled, for the writer's next group
@@ -81,6 +81,13 @@ class UsageLog:
                 self.build_rows()
             else:
                 self._build_timer = loop.call_later(BUILD_DELAY_S, self.build_rows)
+
+    def _settled(self, settled: int, queued: int) -> None:
+        # Rows journaled but still waiting in `_built` count as given: without them the
+        # journal would empty its open segment once the writer caught up, erasing rows of
+        # answered requests that a SIGKILL in the next BUILD_DELAY_S would then lose.
+        assert self.journal is not None
+        self.journal.release(settled, queued + len(self._built))
 
     def _row(self, outcome: Outcome, tokens: Tokens | None) -> bytes | None:
         try:

@@ -227,6 +227,23 @@ async def test_once_the_writer_has_written_the_rows_the_journal_is_emptied(tmp_p
     await usage.close()
 
 
+async def test_rows_journaled_but_not_yet_handed_to_the_writer_survive_its_progress(tmp_path):
+    # A row waits up to BUILD_DELAY_S in the usage log before the writer gets it; the writer
+    # settling everything it was given meanwhile must not erase that row from the journal.
+    settings = Settings(_env_file=None, spool_dir=tmp_path, usage_flush_interval_s=3600)
+    usage = UsageLog(settings, Store())  # type: ignore[arg-type]
+    await usage.start()
+    usage.record(finished_request())
+    usage.build_rows()
+    usage.record(finished_request())  # journaled, still waiting for its group
+    assert usage.writer.depth == 1 and len(journaled(tmp_path / "journal")) == 2
+    assert usage.writer.on_settled is not None
+    usage.writer.on_settled(1, 1)  # what the writer reports once it wrote the row it was given
+    assert len(journaled(tmp_path / "journal")) == 2  # the waiting row is still on disk
+    await usage.close()
+    assert len(usage.store.rows) >= 2
+
+
 async def test_a_journal_can_be_switched_off(tmp_path):
     settings = Settings(_env_file=None, spool_dir=tmp_path, usage_journal=False)
     usage = UsageLog(settings, Store())  # type: ignore[arg-type]
