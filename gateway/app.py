@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 
@@ -45,6 +46,8 @@ from gateway.settings import Settings
 from gateway.store.responses import ResponseStore
 from gateway.store.setup import open_key_store
 from gateway.usage.setup import open_usage_log
+
+log = logging.getLogger("gateway")
 
 
 def create_app(settings: Settings | None = None) -> Starlette:
@@ -108,6 +111,9 @@ async def open_services(settings: Settings, telemetry: Telemetry | None,
     if redis is not None:  # key-store writes and (opt-in) circuits, told to every replica
         sync = start_replica_sync(settings, redis, breakers, key_store, resolver)
         parts.push_async_callback(sync.stop)
+    elif settings.circuit_shared:  # said, but impossible: say so rather than share nothing
+        log.warning("GATEWAY_CIRCUIT_SHARED is on but REDIS_URL is not set: each process "
+                    "keeps its own circuit breakers")
     metrics = None
     recorders: list[Recorder] = [usage.record] if usage else []  # first: the others read cost
     if settings.metrics_enabled:

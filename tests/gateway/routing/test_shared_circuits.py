@@ -185,3 +185,11 @@ def test_two_gateways_with_the_setting_share_an_opening(start_gateway, shared_re
         assert response.status_code == 503
     breakers = second.config.app.state.services.breakers
     assert wait_until(lambda: breakers.adopted == 1, timeout=DEADLINE_S)
+
+
+def test_the_setting_without_redis_says_it_shares_nothing(start_gateway, caplog):
+    with caplog.at_level("WARNING", logger="gateway"):
+        gateway = start_gateway(circuit_shared=True, redis_url=None)
+    assert gateway.config.app.state.services.breakers is not None
+    assert any("GATEWAY_CIRCUIT_SHARED is on but REDIS_URL is not set" in record.getMessage()
+               for record in caplog.records)

@@ -217,10 +217,10 @@ def healthz_latencies(gateway: GatewayProcess, probes: int = 5) -> list[float]:
 
 
 def assert_loop_free(gateway: GatewayProcess) -> None:
-    # The second slowest of five: one hiccup on a busy CI machine is forgiven, a blocked
-    # event loop (seconds) is not.
+    # The median of five: two hiccups of a busy CI machine are forgiven, a loop blocked for
+    # the hostile request's work (seconds, or in bursts over most of the probes) is not.
     took = healthz_latencies(gateway)
-    assert took[-2] < 0.1, f"/healthz took {took}"
+    assert took[2] < 0.1, f"/healthz took {took}"
 
 
 # --- attack 3: a catastrophic regex --------------------------------------------------------
