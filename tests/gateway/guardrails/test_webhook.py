@@ -49,7 +49,10 @@ class Hooks:
             self.arrived += 1
             while self.arrived < 2 and not self.release.is_set():
                 await asyncio.sleep(0.01)
+        echoed = {"auth": request.headers.get("authorization"), "url": str(request.url)}
         answers: dict[str, Response] = {
+            "/echo": JSONResponse({"verdict": False, "data": echoed}),
+            "/echo-error": JSONResponse({"error": echoed}, status_code=401),
             "/true": JSONResponse({"verdict": True, "data": {"seen": True}}),
             "/false": JSONResponse({"verdict": False, "data": {"reason": "no"}}),
             "/error": JSONResponse({"error": "broken"}, status_code=500),
@@ -185,6 +188,21 @@ async def test_a_webhook_error_status_surfaces_its_body(runner: GuardrailRunner,
     assert check.data["responseData"] == {"error": "broken"}
     redirected = await runner.before_request([webhook(f"{url}/redirect")], chat())
     assert redirected.hooks[0].checks[0].error is not None  # redirects are not followed
+
+
+async def test_the_webhooks_own_secrets_are_redacted_from_what_it_answers(
+        runner: GuardrailRunner, target: tuple[Hooks, str]) -> None:
+    # A config's webhook may be an operator's (key defaults): an answer that echoes its
+    # credentials must not show them to the client in hook_results.
+    _, url = target
+    token, query = "webhook-token-0123456789", "sig=query-secret-0123456789"
+    headers = {"Authorization": f"Bearer {token}"}
+    for path in ("/echo", "/echo-error"):
+        result = await runner.before_request(
+            [webhook(f"{url}{path}?{query}", headers=headers)], chat())
+        shown = orjson.dumps(result.hooks[0].checks[0].data).decode()
+        assert "[REDACTED]" in shown and "/echo" in shown
+        assert token not in shown and "query-secret" not in shown, shown
 
 
 async def test_an_oversized_answer_is_cut_off(runner: GuardrailRunner,
