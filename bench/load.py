@@ -9,9 +9,11 @@ gateway, back to back, and prints them side by side.
     python -m bench.load --py-spy profile.svg   # also profile the gateway (pip install py-spy)
     python -m bench.load --gateway-env GATEWAY_UPSTREAM_TRANSPORT=httpx   # httpx's own pool
     python -m bench.load --modes responses,responses-stream,responses-chain   # issue 24
+    python -m bench.load --modes messages,messages-stream --concurrency 1,64  # issue 24
 
-The `responses*` modes compare /v1/responses with its baseline through the same gateway, not
-with the mock directly (bench/responses_load.py): their `direct` columns are that baseline.
+The `responses*` and `messages*` modes compare /v1/responses and /v1/messages with their
+baseline through the same gateway, not with the mock directly (bench/responses_load.py,
+bench/messages_load.py): their `direct` columns are that baseline.
 """
 
 from __future__ import annotations
@@ -31,6 +33,9 @@ import orjson
 
 from bench.client import Run, chat_request, load
 from bench.harness import cpu_seconds, gateway, mock_upstream, run_fast
+from bench.messages_load import MODES as MESSAGES_MODES
+from bench.messages_load import measure as measure_messages
+from bench.messages_load import verdict as messages_verdict
 from bench.responses_load import MODES as RESPONSES_MODES
 from bench.responses_load import PROVIDER as RESPONSES_PROVIDER
 from bench.responses_load import measure as measure_responses
@@ -96,8 +101,10 @@ async def _bench(args: argparse.Namespace) -> list[dict[str, object]]:
             for mode in args.modes:
                 stream = mode == "stream"
                 for concurrency in args.concurrency:
-                    if mode in RESPONSES_MODES:
-                        direct, through = await measure_responses(
+                    if mode in RESPONSES_MODES or mode in MESSAGES_MODES:
+                        measure = measure_responses if mode in RESPONSES_MODES \
+                            else measure_messages
+                        direct, through = await measure(
                             port, proc.pid, mode, concurrency, args.duration, args.warmup)
                         print(_row(mode, direct, through), flush=True)
                         rows.append(_summary(mode, direct, through))
@@ -137,10 +144,11 @@ def _verdict(rows: list[dict[str, object]]) -> list[str]:
     for row in rows:
         gw = row["gateway"]
         assert isinstance(gw, dict)
-        if row["mode"] in RESPONSES_MODES:
+        if row["mode"] in RESPONSES_MODES or row["mode"] in MESSAGES_MODES:
             direct = row["direct"]
             assert isinstance(direct, dict)
-            lines.extend(responses_verdict(row, direct, gw))
+            judge = responses_verdict if row["mode"] in RESPONSES_MODES else messages_verdict
+            lines.extend(judge(row, direct, gw))
             continue
         if row["concurrency"] == 1:
             added = row["added_p50_ms"]
@@ -172,7 +180,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                              "GATEWAY_UPSTREAM_TRANSPORT=httpx (repeatable)")
     parser.add_argument("--py-spy", help="profile the gateway with py-spy into this file")
     args = parser.parse_args(argv)
-    unknown = set(args.modes) - {"non-stream", "stream", *RESPONSES_MODES}
+    unknown = set(args.modes) - {"non-stream", "stream", *RESPONSES_MODES, *MESSAGES_MODES}
     if unknown:
         parser.error(f"unknown modes: {', '.join(sorted(unknown))}")
     return args

@@ -33,6 +33,7 @@ from gateway.observability import metrics as metrics_routes
 from gateway.observability.metrics import Metrics, Sources
 from gateway.observability.otel import Telemetry, TraceMiddleware
 from gateway.pipeline import routes as inference
+from gateway.pipeline.output_limits import OutputLimits, load_limits
 from gateway.pipeline.record import Recorder, Recording
 from gateway.pipeline.services import Services
 from gateway.prompts import routes as prompts
@@ -132,7 +133,8 @@ async def open_services(settings: Settings, telemetry: Telemetry | None,
                     configs=ConfigCache(), resolver=resolver, tokens=ServiceAccountTokens(),
                     recording=recording, guardrails=guardrails, db=db,
                     key_store=key_store, redis=redis, cache=cache, limiter=limiter,
-                    usage=usage, metrics=metrics, telemetry=telemetry, responses=responses)
+                    usage=usage, metrics=metrics, telemetry=telemetry, responses=responses,
+                    output_limits=OutputLimits(load_limits(), settings.model_output_limits))
 
 
 async def _cancel(task: asyncio.Task[None]) -> None:

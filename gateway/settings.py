@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
 
-from pydantic import AliasChoices, BaseModel, ConfigDict, Field, SecretStr
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, PositiveInt, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -53,6 +53,11 @@ class Settings(BaseSettings):
     # tokens. Operators price their own backend's models here (they cost 0 until priced: see
     # gateway/usage/pricing.py); it overrides any built-in price.
     model_prices: dict[str, ModelPrice] = Field(default_factory=dict)
+    # JSON object: "<provider>/<model>" or a bare "<model>" -> the most output tokens it
+    # may be asked for. A translated Messages or Responses request (Claude Code asks for
+    # 32000) is clamped to it (gateway/pipeline/output_limits.py); it overrides or adds to
+    # the shipped table (e.g. "vllm/<served model>": the backend's MAX_MODEL_LEN).
+    model_output_limits: dict[str, PositiveInt] = Field(default_factory=dict)
     spool_dir: Path = Path("./spool")
     # Record every request in request_logs (off only to measure what logging costs).
     usage_log: bool = True
@@ -68,7 +73,7 @@ class Settings(BaseSettings):
     usage_journal_fsync: bool = False
     log_bodies: bool = False
     # Days a stored OpenAI Responses answer (`store: true`) is kept for retrieve and
-    # previous_response_id (gateway/store/responses.py); 0 keeps them until deleted.
+    # previous_response_id (gateway/store/responses/); 0 keeps them until deleted.
     responses_retention_days: float = Field(30.0, ge=0)
     # JSON object: provider slug -> base URL, replacing the provider's public URL.
     provider_base_urls: dict[str, str] = Field(default_factory=dict)

@@ -143,7 +143,7 @@ class PromptVersionRow(Base):
 
 
 class ResponseRow(Base):
-    """One stored OpenAI Responses answer (gateway/store/responses.py): what GET returns, and
+    """One stored OpenAI Responses answer (gateway/store/responses/): what GET returns, and
     its input and output items (the turn a `previous_response_id` chain replays). Every
     response of a conversation shares `root_id`, so a chain loads in one indexed query."""
 

@@ -7,7 +7,8 @@
     resolve   API key, saved or inline config, virtual keys → a frozen `Resolved`
               (the plan itself is pure: gateway/routing/plan.py)
     execute   walk the plan: fallback, load balance, conditions; retries per target
-    prepare   one target's body after its override_params → `Prepared`
+    prepare   one target's body after its override_params → `Prepared` (a translated
+              body's output tokens clamped to the model's limit: output_limits)
     hooks     the guardrail hook points (before a target's first attempt, after its answer)
     cached    the response cache around a target's attempts
     attempt   one upstream call through the target's provider adapter → an `Answer`

@@ -79,7 +79,8 @@ async def _run_target(services: Services, outcome: Outcome, leaf: Leaf) -> Answe
         # A key this request already holds is not counted again: retries count once.
         await services.limiter.admit(outcome, [virtual_key_scope(leaf.virtual_key)])
     guards = hooks.hooks_of(outcome, leaf)
-    prepared = prepare(request, leaf, REGISTRY[leaf.provider], guarded=bool(guards))
+    prepared = prepare(request, leaf, REGISTRY[leaf.provider], guarded=bool(guards),
+                       limits=services.output_limits)
     prepared = await hooks.before_request(services.guardrails, guards, outcome, leaf, prepared)
     # The cache wraps the retrying leaf: a hit costs no attempt at all.
     answer = await cached_attempt(services, outcome, leaf, prepared,

@@ -1,7 +1,9 @@
 """Prepare: the body a target is sent, built once per target after its `override_params`.
 
 The single source of the model, the stream flag and the body from here on: the attempt
-sends it, the relay streams or not by it, and the usage row records its model.
+sends it, the relay streams or not by it, and the usage row records its model. A body
+translated from another dialect has its requested output clamped to the target model's limit
+here (`output_limits.py`).
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from typing import Any
 from gateway.contracts.plan import Leaf
 from gateway.contracts.request import ParsedRequest
 from gateway.errors import InvalidRequest
+from gateway.pipeline.output_limits import CLAMPED_DIALECTS, OutputLimits, clamp_output
 from providers.base import Adapter, Endpoint
 
 _USAGE_STREAMS = (Endpoint.CHAT, Endpoint.COMPLETIONS)
@@ -34,11 +37,12 @@ class Prepared:
 
 
 def prepare(request: ParsedRequest, leaf: Leaf, adapter: Adapter, *,
-            guarded: bool = False) -> Prepared:
+            guarded: bool = False, limits: OutputLimits | None = None) -> Prepared:
     """`guarded`: guardrails apply to this target. They read and answer canonical bodies, so
     such a target is always sent the translated body, never the client's native one: what
     they check is what is sent. A request that cannot be translated (native-only content) is
-    then refused rather than sent unchecked."""
+    then refused rather than sent unchecked. `limits`: the output limits a translated body
+    is clamped to (None: no clamp)."""
     if request.body is None:
         return Prepared(None, None, stream=False)
     body = {**request.body, **leaf.override_params}
@@ -56,6 +60,9 @@ def prepare(request: ParsedRequest, leaf: Leaf, adapter: Adapter, *,
                   "request as it is")
         raise InvalidRequest(f"'{where}': {why}; {reason}", param=where, provider=leaf.provider,
                              code="untranslatable")
+    if limits is not None and request.dialect in CLAMPED_DIALECTS:
+        name = model if isinstance(model, str) else None
+        clamp_output(body, limits.limit(leaf.provider, name), leaf.override_params)
     strip_usage = False
     if stream and adapter.injects_stream_usage and request.endpoint in _USAGE_STREAMS:
         options = body.get("stream_options")

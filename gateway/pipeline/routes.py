@@ -32,8 +32,8 @@ from gateway.pipeline.parse import parse_request
 from gateway.pipeline.relay import to_response
 from gateway.pipeline.resolve import authenticate, resolve
 from gateway.pipeline.services import Services
-from gateway.pipeline.stored_responses import keep_native, with_history
 from gateway.pipeline.stored_responses import routes as stored_response_routes
+from gateway.pipeline.stored_responses import when_stored, with_history
 from gateway.routing.plan import build_plan, header_leaf
 from gateway.server.bodies import read_body
 from gateway.server.error_response import error_response
@@ -189,7 +189,8 @@ async def responses(request: Request) -> Response:
         parsed = await with_history(services, parsed, turn)
     except GatewayError as exc:
         return failed(request, start_outcome(request, parsed), exc, turn)
-    return keep_native(turn, await serve(request, parsed, turn))
+    response = await serve(request, parsed, turn)
+    return await when_stored(turn, response, request.state.outcome)
 
 
 async def messages(request: Request) -> Response:

@@ -3,7 +3,7 @@ after every part it holds, and never changed after."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from gateway.cache.stores import ResponseCache
 from gateway.contracts.identity import Resolver
@@ -16,6 +16,7 @@ from gateway.net.hostguard import HostGuard
 from gateway.net.upstream import UpstreamClient
 from gateway.observability.metrics import Metrics
 from gateway.observability.otel import Telemetry
+from gateway.pipeline.output_limits import OutputLimits
 from gateway.pipeline.record import Recording
 from gateway.routing.breaker import Breakers
 from gateway.routing.config import ConfigCache
@@ -46,6 +47,8 @@ class Services:
     metrics: Metrics | None = None
     telemetry: Telemetry | None = None
     responses: ResponseStore | None = None  # stored /v1/responses (store: true)
+    # Output limits a translated Messages or Responses body is clamped to per target.
+    output_limits: OutputLimits = field(default_factory=OutputLimits.shipped)
 
     def record(self, outcome: Outcome) -> None:
         """Hand a finished request to the recorders (`pipeline/record.py`)."""

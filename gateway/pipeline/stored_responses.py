@@ -1,10 +1,13 @@
 """Stored OpenAI Responses on the request path: the history a `previous_response_id` names,
-and `GET`/`DELETE /v1/responses/{id}` and its `input_items`.
+and `GET`/`DELETE /v1/responses/{id}` (GET replays it as a stream on `stream=true`), its
+`input_items`, and `POST .../cancel` (a 400: nothing runs in the background here).
 
-The store (gateway/store/responses.py) takes each stored response as its JSON, or its
-stream's last event (`response.completed`, `.incomplete` or `.failed`), is made: before the
-client can see it, so an id the client holds can be chained from at once; a stream the client
-abandoned before its end is not stored. No answer waits for the database.
+The store (gateway/store/responses/) takes each stored response as its JSON, or its
+stream's last event (`response.completed`, `.incomplete` or `.failed`), is made, and that
+JSON or event goes out once the row is committed: an id the client holds can be chained from
+at once on any replica, and a replica killed after answering has lost nothing. A database
+that fails writes holds no answer (the store is degraded: rows are served from the process
+that made them while it retries). A stream the client abandoned before its end is not stored.
 """
 
 from __future__ import annotations
@@ -19,10 +22,12 @@ from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import Message, Receive, Scope, Send
 
+from gateway.contracts.outcome import Outcome
 from gateway.contracts.request import ParsedRequest
 from gateway.errors import InvalidRequest, NotFound, ServiceUnavailable
 from gateway.pipeline.dialects.chat import CHAT
 from gateway.pipeline.dialects.responses import ResponsesTurn
+from gateway.pipeline.dialects.responses_replay import replay
 from gateway.pipeline.parse import parse_request
 from gateway.pipeline.relay import RecordedResponse, SSERelay
 from gateway.pipeline.resolve import authenticate
@@ -36,15 +41,17 @@ _MAX_PAGE = 100
 
 async def with_history(services: Services, parsed: ParsedRequest,
                        turn: ResponsesTurn) -> ParsedRequest:
-    """The request with its owner known and, after `previous_response_id`, the history of
-    that response's chain before its input (a 400 naming the field when there is none)."""
-    principal = await authenticate(services.resolver, parsed)
-    owner = owner_of(principal.id if principal is not None else None, parsed.provider_key)
+    """The request with, after `previous_response_id`, the history of that response's chain
+    before its input (a 400 naming the field when there is none). Only then is the caller
+    authenticated here, to own the chain: a fresh turn's owner is claimed in `when_stored`
+    from the pipeline's own authentication (one lookup fewer per request)."""
     previous = turn.request.previous_response_id
     store = services.responses
     if previous is None:
-        turn.continue_from(owner, None, store)
+        turn.continue_from(None, None, store)
         return parsed
+    principal = await authenticate(services.resolver, parsed)
+    owner = owner_of(principal.id if principal is not None else None, parsed.provider_key)
     if store is None:
         raise InvalidRequest("'previous_response_id' needs the gateway's response store, "
                              "which is not open", param="previous_response_id")
@@ -61,19 +68,26 @@ async def with_history(services: Services, parsed: ParsedRequest,
     return replace(parsed, body=body, native_body=native)
 
 
-def keep_native(turn: ResponsesTurn, response: Response) -> Response:
-    """A native target's answer (OpenAI's own Response, untranslated) is stored from what
-    the client is sent: a JSON answer now, a stream at its last event, before that goes out.
-    A translated answer was stored as it was made (its record is set)."""
-    if not turn.request.store or turn.record is not None or response.status_code != 200:
+async def when_stored(turn: ResponsesTurn, response: Response, outcome: Outcome) -> Response:
+    """`response`, released only once the response it stores is committed: a JSON answer is
+    held here, a stream's terminal event in `StoredStream`. The owner is the caller the
+    pipeline resolved (`outcome`). A translated answer was handed to the turn as it was made;
+    a native target's (OpenAI's own Response, untranslated) is stored from what the client
+    is sent: a JSON answer now, a stream at its terminal event."""
+    if not turn.request.store or turn.store is None:
         return response
+    principal = outcome.principal
+    turn.claim(owner_of(principal.id if principal is not None else None,
+                        outcome.request.provider_key))
     if isinstance(response, RecordedResponse):
-        answer = orjson.loads(response.body)
-        if isinstance(answer, dict):
-            turn.native_finished(answer)
+        if turn.record is None and response.status_code == 200:
+            answer = orjson.loads(response.body)
+            if isinstance(answer, dict):
+                turn.native_finished(answer)
+        await turn.written()
         return response
-    if isinstance(response, SSERelay) and response.answer.native:
-        return NativeStored(response, turn)
+    if isinstance(response, SSERelay):
+        return StoredStream(response, turn)
     return response
 
 
@@ -81,9 +95,11 @@ _TERMINAL_EVENTS = (b"event: response.completed\n", b"event: response.incomplete
                     b"event: response.failed\n")
 
 
-class NativeStored(Response):
-    """Relays a native Responses stream; the message carrying its terminal event stores the
-    Response in it before going out (one event per message: relay.NativeEncoder)."""
+class StoredStream(Response):
+    """Relays a Responses stream whose terminal event goes out once the response it carries
+    is committed. A native stream's message carrying that event (one event per message:
+    relay.NativeEncoder) stores the Response in it first; a translated stream's encoder
+    stored it as it made the event."""
 
     def __init__(self, inner: SSERelay, turn: ResponsesTurn) -> None:
         self.inner = inner
@@ -93,13 +109,22 @@ class NativeStored(Response):
         self.raw_headers = inner.raw_headers
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        turn = self.turn
+        native = self.inner.answer.native
+        held = False  # whether the stored response's commit was waited for
+
         async def sending(message: Message) -> None:
-            body = message.get("body") or b""
-            if body.startswith(_TERMINAL_EVENTS):
-                data = body.partition(b"\ndata: ")[2]
-                event = orjson.loads(data) if data else None
-                if isinstance(event, dict) and isinstance(event.get("response"), dict):
-                    self.turn.native_finished(event["response"])
+            nonlocal held
+            if native and turn.record is None:
+                body = message.get("body") or b""
+                if body.startswith(_TERMINAL_EVENTS):
+                    data = body.partition(b"\ndata: ")[2]
+                    event = orjson.loads(data) if data else None
+                    if isinstance(event, dict) and isinstance(event.get("response"), dict):
+                        turn.native_finished(event["response"])
+            if not held and turn.record is not None:
+                held = True
+                await turn.written()
             await send(message)
 
         await self.inner(scope, receive, sending)
@@ -108,11 +133,30 @@ class NativeStored(Response):
 # --- GET / DELETE /v1/responses/{id}, GET /v1/responses/{id}/input_items -----------------
 
 async def retrieve(request: Request) -> Response:
-    if request.query_params.get("stream", "").lower() == "true":
-        raise InvalidRequest("replaying a stored response as a stream is not supported; "
-                             "retrieve it without 'stream'", param="stream")
+    """The stored Response; with `stream=true`, replayed as its event stream (after the
+    `starting_after`-th event when given: responses_replay.py)."""
+    query = request.query_params
+    stream = (query.get("stream") or "false").lower()
+    if stream not in ("true", "false"):
+        raise InvalidRequest("'stream' must be true or false", param="stream")
+    starting_after = _starting_after(query.get("starting_after")) if stream == "true" else -1
     record = await _record(request)
-    return _json(record.response)
+    if stream == "false":
+        return _json(record.response)
+    return Response(replay(record.response, starting_after), media_type="text/event-stream",
+                    headers={"cache-control": "no-cache"})
+
+
+async def cancel(request: Request) -> Response:
+    """OpenAI cancels only responses made with `background: true` that are still running.
+    The gateway runs every response in the foreground, so one it stored has finished and
+    has nothing to cancel: a 400 saying so (404 for one the caller does not own)."""
+    record = await _record(request)
+    raise InvalidRequest(
+        f"Response '{record.id}' cannot be cancelled: only responses created with "
+        "background=true that are still running can be, and this gateway answers every "
+        "response in the foreground (background=true included), so it is already "
+        f"{record.status}", code="response_not_cancellable")
 
 
 async def delete(request: Request) -> Response:
@@ -153,6 +197,19 @@ def _limit(value: str | None) -> int:
         raise InvalidRequest(f"'limit' must be a whole number from 1 to {_MAX_PAGE}",
                              param="limit")
     return limit
+
+
+def _starting_after(value: str | None) -> int:
+    if value is None or value == "":
+        return -1
+    try:
+        after = int(value)
+    except ValueError:
+        after = -1
+    if after < 0 or str(after) != value.strip():
+        raise InvalidRequest("'starting_after' must be a sequence number (a whole number "
+                             "from 0)", param="starting_after")
+    return after
 
 
 def _position(items: list[dict[str, Any]], cursor: str, name: str) -> int:
@@ -208,4 +265,5 @@ routes = [
     Route("/v1/responses/{response_id}", retrieve, methods=["GET"]),
     Route("/v1/responses/{response_id}", delete, methods=["DELETE"]),
     Route("/v1/responses/{response_id}/input_items", input_items, methods=["GET"]),
+    Route("/v1/responses/{response_id}/cancel", cancel, methods=["POST"]),
 ]

@@ -8,7 +8,7 @@ OpenAI's envelope, as the chat dialect does.
 Unlike the chat dialect, one `ResponsesTurn` serves one request: the response id is minted
 before anything is sent, so the id a stream's first event carries is the id stored, retrieved
 and chained from; and with `store: true` the finished response goes to the response store
-(gateway/store/responses.py) as it is made, before the client can see it end.
+(gateway/store/responses/) as it is made, and its end goes out once its row is committed.
 """
 
 from __future__ import annotations
@@ -53,6 +53,9 @@ class ResponsesTurn:
         self.owner: str | None = None
         self.chain: Chain | None = None
         self.store: ResponseStore | None = None
+        self._decoded: tuple[dict[str, Any], dict[str, Any]] = ({}, {})
+        # The finished Response (its id, the object), to store once its owner is known.
+        self._made: tuple[str, dict[str, Any]] | None = None
         self.record: ResponseRecord | None = None  # what was stored, once the answer is made
 
     @property
@@ -71,16 +74,27 @@ class ResponsesTurn:
         self._builder = ResponseBuilder(self._request, self.id)
         only = next(((name, why) for name, why in NATIVE_ONLY.items()
                      if self._client.get(name) is not None), None)
-        return Decoded(self._request.body(), self._native(None), only)
+        self._decoded = (self._request.body(), self._native(None))
+        return Decoded(*self._decoded, only)
 
-    def continue_from(self, owner: str, chain: Chain | None,
+    def continue_from(self, owner: str | None, chain: Chain | None,
                       store: ResponseStore | None) -> tuple[dict[str, Any], dict[str, Any]]:
-        """The canonical and native bodies with `chain`'s history; `owner` will own the
-        response, which goes to `store` (when the request asked to store it) once made."""
+        """The canonical and native bodies with `chain`'s history (without one, decode's);
+        `owner` will own the response (None: not known yet, see `claim`), which goes to
+        `store` (when the request asked to store it) once made."""
         self.owner, self.chain, self.store = owner, chain, store
         if chain is None:
-            return self.request.body(), self._native(None)
+            return self._decoded
         return self.request.body(items_to_messages(chain.items)), self._native(chain)
+
+    def claim(self, owner: str) -> None:
+        """The owner, when it was not known before the request was resolved (a fresh turn:
+        no chain needed it, so the caller was authenticated once, by the pipeline). A
+        response made already is stored now."""
+        if self.owner is None:
+            self.owner = owner
+            if self._made is not None:
+                self._save(*self._made)
 
     def _native(self, chain: Chain | None) -> dict[str, Any]:
         """The client's own body, for a target that speaks Responses (OpenAI, Azure). The
@@ -127,19 +141,32 @@ class ResponsesTurn:
         called as its JSON or its stream's last event is made."""
         self._keep(self.id, response)
 
+    async def written(self) -> None:
+        """Wait until the response stored for this turn, if any, is committed (at most the
+        store's WRITE_WAIT_S): its answer goes out only then (stored_responses.py)."""
+        if self.record is not None and self.store is not None:
+            await self.store.written(self.record.id)
+
     def native_finished(self, response: dict[str, Any]) -> None:
         """Store a Response a native target made (under its own id), as the client asked:
         the stored copy says `store: true` and names the previous response, as it would
         have from OpenAI had the gateway not kept the state itself."""
         response_id = response.get("id")
-        if isinstance(response_id, str) and response_id and self.record is None:
+        if isinstance(response_id, str) and response_id and self._made is None:
             self._keep(response_id, {**response, "store": True,
                                      "previous_response_id": self.request.previous_response_id})
 
     def _keep(self, response_id: str, response: dict[str, Any]) -> None:
-        request = self.request
-        if not request.store or self.owner is None:
+        """Store the finished Response now when its owner is known, else once it is."""
+        if not self.request.store:
             return
+        self._made = (response_id, response)
+        if self.owner is not None:
+            self._save(response_id, response)
+
+    def _save(self, response_id: str, response: dict[str, Any]) -> None:
+        request = self.request
+        assert self.owner is not None
         chain = self.chain
         output = response.get("output")
         model = response.get("model")

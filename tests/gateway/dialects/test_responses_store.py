@@ -1,5 +1,7 @@
 """The stored-Responses table on SQLite and Postgres: ownership, chains by parent pointer,
-deletion, retention, the indexed (one query) chain load, and writes that never fail an answer."""
+deletion, retention, the indexed (one query) chain load, answers that wait for their row's
+commit (never longer than the write wait, never on a failing database), and writes that never
+fail an answer."""
 
 from __future__ import annotations
 
@@ -14,8 +16,8 @@ from sqlalchemy import event
 from gateway.db import migrate
 from gateway.db.engine import Database, open_database
 from gateway.settings import Settings
-from gateway.store import responses as store_module
 from gateway.store.responses import ResponseRecord, ResponseStore, mint_response_id, owner_of
+from gateway.store.responses import writer as writer_module
 from tests.support.databases import database_url  # noqa: F401 - the sqlite/postgres fixture
 from tests.support.servers import free_port
 
@@ -103,7 +105,7 @@ async def test_a_cold_twenty_turn_chain_loads_in_two_queries(db: Database):
         previous = record(f"resp_{turn:02d}", parent=previous)
         writer.save(previous)
     await writer.close()
-    assert not writer._pending
+    assert not writer.writer.pending
     statements: list[str] = []
 
     def count(*args: Any) -> None:
@@ -150,7 +152,7 @@ async def test_expired_responses_are_never_served_and_are_purged(db: Database):
 
 
 async def test_a_broken_database_never_fails_the_save(monkeypatch):
-    monkeypatch.setattr(store_module, "_WRITE_RETRIES_S", (0.01,))
+    monkeypatch.setattr(writer_module, "WRITE_RETRIES_S", (0.01,))
     url = f"postgresql+asyncpg://postgres@127.0.0.1:{free_port()}/nothing"
     database = open_database(Settings(_env_file=None, database_url=url))
     store = ResponseStore(database, 30)
@@ -158,12 +160,15 @@ async def test_a_broken_database_never_fails_the_save(monkeypatch):
         first = record("resp_1")
         store.save(first)  # does not raise
         store.save(record("resp_2", parent=first))
+        assert await store.written("resp_1") is False  # the answer is not held: it goes out
+        store.save(record("resp_3"))
+        assert await store.written("resp_3") is False  # degraded: nothing waits meanwhile
         chain = await store.chain("resp_2", "key:a")  # this process can chain from it
         assert chain is not None and said(chain.items) == ["turn resp_1", "turn resp_2"]
         assert (await store.get("resp_1", "key:a")) == first
         await store.flush()  # the writes were given up on, after their retries
         await store.close()
-        assert store._writer is not None and store._writer.done()
+        assert store.writer.task is not None and store.writer.task.done()
     finally:
         await database.close()
 
@@ -172,7 +177,7 @@ async def test_another_replica_waits_for_a_fresh_response_still_being_written(
         db: Database, monkeypatch: pytest.MonkeyPatch):
     writer, reader = ResponseStore(db, 30), ResponseStore(db, 30)
     release, looked = asyncio.Event(), asyncio.Event()
-    insert, load = writer._insert, reader._load_record
+    insert, load = writer.table.insert, reader._load_record
 
     async def held_insert(batch: list[ResponseRecord]) -> None:
         await release.wait()
@@ -183,16 +188,18 @@ async def test_another_replica_waits_for_a_fresh_response_still_being_written(
         looked.set()
         return found
 
-    monkeypatch.setattr(writer, "_insert", held_insert)
+    monkeypatch.setattr(writer.table, "insert", held_insert)
     monkeypatch.setattr(reader, "_load_record", watched_load)
     fresh = mint_response_id()
     writer.save(record(fresh))
+    answer = asyncio.create_task(writer.written(fresh))  # the answer waits for the commit
     looking = asyncio.create_task(reader.get(fresh, "key:a"))
     await looked.wait()  # the reader found nothing yet, and keeps looking
-    assert not looking.done()
+    assert not looking.done() and not answer.done()
     release.set()
     found = await looking
     assert found is not None and found.id == fresh
+    assert await answer is True
     # An id minted long ago (or not by a gateway) that is not there: no waiting.
     looked.clear()
     assert await reader.get(mint_response_id(now=1_000_000), "key:a") is None
@@ -207,3 +214,60 @@ def test_owners_tell_keys_and_anonymous_credentials_apart():
     anonymous = owner_of(None, "sk-a")
     assert anonymous.startswith("anon:") and "sk-a" not in anonymous
     assert anonymous != owner_of(None, "sk-b") != owner_of(None, None)
+
+
+async def test_an_answer_waits_for_its_row_at_most_the_write_wait(
+        db: Database, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setattr(writer_module, "WRITE_WAIT_S", 0.05)
+    store = ResponseStore(db, 30)
+    release = asyncio.Event()
+    insert = store.table.insert
+
+    async def hung_insert(batch: list[Any]) -> None:
+        await release.wait()
+        await insert(batch)
+
+    monkeypatch.setattr(store.table, "insert", hung_insert)
+    store.save(record("resp_hung"))
+    assert await store.written("resp_hung") is False  # released: the database hangs
+    assert await store.get("resp_hung", "key:a") is not None  # served from here meanwhile
+    release.set()
+    await store.flush()
+    assert await ResponseStore(db, 30).get("resp_hung", "key:a") is not None
+    assert await store.written("resp_hung") is True  # committed: nothing to wait for
+    await store.close()
+
+
+async def test_a_batch_larger_than_one_statement_is_written_whole(db: Database):
+    store = ResponseStore(db, 30)
+    for n in range(200):  # saved at once: one round of the writer (SQLite: 3 statements)
+        store.save(record(f"resp_many_{n:03d}"))
+    await store.flush()
+    reader = ResponseStore(db, 30)
+    found = [await reader.get(f"resp_many_{n:03d}", "key:a") for n in range(200)]
+    assert all(each is not None for each in found)
+    await store.close()
+
+
+async def test_a_bug_in_a_round_releases_its_answers_and_the_writer_goes_on(
+        db: Database, monkeypatch: pytest.MonkeyPatch):
+    store = ResponseStore(db, 30)
+    insert = store.table.insert
+    calls = 0
+
+    async def broken_once(batch: list[Any]) -> None:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            raise RuntimeError("a bug, not a database error")
+        await insert(batch)
+
+    monkeypatch.setattr(store.table, "insert", broken_once)
+    store.save(record("resp_lost"))
+    assert await store.written("resp_lost") is False
+    store.save(record("resp_kept"))
+    assert await store.written("resp_kept") is True
+    reader = ResponseStore(db, 30)
+    assert await reader.get("resp_kept", "key:a") is not None
+    assert await reader.get("resp_lost", "key:a") is None
+    await store.close()

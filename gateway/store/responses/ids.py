@@ -1,0 +1,36 @@
+"""Response ids and owners.
+
+A gateway id carries the time it was minted, so a replica that cannot find one can tell an id
+made moments ago (perhaps still being written elsewhere) from one that does not exist.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import time
+
+_ID_LENGTH = 53  # "resp_", 12 hex digits of milliseconds, 36 random hex digits
+
+
+def mint_response_id(now: float | None = None) -> str:
+    """`resp_`, the minting time (12 hex digits of milliseconds) and 36 random hex digits."""
+    millis = int((time.time() if now is None else now) * 1000)
+    return f"resp_{millis:012x}{os.urandom(18).hex()}"  # the system's generator
+
+
+def minted_at(response_id: str) -> float | None:
+    """When a gateway id was minted (seconds), None for any other id."""
+    if not response_id.startswith("resp_") or len(response_id) != _ID_LENGTH:
+        return None
+    try:
+        return int(response_id[5:17], 16) / 1000
+    except ValueError:
+        return None
+
+
+def owner_of(api_key_id: str | None, provider_key: str | None) -> str:
+    """Who a response belongs to: a gateway API key, or an anonymous caller's credential."""
+    if api_key_id is not None:
+        return f"key:{api_key_id}"
+    return "anon:" + hashlib.sha256((provider_key or "").encode()).hexdigest()[:32]

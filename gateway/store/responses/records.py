@@ -1,0 +1,105 @@
+"""What the response store holds, in its three shapes: a `ResponseRecord` (what retrieve
+returns), a `Link` (what a chain needs of it) and a `Saved` row (what the writer inserts)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import orjson
+
+
+@dataclass(frozen=True, slots=True)
+class ResponseRecord:
+    id: str
+    owner: str
+    previous_response_id: str | None
+    root_id: str
+    depth: int
+    created_at: datetime
+    model: str
+    status: str
+    response: dict[str, Any]  # the Response object, as the client got it
+    input_items: list[dict[str, Any]]
+    output_items: list[dict[str, Any]]  # the Response's output
+
+
+@dataclass(frozen=True, slots=True)
+class Chain:
+    """The conversation a new turn continues: its history and its place in it."""
+
+    items: list[dict[str, Any]]  # every ancestor's input then output items, oldest first
+    root_id: str
+    depth: int  # the previous response's
+
+
+@dataclass(frozen=True, slots=True)
+class Link:
+    """One response as a chain needs it. Its items are kept as JSON (bytes hold no references,
+    so the garbage collector never walks them: held as dicts, thousands of cached turns made
+    every full collection long, and frequent)."""
+
+    owner: str
+    previous: str | None
+    root_id: str
+    depth: int
+    created_at: datetime
+    input_json: bytes
+    output_json: bytes
+
+    @property
+    def size(self) -> int:
+        return len(self.input_json) + len(self.output_json)
+
+    def items(self) -> list[Any]:
+        return [*orjson.loads(self.input_json), *orjson.loads(self.output_json)]
+
+
+@dataclass(frozen=True, slots=True)
+class Saved:
+    """A response saved and not yet written: as the writer will insert it (JSON text)."""
+
+    id: str
+    owner: str
+    previous_response_id: str | None
+    root_id: str
+    depth: int
+    created_at: datetime
+    model: str
+    status: str
+    response: str
+    input_items: str
+    output_items: str
+
+    @classmethod
+    def of(cls, record: ResponseRecord) -> Saved:
+        """`record` serialised once (orjson), as the row and the cached link both keep it."""
+        return cls(
+            record.id, record.owner, record.previous_response_id, record.root_id,
+            record.depth, record.created_at, record.model[:256], record.status,
+            orjson.dumps(without_output(record.response)).decode(),
+            orjson.dumps(record.input_items).decode(),
+            orjson.dumps(record.output_items).decode())
+
+    def link(self) -> Link:
+        return Link(self.owner, self.previous_response_id, self.root_id, self.depth,
+                    self.created_at, self.input_items.encode(), self.output_items.encode())
+
+    def record(self) -> ResponseRecord:
+        output = orjson.loads(self.output_items)
+        return ResponseRecord(
+            self.id, self.owner, self.previous_response_id, self.root_id, self.depth,
+            self.created_at, self.model, self.status,
+            with_output(orjson.loads(self.response), output),
+            orjson.loads(self.input_items), output)
+
+
+def without_output(response: dict[str, Any]) -> dict[str, Any]:
+    """The Response as the `response` column keeps it: its output is the `output_items`
+    column's (kept once, not twice)."""
+    return {key: value for key, value in response.items() if key != "output"}
+
+
+def with_output(response: dict[str, Any], output: list[Any]) -> dict[str, Any]:
+    return {**response, "output": output}
