@@ -34,6 +34,10 @@ def build_parser() -> argparse.ArgumentParser:
 def _serve(args: argparse.Namespace, settings: Settings) -> int:
     logging.basicConfig(level=settings.log_level.upper(),
                         format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    # httpx logs every request's full URL at INFO: a webhook's query or path token, a
+    # provider key in a query string. The gateway logs what it sends in its own words.
+    for noisy in ("httpx", "httpcore"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
     workers = args.workers or settings.workers
     # Migrate once, before any worker starts, in a child process: Alembic then never loads
     # into a serving process (about 10 MB each), whose own check finds the schema current.

@@ -39,7 +39,9 @@ class OutboundError(Exception):
 
 
 def shown(url: str) -> str:
-    """The URL as results show it: no query, fragment or credentials, which may hold secrets."""
+    """The URL as results show it: its origin, and "/…" for a path. The path, query,
+    fragment and credentials may hold secrets (Slack- and Discord-style hook URLs carry their
+    token in the path)."""
     try:
         parts = urlsplit(url)
         host = parts.hostname or ""
@@ -47,7 +49,8 @@ def shown(url: str) -> str:
     except ValueError:
         return "(invalid URL)"
     host = f"[{host}]" if ":" in host else host
-    return f"{parts.scheme}://{host}{port}{parts.path}"
+    path = "/…" if parts.path.strip("/") else ""
+    return f"{parts.scheme}://{host}{port}{path}"
 
 
 @dataclass(frozen=True, slots=True)

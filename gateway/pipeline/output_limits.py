@@ -9,7 +9,7 @@ output_limits.json) or the operator's GATEWAY_MODEL_OUTPUT_LIMITS. An unknown mo
 clamped: the value goes as sent and the target decides. Chat Completions clients are never
 clamped (they name their target's model and its limit themselves, as with OpenAI), nor
 native targets (Anthropic checks the value it defined), nor a value a config target's
-`override_params` sets (the operator's word for that target).
+`override_params` sets, as `max_completion_tokens` or `max_tokens` (the operator's word).
 """
 
 from __future__ import annotations
@@ -87,8 +87,8 @@ def clamp_output(body: dict[str, Any], limit: int | None,
                  override_params: Mapping[str, Any]) -> None:
     """Lower the body's requested output to `limit` in place (the body is the target's own
     copy, made by prepare)."""
-    if limit is None or _FIELD in override_params:
-        return
+    if limit is None or _FIELD in override_params or "max_tokens" in override_params:
+        return  # the operator set the target's output: theirs is the word
     asked = body.get(_FIELD)
     if type(asked) is int and asked > limit:
         body[_FIELD] = limit

@@ -159,8 +159,11 @@ class Journal:
         self._size += len(data)
 
     def hold(self) -> None:
-        """Keep the open segment for the next process to replay: the rows last appended may
-        have reached neither the queue nor the spool (the spool unwritable)."""
+        """Keep every segment written so far for the next process to replay: some of their
+        rows may have reached neither the database nor the spool (the spool unwritable when
+        the queue or the writer needed it). Replay skips those already committed."""
+        self._kept.extend(path for path, _ in self._closed)
+        self._closed.clear()
         if self._fd is not None:
             os.close(self._fd)
             self._fd = None

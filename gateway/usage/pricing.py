@@ -56,9 +56,16 @@ class Price:
 FREE = Price(Decimal(0), Decimal(0))
 
 
+# Longer names are nobody's model (the longest known are under 100 characters): looked up as
+# they are. A client chooses the name, and each suffix stripped rescans it.
+MAX_MODEL_NAME = 256
+
+
 def base_model(model: str) -> str:
     """`gpt-4o-2024-08-06` → `gpt-4o`; `us.anthropic.claude-3-haiku-20240307-v1:0` →
     `claude-3-haiku`."""
+    if len(model) > MAX_MODEL_NAME:  # no model is named so; stripping suffixes is quadratic
+        return model
     name = _BEDROCK_PREFIX.sub("", model.removeprefix("models/"))
     previous = None
     while previous != name:

@@ -51,6 +51,7 @@ class UsageLog:
         self.journal = journal.for_settings(settings)  # None when off
         if self.journal is not None:
             self.writer.on_settled = self._settled
+            self.writer.on_lost = self.journal.hold
         self._partitions: asyncio.Task[None] | None = None
         self._finished: list[tuple[Outcome, Tokens | None]] = []  # rows still to build
         self._built: list[bytes] = []  # rows built and journaled, for the writer's next group

@@ -47,6 +47,9 @@ class UsageWriter:
         self.queued = 0
         self.settled = 0
         self.on_settled: Callable[[int, int], None] | None = None
+        # Told when a batch failed in a way that may have lost it (the spool unwritable too):
+        # the journal then keeps what it holds for the next process to replay.
+        self.on_lost: Callable[[], None] | None = None
         self._task: asyncio.Task[None] | None = None
         self._closing = False
         self._closed = False
@@ -95,8 +98,10 @@ class UsageWriter:
         while True:
             try:
                 await self._write(batch)
-            except Exception:  # the loop must survive anything; the rows are safe in the spool
+            except Exception:  # the loop must survive anything
                 log.exception("usage writer: unexpected failure")
+                if self.on_lost is not None:  # the batch may be neither written nor spooled
+                    self.on_lost()
             self.settled += len(batch)
             if self.on_settled is not None:
                 self.on_settled(self.settled, self.queued)

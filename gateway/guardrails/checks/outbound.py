@@ -25,7 +25,7 @@ from gateway.guardrails.event import Subject
 from gateway.guardrails.hooks import BEFORE, Check
 from gateway.guardrails.outbound import Outbound, OutboundError, shown
 from gateway.guardrails.results import CheckOutcome
-from gateway.redact import MIN_SECRET, REDACTED, redact
+from gateway.redact import MIN_SECRET, redact
 
 # Redacting costs about 0.5 s a MiB (gateway/redact): answers longer than this are
 # redacted in a worker thread, off the event loop.
@@ -46,32 +46,55 @@ def _replacement(answer: dict[str, Any], subject: Subject) -> dict[str, Any] | N
 
 
 def _secrets(url: str, headers: Mapping[str, str]) -> list[str]:
-    """What the webhook's answer must not show: its header values, the URL's password and
-    query (`shown` leaves them out of the URL reported)."""
+    """What the webhook's answer must not show: its header values, the URL's password, path
+    segments and query (`shown` leaves them out of the URL reported)."""
     try:
         parts = urlsplit(url)
-        found = [parts.password or "", parts.query, *headers.values()]
+        pairs = parts.query.split("&")
+        found = [parts.password or "", parts.query, *pairs,
+                 *(pair.partition("=")[2] for pair in pairs), *parts.path.split("/"),
+                 *headers.values()]
     except ValueError:
         found = [*headers.values()]
     found += [value.partition(" ")[2] for value in headers.values()]  # "Bearer <token>"
     return sorted({value for value in found if len(value) >= MIN_SECRET}, key=len, reverse=True)
 
 
+def _redacted(answer: Any, secrets: list[str]) -> Any:
+    """A copy of `answer` with every string in it (keys and values) redacted. Iterative: an
+    answer nests as deep as its JSON parser allowed."""
+    def clean(value: Any) -> Any:
+        if isinstance(value, str):
+            return redact(value, secrets)
+        if isinstance(value, dict):
+            copy: dict[str, Any] = {}
+            todo.append((value, copy))
+            return copy
+        if isinstance(value, list):
+            items: list[Any] = []
+            todo.append((value, items))
+            return items
+        return value
+
+    todo: list[tuple[Any, Any]] = []
+    root = clean(answer)
+    while todo:
+        source, copy = todo.pop()
+        if isinstance(source, dict):
+            for key, value in source.items():
+                copy[redact(key, secrets)] = clean(value)
+        else:
+            copy.extend(clean(value) for value in source)
+    return root
+
+
 async def _scrubbed(answer: Any, secrets: list[str]) -> Any:
-    """`answer` with every echo of `secrets` redacted (in its keys and values alike)."""
+    """`answer` with every echo of `secrets` redacted, its shape kept."""
     if not secrets or answer is None:
         return answer
-    text = orjson.dumps(answer).decode()
-    if len(text) <= _REDACT_INLINE_CHARS:
-        clean = redact(text, secrets)
-    else:
-        clean = await asyncio.to_thread(redact, text, secrets)
-    if clean == text:
-        return answer
-    try:
-        return orjson.loads(clean)
-    except orjson.JSONDecodeError:  # an echo that took JSON punctuation with it
-        return REDACTED
+    if len(orjson.dumps(answer)) <= _REDACT_INLINE_CHARS:
+        return _redacted(answer, secrets)
+    return await asyncio.to_thread(_redacted, answer, secrets)
 
 
 async def webhook(check: Check, subject: Subject, net: Outbound) -> CheckOutcome:

@@ -140,6 +140,9 @@ def test_the_model_a_target_overrides_is_the_one_clamped_for() -> None:
 def test_a_configs_own_max_completion_tokens_is_not_clamped() -> None:
     request = messages_request("gpt-4o", CLAUDE_CODE_ASKS)
     assert sent(request, "openai", max_completion_tokens=50000)["max_completion_tokens"] == 50000
+    # Set as max_tokens, the operator's value is theirs too: the client's is not lowered under it.
+    body = sent(request, "openai", max_tokens=50000)
+    assert body["max_tokens"] == 50000 and body["max_completion_tokens"] == CLAUDE_CODE_ASKS
 
 
 def test_a_native_target_gets_the_clients_value_and_a_translated_claude_is_clamped() -> None:

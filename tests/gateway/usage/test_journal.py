@@ -4,6 +4,7 @@ with SIGKILL whose answered requests still get exactly one row each in Postgres.
 from __future__ import annotations
 
 import asyncio
+import errno
 import os
 import re
 import signal
@@ -23,6 +24,7 @@ from gateway.usage.journal import Journal
 from gateway.usage.setup import UsageLog
 from gateway.usage.spool import Spool
 from gateway.usage.store import UsageStore
+from gateway.usage.writer import DatabaseUnavailable
 from tests.gateway.usage.test_row import finished_request
 from tests.gateway.usage.test_store import opened_store
 from tests.support.databases import POSTGRES_URL, query, require_postgres
@@ -242,6 +244,33 @@ async def test_rows_journaled_but_not_yet_handed_to_the_writer_survive_its_progr
     assert len(journaled(tmp_path / "journal")) == 2  # the waiting row is still on disk
     await usage.close()
     assert len(usage.store.rows) >= 2
+
+
+class DownStore(Store):
+    async def insert(self, rows: list[bytes]) -> None:
+        raise DatabaseUnavailable("down")
+
+
+async def test_rows_neither_written_nor_spooled_stay_journaled_for_the_next_process(tmp_path):
+    # The database down and the spool's disk full: the writer's batch is lost from memory,
+    # so the journal must keep it (it used to be emptied once the batch counted as settled).
+    settings = Settings(_env_file=None, spool_dir=tmp_path, usage_flush_interval_s=0.01)
+    usage = UsageLog(settings, DownStore())  # type: ignore[arg-type]
+
+    def disk_full(rows: list[bytes]) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    usage.spool.append = disk_full  # type: ignore[method-assign]
+    await usage.start()
+    usage.record(finished_request())
+    usage.build_rows()
+    async with asyncio.timeout(10):
+        while usage.writer.settled < 1:
+            await asyncio.sleep(0.005)
+    assert len(journaled(tmp_path / "journal")) == 1
+    await usage.close()
+    assert len(journaled(tmp_path / "journal")) == 1  # left, with its lock free, for a replay
+    assert Journal(tmp_path / "journal").start(Spool(tmp_path / "next")) == 1
 
 
 async def test_a_journal_can_be_switched_off(tmp_path):

@@ -75,3 +75,12 @@ def test_usage_shapes_and_estimates():
     assert count("hello world") == 2
     guess = estimate({"messages": [{"role": "user", "content": "hello world"}]}, "hi there")
     assert guess == Tokens(2, 2, 0, estimated=True)
+
+
+def test_a_name_longer_than_any_model_is_looked_up_as_it_is():
+    # Stripping "-v3" 10,000 times rescans the name each time: a client-chosen 30 KB model
+    # name once froze the event loop for seconds (quadratic), before any upstream call.
+    from gateway.usage.pricing import MAX_MODEL_NAME
+    hostile = "gpt-4o" + "-v3" * 10000
+    assert base_model(hostile) == hostile
+    assert base_model("gpt-4o" + "-v3" * ((MAX_MODEL_NAME - 6) // 3)) == "gpt-4o"
