@@ -10,6 +10,7 @@ throughput ratio checked against issue 25's targets.
 
     python -m bench.guardrails_overhead [--rounds 5] [--duration 3] [--json out.json]
     python -m bench.guardrails_overhead --gateway-env GATEWAY_USAGE_LOG=false  # no usage rows
+    python -m bench.guardrails_overhead --py-spy /tmp/gr  # then profile each at c=64
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from __future__ import annotations
 import argparse
 import statistics
 import sys
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -24,6 +26,7 @@ import orjson
 
 from bench.client import Run, load
 from bench.harness import cpu_seconds, gateway, mock_upstream, run_fast
+from bench.load import profiled
 
 ADDED_P50_TARGET_MS = 0.1
 THROUGHPUT_RATIO_TARGET = 0.90
@@ -76,11 +79,16 @@ async def _bench(args: argparse.Namespace) -> dict[str, Any]:
             print(f"round {round_ + 1}: " + ", ".join(
                 f"{n} p50 {p50[n][-1] * 1000:.3f} ms, {rps[n][-1]:.0f} req/s" for n in CONFIGS),
                 flush=True)
+        if args.py_spy:  # after the measured rounds, so py-spy's sampling costs them nothing
+            for name in CONFIGS:
+                with profiled(proc.pid, f"{args.py_spy}-{name.replace(' ', '_')}.txt"):
+                    await load(port, requests[name], 64, 8.0, 0.0, stream=False)
     return {name: {"p50_ms": statistics.median(p50[name]) * 1000,
                    "rps": statistics.median(rps[name]),
                    "cpu_us_per_request": statistics.median(cpu[name]) * 1e6,
                    "rounds_p50_ms": [round(v * 1000, 3) for v in p50[name]],
-                   "rounds_rps": [round(v, 1) for v in rps[name]]} for name in CONFIGS}
+                   "rounds_rps": [round(v, 1) for v in rps[name]],
+                   "rounds_cpu_us": [round(v * 1e6, 1) for v in cpu[name]]} for name in CONFIGS}
 
 
 async def _sanity(port: int) -> None:
@@ -121,8 +129,19 @@ def _report(figures: dict[str, Any]) -> list[str]:
               f"throughput at concurrency 64: {ratio:.1%} of none (target >= "
               f"{THROUGHPUT_RATIO_TARGET:.0%}) {'PASS' if enough else 'MISS'}",
               f"gateway CPU per request at concurrency 64: "
-              f"+{guarded['cpu_us_per_request'] - none['cpu_us_per_request']:.0f} us"]
+              f"+{guarded['cpu_us_per_request'] - none['cpu_us_per_request']:.0f} us",
+              # Each round's two measurements are minutes apart at most, not the whole run:
+              # on a busy machine these move less than the medians above.
+              "paired by round (medians of each round's 3 checks against its none): "
+              f"+{_paired(none, guarded, 'rounds_p50_ms', lambda a, b: b - a):.3f} ms p50, "
+              f"{_paired(none, guarded, 'rounds_rps', lambda a, b: b / a):.1%} of the req/s, "
+              f"+{_paired(none, guarded, 'rounds_cpu_us', lambda a, b: b - a):.0f} us CPU"]
     return lines
+
+
+def _paired(none: dict[str, Any], guarded: dict[str, Any], key: str,
+            compare: Callable[[float, float], float]) -> float:
+    return statistics.median(compare(a, b) for a, b in zip(none[key], guarded[key], strict=True))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -132,6 +151,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--duration", type=float, default=3.0, help="measured seconds per run")
     parser.add_argument("--warmup", type=float, default=0.5, help="unmeasured seconds first")
     parser.add_argument("--json", help="also write the figures to this file")
+    parser.add_argument("--py-spy", metavar="PREFIX",
+                        help="then py-spy each config at c=64 for 8 s into PREFIX-<name>.txt "
+                             "(collapsed stacks)")
     parser.add_argument("--gateway-env", action="append", default=[], metavar="NAME=VALUE",
                         type=lambda s: tuple(s.split("=", 1)),
                         help="extra environment for the gateway (repeatable)")

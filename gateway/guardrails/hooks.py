@@ -58,10 +58,20 @@ class Hook:
     sequential: bool = False
     on_fail: Feedback | None = None
     on_success: Feedback | None = None
+    # Derived once, when the config is read, for the runner's every request:
+    enabled: tuple[Check, ...] = field(init=False, repr=False, compare=False)
+    io: bool = field(init=False, repr=False, compare=False)  # an enabled check calls out
+    # A synchronous guardrail whose checks all run in process and see the same body: the
+    # runner can call them in one plain loop (runner.py, "the plain path").
+    plain: bool = field(init=False, repr=False, compare=False)
 
-    @property
-    def io(self) -> bool:
-        return any(check.io for check in self.checks if check.enabled)
+    def __post_init__(self) -> None:
+        enabled = tuple(check for check in self.checks if check.enabled)
+        io = any(check.io for check in enabled)
+        object.__setattr__(self, "enabled", enabled)
+        object.__setattr__(self, "io", io)
+        object.__setattr__(self, "plain", self.type == GUARDRAIL and not (
+            io or self.is_async or self.sequential))
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,12 +9,15 @@ Portkey's rules (src/handlers/responseHandlers.ts), for the pipeline to apply:
   `HooksFailed(before, after)`;
 - otherwise the answer goes out with `answer_status(...)`: 246 when the upstream said 200 and
   some hook of either phase failed, else the upstream's status; its body carries
-  `hook_results` whenever a hook ran (`with_hook_results`). 246 is a success: fallback stops.
+  `hook_results` whenever a hook ran (`with_hook_results`, or `spliced_hook_results` on the
+  answer's bytes as they came). 246 is a success: fallback stops.
 """
 
 from __future__ import annotations
 
 from typing import Any
+
+import orjson
 
 from gateway.errors import GatewayError
 from gateway.guardrails.results import PhaseResult, hook_results
@@ -51,3 +54,26 @@ def with_hook_results(body: dict[str, Any], before: PhaseResult,
     if not before.ran and (after is None or not after.ran):
         return body
     return {**body, "hook_results": hook_results(before, after)}
+
+
+_JSON_SPACE = b" \t\r\n"
+
+
+def spliced_hook_results(content: bytes, before: PhaseResult,
+                         after: PhaseResult | None = None) -> bytes | None:
+    """`content`, the bytes of a JSON object, with `hook_results` added as its last member
+    without decoding and encoding it again (the answer as it came, as `with_hook_results`
+    would have it); `content` itself when no hook ran. None where that is not safe, for the
+    caller to decode instead: bytes that do not end an object, or that may hold the key
+    already (as `"hook_results"`, or spelled with a `\\u` escape), which the decoded
+    object's `hook_results` would replace."""
+    if not before.ran and (after is None or not after.ran):
+        return content
+    end = content.rstrip(_JSON_SPACE)
+    if not (end.endswith(b"}") and content.lstrip(_JSON_SPACE).startswith(b"{")) \
+            or b'"hook_results"' in content or b"\\u" in content:
+        return None
+    results = orjson.dumps(hook_results(before, after))
+    # Before the closing brace is the end of a value, or the opening brace of `{}`.
+    comma = b"" if end[:-1].rstrip(_JSON_SPACE).endswith(b"{") else b","
+    return b"".join((end[:-1], comma, b'"hook_results":', results, b"}"))

@@ -120,6 +120,9 @@ class Metrics:
             "gateway_guardrail_checks",
             "Guardrail checks run on the target last tried, by check id and verdict "
             "(pass, fail, error).", ("check", "verdict"), registry=r)
+        # (check, verdict) -> its counter, bound on first use: `labels()` takes a lock and
+        # checks its arguments every call. At most len(CHECKS) + 1 ids times 3 verdicts.
+        self._check_counters: dict[tuple[str, str], Any] = {}
 
     def record(self, outcome: Outcome) -> None:
         """The recorder: count one finished request. Never raises into the request path."""
@@ -155,11 +158,15 @@ class Metrics:
                 self._count_checks(phase)
 
     def _count_checks(self, phase: PhaseResult) -> None:
+        counters = self._check_counters
         for hook in phase.hooks:
             for check in hook.checks:  # a skipped hook has none
                 # Ids are the built-ins' (configs naming others are refused); bounded anyway.
-                check_id = check.id if check.id in CHECKS else "other"
-                self.guardrail_checks.labels(check_id, check_verdict(check)).inc()
+                labels = (check.id if check.id in CHECKS else "other", check_verdict(check))
+                counter = counters.get(labels)
+                if counter is None:
+                    counter = counters[labels] = self.guardrail_checks.labels(*labels)
+                counter.inc()
 
     def _count_usage(self, outcome: Outcome, provider: str, model: str) -> None:
         usage = outcome.usage if isinstance(outcome.usage, dict) else {}

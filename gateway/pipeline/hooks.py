@@ -6,10 +6,11 @@ each target the plan tries, through the shared `GuardrailRunner` (gateway/guardr
   mutator's body replaces the prepared one (so the upstream, and the cache key, see it).
 - `after_answer`: on the target's answer, cache hits included. A JSON answer that a denying
   hook fails is a 446 (the answer is dropped, its usage still billed); one that any hook
-  fails goes out as 246; either way it carries `hook_results`. A stream cannot be taken
-  back once its first byte is out: `hook_results` of the input hooks is its first event, and
-  output hooks run on the assembled answer at its end and report in a last event (they can
-  flag it, never deny it; the stream's status stays 200).
+  fails goes out as 246; either way it carries `hook_results`, spliced into the answer's
+  bytes as they came unless a hook changed the answer (not decoded and encoded again for it).
+  A stream cannot be taken back once its first byte is out: `hook_results` of the input
+  hooks is its first event, and output hooks run on the assembled answer at its end and
+  report in a last event (they can flag it, never deny it; the stream's status stays 200).
 """
 
 from __future__ import annotations
@@ -28,7 +29,12 @@ from gateway.guardrails.event import ENDPOINT_REQUEST_TYPES, HookEvent
 from gateway.guardrails.hooks import Hook, HookSet
 from gateway.guardrails.results import NOTHING_RAN, PhaseResult, hook_results
 from gateway.guardrails.runner import GuardrailRunner
-from gateway.guardrails.status import HooksFailed, answer_status, with_hook_results
+from gateway.guardrails.status import (
+    HooksFailed,
+    answer_status,
+    spliced_hook_results,
+    with_hook_results,
+)
 from gateway.pipeline.prepare import Prepared
 
 
@@ -45,14 +51,20 @@ def hooks_of(outcome: Outcome, leaf: Leaf) -> HookSet:
     return hooks
 
 
-def _event(outcome: Outcome, leaf: Leaf, prepared: Prepared) -> HookEvent | None:
-    request = outcome.request
+def _request_type(outcome: Outcome, prepared: Prepared) -> str | None:
+    """None for passthrough and model lists: no hooks run on them."""
+    if prepared.body is None:
+        return None
     # By the canonical endpoint: a Messages or Responses request is a chat body by now.
-    request_type = ENDPOINT_REQUEST_TYPES.get(request.endpoint.value)
-    if request_type is None or prepared.body is None:
-        return None  # passthrough and model lists: no hooks run on them
+    return ENDPOINT_REQUEST_TYPES.get(outcome.request.endpoint.value)
+
+
+def _event(outcome: Outcome, leaf: Leaf, prepared: Prepared) -> HookEvent | None:
+    request_type = _request_type(outcome, prepared)
+    if request_type is None or prepared.body is None:  # (the body: for the type checker)
+        return None
     return HookEvent(request_type, prepared.body, provider=leaf.provider,
-                     metadata=request.metadata, stream=prepared.stream)
+                     metadata=outcome.request.metadata, stream=prepared.stream)
 
 
 async def before_request(runner: GuardrailRunner, hooks: HookSet, outcome: Outcome,
@@ -79,13 +91,14 @@ async def after_answer(runner: GuardrailRunner, hooks: HookSet, outcome: Outcome
     after_hooks = hooks.after
     if not (before.ran or after_hooks):
         return answer
-    event = _event(outcome, leaf, prepared)
-    if event is None:
+    if _request_type(outcome, prepared) is None:
         return answer
+    # The event only for output hooks: input hooks' results are all an answer needs.
+    event = _event(outcome, leaf, prepared) if after_hooks else None
     if isinstance(answer, JSONAnswer):
         return await _checked_json(runner, outcome, event, before, after_hooks, answer)
     if isinstance(answer, StreamAnswer):
-        if after_hooks:
+        if event is not None:
             answer.rest = _checked_at_end(runner, outcome, event, before, after_hooks,
                                           list(answer.first), answer.rest)
         if before.ran:
@@ -93,22 +106,27 @@ async def after_answer(runner: GuardrailRunner, hooks: HookSet, outcome: Outcome
     return answer
 
 
-async def _checked_json(runner: GuardrailRunner, outcome: Outcome, event: HookEvent,
+async def _checked_json(runner: GuardrailRunner, outcome: Outcome, event: HookEvent | None,
                         before: PhaseResult, after_hooks: tuple[Hook, ...],
                         answer: JSONAnswer) -> Answer:
-    body = orjson.loads(answer.content)
+    """`event`: None when there are no output hooks to run."""
     after = None
-    if after_hooks:
+    changed = None  # the answer as a hook transformed it
+    if event is not None:
         after = await runner.after_request(after_hooks, replace(
-            event, response=body, status=answer.status))
+            event, response=orjson.loads(answer.content), status=answer.status))
         outcome.hooks_after = after
         if after.deny:
             raise HooksFailed(before, after)
         if after.body is not None:
-            body = dict(after.body)
+            changed = dict(after.body)
     status = answer_status(answer.status, before, after)
-    return JSONAnswer(status, orjson.dumps(with_hook_results(body, before, after)),
-                      answer.headers, answer.native)
+    content = None if changed is not None else \
+        spliced_hook_results(answer.content, before, after)
+    if content is None:
+        body = changed if changed is not None else orjson.loads(answer.content)
+        content = orjson.dumps(with_hook_results(body, before, after))
+    return JSONAnswer(status, content, answer.headers, answer.native)
 
 
 async def _checked_at_end(runner: GuardrailRunner, outcome: Outcome, event: HookEvent,

@@ -162,6 +162,20 @@ def test_output_failure_is_246_and_the_sdk_takes_it_as_success(gateway, upstream
     assert len(upstream.requests) == 2
 
 
+def test_an_output_mutator_changes_the_answer_the_client_gets(gateway, upstream):
+    # The answer is encoded again from what the mutator made (no splice into the bytes).
+    cfg = config(output_mutators=[{"regexReplace": {"rule": "mock", "redactText": "[X]"}}],
+                 input_guardrails=deny_if("default.wordCount", minWords=1))
+    response = post(gateway, cfg, chat_body("hi"))
+    assert response.status_code == 200
+    body = response.json()
+    assert body["choices"][0]["message"]["content"] == ANSWER.replace("mock", "[X]")
+    assert body["object"] == "chat.completion" and list(body)[-1] == "hook_results"
+    results = body["hook_results"]
+    assert results["before_request_hooks"][0]["verdict"] is True
+    assert results["after_request_hooks"][0]["transformed"] is True
+
+
 def test_output_deny_drops_the_answer_with_446(gateway, upstream):
     cfg = config(output_guardrails=deny_if("default.contains", words=["mock"], operator="none"))
     response = post(gateway, cfg, chat_body("hi"))
@@ -346,13 +360,29 @@ def _webhook(url: str, **params: Any) -> dict[str, Any]:
     return config(input_guardrails=deny_if("default.webhook", webhookURL=url, **params))
 
 
+def test_a_webhook_urls_tokens_reach_neither_the_client_nor_the_log(
+        tmp_path, upstream_server, upstream, hooks, hooks_url):
+    env = gateway_env(tmp_path, upstream_server[1].url, GATEWAY_LOG_LEVEL="info")
+    talkative = GatewayProcess(env, cwd=tmp_path).start()  # the default level, INFO
+    try:
+        url = f"{hooks_url}/verdict/false/path-token-0123456789?token=query-token-0123456789"
+        denied = post(talkative, _webhook(url), chat_body("ok"))
+        assert denied.status_code == 446 and len(hooks.calls) == 1
+    finally:
+        talkative.stop()
+    assert "INFO" in talkative.output()  # it did log, at that level
+    for secret in ("path-token", "query-token"):
+        assert secret not in denied.text
+        assert secret not in talkative.output()
+
+
 def test_webhook_pass_and_fail_see_the_request(gateway, upstream, hooks, hooks_url):
     assert post(gateway, _webhook(f"{hooks_url}/verdict/true"), chat_body("ok")).status_code == 200
     denied = post(gateway, _webhook(f"{hooks_url}/verdict/false"), chat_body("ok"))
     assert denied.status_code == 446
     check = first_check(denied.json()["hook_results"])
     assert check["data"]["responseData"] == {"seen": True}
-    assert check["data"]["webhookUrl"] == f"{hooks_url}/verdict/false"
+    assert check["data"]["webhookUrl"] == f"{hooks_url}/…"  # a path may hold a token
     assert len(upstream.requests) == 1
     sent = [hooks.payload(call) for call in hooks.calls]
     assert [p["request"]["json"]["messages"][-1]["content"] for p in sent] == ["ok", "ok"]

@@ -1,0 +1,70 @@
+"""`hook_results` spliced into an answer's bytes: the object `with_hook_results` gives, without
+decoding the answer; and None (decode instead) wherever that could differ."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+import pytest
+
+from gateway.guardrails.results import NOTHING_RAN, CheckResult, HookResult, PhaseResult
+from gateway.guardrails.status import spliced_hook_results, with_hook_results
+
+NOW = 1_733_400_000.25
+BEFORE = PhaseResult((HookResult(
+    "input_guardrail_1", "guardrail", verdict=True, checks=(CheckResult(
+        "default.contains", True, {"explanation": "No words were found. é \"q\""}, None,
+        0.01, NOW),), execution_time=0.02, created_at=NOW),))
+AFTER = PhaseResult((HookResult("out", "guardrail", skipped=True),))
+
+
+def _expected(content: bytes, before: PhaseResult, after: PhaseResult | None) -> Any:
+    return with_hook_results(orjson.loads(content), before, after)
+
+
+@pytest.mark.parametrize("content", [
+    b'{"id":"chatcmpl-1","choices":[{"message":{"content":"hi {}"}}],"usage":null}',
+    b"{}",
+    b" {  } \n",
+    b'{\n  "id": "x",\n  "nested": {"a": [1, 2.5e-3, true, null]}\n}\n',
+    b'{"text":"ends with a brace }"}',
+    '{"text":"ünïcödé, 日本"}'.encode(),
+])
+@pytest.mark.parametrize("after", [None, AFTER])
+def test_the_spliced_answer_is_the_decoded_one(content: bytes,
+                                               after: PhaseResult | None) -> None:
+    spliced = spliced_hook_results(content, BEFORE, after)
+    assert spliced is not None
+    assert orjson.loads(spliced) == _expected(content, BEFORE, after)
+    assert list(orjson.loads(spliced))[-1] == "hook_results"  # added last, as a dict merge
+
+
+def test_the_answer_keeps_its_own_bytes() -> None:
+    content = b'{"a": 1.50, "b": "\\/"}'
+    spliced = spliced_hook_results(content, BEFORE)
+    assert spliced is not None and spliced.startswith(b'{"a": 1.50, "b": "\\/","hook_results":')
+
+
+def test_nothing_ran_leaves_the_answer_as_it_is() -> None:
+    content = b'{"id": "x"}'
+    assert spliced_hook_results(content, NOTHING_RAN) is content
+    assert spliced_hook_results(content, NOTHING_RAN, PhaseResult()) is content
+
+
+@pytest.mark.parametrize("content", [
+    b'{"id":"x","hook_results":{"before_request_hooks":[]}}',  # a gateway behind a gateway
+    b'{"id":"x","hook\\u005fresults":1}',  # the key spelled with an escape
+    b'{"text":"\\u00e9"}',  # any escape: not told apart from the one above
+    b'[{"id":"x"}]',
+    b'"text"',
+    b"",
+])
+def test_where_splicing_could_differ_the_caller_decodes(content: bytes) -> None:
+    assert spliced_hook_results(content, BEFORE) is None
+
+
+def test_a_key_already_there_is_replaced_once_decoded() -> None:
+    content = b'{"id":"x","hook_results":{"stale":true}}'
+    body = with_hook_results(orjson.loads(content), BEFORE)
+    assert list(body) == ["id", "hook_results"] and "stale" not in body["hook_results"]
