@@ -84,6 +84,8 @@ async def when_stored(turn: ResponsesTurn, response: Response, outcome: Outcome)
             answer = orjson.loads(response.body)
             if isinstance(answer, dict):
                 turn.native_finished(answer)
+                if turn.record is not None:  # the id it is stored under, not the upstream's
+                    _replace_body(response, orjson.dumps({**answer, "id": turn.id}))
         await turn.written()
         return response
     if isinstance(response, SSERelay):
@@ -91,15 +93,24 @@ async def when_stored(turn: ResponsesTurn, response: Response, outcome: Outcome)
     return response
 
 
+def _replace_body(response: RecordedResponse, body: bytes) -> None:
+    response.body = body
+    response.headers["content-length"] = str(len(body))
+
+
 _TERMINAL_EVENTS = (b"event: response.completed\n", b"event: response.incomplete\n",
                     b"event: response.failed\n")
+# The events of a Responses stream that carry the Response object (and its id).
+_RESPONSE_EVENTS = (*_TERMINAL_EVENTS, b"event: response.created\n",
+                    b"event: response.in_progress\n", b"event: response.queued\n")
 
 
 class StoredStream(Response):
     """Relays a Responses stream whose terminal event goes out once the response it carries
     is committed. A native stream's message carrying that event (one event per message:
     relay.NativeEncoder) stores the Response in it first; a translated stream's encoder
-    stored it as it made the event."""
+    stored it as it made the event. A native stream's events show the Response under the
+    id it is stored under (the turn's), not the upstream's (ResponsesTurn.native_finished)."""
 
     def __init__(self, inner: SSERelay, turn: ResponsesTurn) -> None:
         self.inner = inner
@@ -115,19 +126,27 @@ class StoredStream(Response):
 
         async def sending(message: Message) -> None:
             nonlocal held
-            if native and turn.record is None:
-                body = message.get("body") or b""
-                if body.startswith(_TERMINAL_EVENTS):
-                    data = body.partition(b"\ndata: ")[2]
-                    event = orjson.loads(data) if data else None
-                    if isinstance(event, dict) and isinstance(event.get("response"), dict):
-                        turn.native_finished(event["response"])
+            if native and (message.get("body") or b"").startswith(_RESPONSE_EVENTS):
+                message = {**message, "body": _own_id(message["body"], turn)}
             if not held and turn.record is not None:
                 held = True
                 await turn.written()
             await send(message)
 
         await self.inner(scope, receive, sending)
+
+
+def _own_id(body: bytes, turn: ResponsesTurn) -> bytes:
+    """A native event carrying the Response, with the turn's id in it; its terminal event
+    stores the Response first."""
+    head, _, data = body.partition(b"\ndata: ")
+    event = orjson.loads(data) if data else None
+    if not (isinstance(event, dict) and isinstance(event.get("response"), dict)):
+        return body
+    if turn.record is None and body.startswith(_TERMINAL_EVENTS):
+        turn.native_finished(event["response"])
+    event["response"] = {**event["response"], "id": turn.id}
+    return head + b"\ndata: " + orjson.dumps(event) + b"\n\n"
 
 
 # --- GET / DELETE /v1/responses/{id}, GET /v1/responses/{id}/input_items -----------------

@@ -34,6 +34,7 @@ from gateway.pipeline.dialects.responses_request import (
     items_to_messages,
     native_history,
     native_input,
+    stored_items,
 )
 from gateway.pipeline.dialects.responses_stream import ResponsesStreamEncoder
 from gateway.store.responses import Chain, ResponseRecord, ResponseStore, mint_response_id
@@ -85,7 +86,8 @@ class ResponsesTurn:
         self.owner, self.chain, self.store = owner, chain, store
         if chain is None:
             return self._decoded
-        return self.request.body(items_to_messages(chain.items)), self._native(chain)
+        history = stored_items(chain.items)
+        return self.request.body(items_to_messages(history)), self._native(history)
 
     def claim(self, owner: str) -> None:
         """The owner, when it was not known before the request was resolved (a fresh turn:
@@ -96,7 +98,7 @@ class ResponsesTurn:
             if self._made is not None:
                 self._save(*self._made)
 
-    def _native(self, chain: Chain | None) -> dict[str, Any]:
+    def _native(self, history: list[dict[str, Any]] | None) -> dict[str, Any]:
         """The client's own body, for a target that speaks Responses (OpenAI, Azure). The
         gateway keeps the state whatever the target: it sends `store: false` (OpenAI keeps no
         copy, so a DELETE here deletes it all) and a chain's history as `input` items rather
@@ -105,9 +107,8 @@ class ResponsesTurn:
                 if k not in ("previous_response_id", "background")}
         if not any(self._client.get(name) is not None for name in NATIVE_ONLY):
             body["store"] = False  # a stored conversation or prompt is OpenAI's to keep
-        if chain is not None:
-            body["input"] = [*native_history(chain.items),
-                             *native_input(self._client.get("input"))]
+        if history is not None:
+            body["input"] = [*native_history(history), *native_input(self._client.get("input"))]
         return body
 
     def encode_answer(self, content: bytes, request: ParsedRequest) -> bytes:
@@ -148,13 +149,16 @@ class ResponsesTurn:
             await self.store.written(self.record.id)
 
     def native_finished(self, response: dict[str, Any]) -> None:
-        """Store a Response a native target made (under its own id), as the client asked:
-        the stored copy says `store: true` and names the previous response, as it would
-        have from OpenAI had the gateway not kept the state itself."""
+        """Store a Response a native target made, as the client asked, under this turn's id
+        (the client is shown it in place of the upstream's: stored_responses.py). An
+        upstream's id names nothing it keeps (it was sent `store: false`), and may come
+        again: a cached answer given to another key, an upstream that repeats its ids, or
+        one too long for the table. The stored copy says `store: true` and names the previous
+        response, as it would have from OpenAI had the gateway not kept the state itself."""
         response_id = response.get("id")
         if isinstance(response_id, str) and response_id and self._made is None:
-            self._keep(response_id, {**response, "store": True,
-                                     "previous_response_id": self.request.previous_response_id})
+            self._keep(self.id, {**response, "id": self.id, "store": True,
+                                 "previous_response_id": self.request.previous_response_id})
 
     def _keep(self, response_id: str, response: dict[str, Any]) -> None:
         """Store the finished Response now when its owner is known, else once it is."""

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from gateway.pipeline.dialects.responses_replay import events
 from providers.base import ProviderError, StreamError
 
 # Terminal events of a Responses stream; one of them must come before the stream ends.
@@ -94,47 +95,7 @@ class ResponseWatcher:
 
 
 def replay_response(response: dict[str, Any]) -> list[dict[str, Any]]:
-    """The event sequence of a stream that carries this whole Response (responses_stream.py
-    names the events)."""
-    events: list[dict[str, Any]] = []
-
-    def add(kind: str, **fields: Any) -> None:
-        events.append({"type": kind, "sequence_number": len(events), **fields})
-
-    snapshot = {**response, "status": "in_progress", "output": [], "usage": None}
-    add("response.created", response=snapshot)
-    add("response.in_progress", response=snapshot)
-    for index, item in enumerate(response.get("output") or ()):
-        _replay_item(add, index, item)
-    status = response.get("status")
-    add(f"response.{status}" if status in ("completed", "incomplete") else
-        "response.completed", response=response)
-    return events
-
-
-def _replay_item(add: Any, index: int, item: dict[str, Any]) -> None:
-    item_id, kind = item.get("id"), item.get("type")
-    opened = dict(item, status="in_progress")
-    if kind == "message":
-        opened["content"] = []
-    elif kind == "function_call":
-        opened["arguments"] = ""
-    add("response.output_item.added", output_index=index, item=opened)
-    if kind == "message":
-        for j, part in enumerate(item.get("content") or ()):
-            fields = {"item_id": item_id, "output_index": index, "content_index": j}
-            empty = dict(part, text="") if part.get("type") == "output_text" else part
-            add("response.content_part.added", part=empty, **fields)
-            if part.get("type") == "output_text":
-                add("response.output_text.delta", delta=part.get("text", ""), logprobs=[],
-                    **fields)
-                add("response.output_text.done", text=part.get("text", ""), logprobs=[],
-                    **fields)
-            add("response.content_part.done", part=part, **fields)
-    elif kind == "function_call":
-        arguments = item.get("arguments") or ""
-        add("response.function_call_arguments.delta", item_id=item_id, output_index=index,
-            delta=arguments)
-        add("response.function_call_arguments.done", item_id=item_id, output_index=index,
-            name=item.get("name"), arguments=arguments)
-    add("response.output_item.done", output_index=index, item=item)
+    """The event sequence of a stream that carries this whole Response: the replay of a
+    stored one (responses_replay.py), so a cached answer ends as its status says."""
+    return [{"type": kind, "sequence_number": number, **fields}
+            for number, (kind, fields) in enumerate(events(response))]

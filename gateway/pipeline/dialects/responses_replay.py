@@ -18,6 +18,15 @@ part's text, each summary's text and each call's arguments in one delta:
 
 `sequence_number` counts from 0. The replay is a pure function of the stored Response, so a
 client resuming with `starting_after=N` gets exactly the events after the N-th it saw.
+
+A stored Response is untrusted (a native target's answer is kept as it came): an output item,
+content part or summary part that is not an object is skipped (`output_index` counts the
+items replayed), a text that is not a string replays as "". The last event follows the
+status: `completed` (or none) ends with response.completed, `failed` with response.failed,
+and any other (`incomplete`, and `cancelled`, `in_progress`, `queued`, which a stored
+response has only from a native target: the Responses stream has no event of their own, and
+nothing of it runs any more) with response.incomplete, so a client never reads a response
+that did not complete as completed.
 """
 
 from __future__ import annotations
@@ -27,8 +36,8 @@ from typing import Any
 
 import orjson
 
-_TERMINAL = {"completed": "response.completed", "incomplete": "response.incomplete",
-             "failed": "response.failed"}
+_TERMINAL = {"completed": "response.completed", None: "response.completed",
+             "failed": "response.failed"}  # any other status: response.incomplete
 # Fields of the final Response that its in-progress snapshot does not have yet.
 _FINAL_ONLY = ("output_text", "hook_results")
 
@@ -52,12 +61,20 @@ def events(response: dict[str, Any]) -> Iterator[Event]:
                     incomplete_details=None)
     yield "response.created", {"response": snapshot}
     yield "response.in_progress", {"response": snapshot}
-    output = response.get("output")
-    for index, item in enumerate(output if isinstance(output, list) else ()):
-        if isinstance(item, dict):
-            yield from _item(index, item)
-    yield _TERMINAL.get(str(response.get("status")), "response.completed"), {
-        "response": response}
+    for index, item in enumerate(_objects(response.get("output"))):
+        yield from _item(index, item)
+    status = response.get("status")
+    yield _TERMINAL.get(status if status is None or isinstance(status, str) else "",
+                        "response.incomplete"), {"response": response}
+
+
+def _objects(value: Any) -> list[dict[str, Any]]:
+    """The objects of a stored list (anything else in it, or in its place, is skipped)."""
+    return [each for each in value if isinstance(each, dict)] if isinstance(value, list) else []
+
+
+def _text(value: Any) -> str:
+    return value if isinstance(value, str) else ""
 
 
 def _item(index: int, item: dict[str, Any]) -> Iterator[Event]:
@@ -66,17 +83,17 @@ def _item(index: int, item: dict[str, Any]) -> Iterator[Event]:
     if kind == "message":
         yield "response.output_item.added", {"output_index": index, "item": {
             **item, "status": "in_progress", "content": []}}
-        for position, part in enumerate(item.get("content") or ()):
+        for position, part in enumerate(_objects(item.get("content"))):
             yield from _content_part(at | {"content_index": position}, part)
     elif kind == "reasoning":
         yield "response.output_item.added", {"output_index": index, "item": {
             **item, "status": "in_progress", "summary": [], "content": []}}
-        for position, part in enumerate(item.get("summary") or ()):
+        for position, part in enumerate(_objects(item.get("summary"))):
             yield from _summary_part(at | {"summary_index": position}, part)
-        for position, part in enumerate(item.get("content") or ()):
+        for position, part in enumerate(_objects(item.get("content"))):
             yield from _content_part(at | {"content_index": position}, part)
     elif kind == "function_call":
-        arguments = item.get("arguments") or ""
+        arguments = _text(item.get("arguments"))
         yield "response.output_item.added", {"output_index": index, "item": {
             **item, "status": "in_progress", "arguments": ""}}
         if arguments:
@@ -91,7 +108,7 @@ def _item(index: int, item: dict[str, Any]) -> Iterator[Event]:
 def _content_part(at: dict[str, Any], part: dict[str, Any]) -> Iterator[Event]:
     kind = part.get("type")
     if kind == "output_text":
-        text = part.get("text") or ""
+        text = _text(part.get("text"))
         empty = {**part, "text": "", "annotations": []}
         if "logprobs" in part:
             empty["logprobs"] = []
@@ -100,13 +117,13 @@ def _content_part(at: dict[str, Any], part: dict[str, Any]) -> Iterator[Event]:
             yield "response.output_text.delta", at | {"delta": text, "logprobs": []}
         yield "response.output_text.done", at | {"text": text, "logprobs": []}
     elif kind == "refusal":
-        refusal = part.get("refusal") or ""
+        refusal = _text(part.get("refusal"))
         yield "response.content_part.added", at | {"part": {**part, "refusal": ""}}
         if refusal:
             yield "response.refusal.delta", at | {"delta": refusal}
         yield "response.refusal.done", at | {"refusal": refusal}
     elif kind == "reasoning_text":
-        text = part.get("text") or ""
+        text = _text(part.get("text"))
         yield "response.content_part.added", at | {"part": {**part, "text": ""}}
         if text:
             yield "response.reasoning_text.delta", at | {"delta": text}
@@ -117,7 +134,7 @@ def _content_part(at: dict[str, Any], part: dict[str, Any]) -> Iterator[Event]:
 
 
 def _summary_part(at: dict[str, Any], part: dict[str, Any]) -> Iterator[Event]:
-    text = part.get("text") or ""
+    text = _text(part.get("text"))
     yield "response.reasoning_summary_part.added", at | {"part": {**part, "text": ""}}
     if text:
         yield "response.reasoning_summary_text.delta", at | {"delta": text}

@@ -7,7 +7,9 @@ SDK or Codex sends several that only OpenAI can honour), while an input item or 
 whose meaning would be lost is a 400, never silently skipped.
 
 Input items become chat messages here; the same conversion turns stored items back into the
-history a `previous_response_id` chain prepends (gateway/store/responses/ keeps them).
+history a `previous_response_id` chain prepends (gateway/store/responses/ keeps them), once
+`stored_items` has checked them as input is checked (they may be an upstream's, as it sent
+them).
 """
 
 from __future__ import annotations
@@ -249,6 +251,37 @@ def _tool_output(output: Any, where: str) -> None:
                 and isinstance(part.get("text"), str)):
             raise _invalid(f"{where}[{j}]", "an input_text part (tool results are text when "
                                             "translated to Chat Completions)")
+
+
+def stored_items(items: Sequence[Any]) -> list[dict[str, Any]]:
+    """A chain's stored items, as a new turn's history takes them. They are untrusted (a
+    native target's output items are kept as the upstream sent them), so they pass the
+    checks a request's input passes, leniently: what is not an object, a message of no known
+    role, a function call or output missing its ids is skipped, and so is a content part
+    that would be refused in a request; other item types pass as they are (a chat history
+    has no place for them; OpenAI, natively, judges them itself)."""
+    kept: list[dict[str, Any]] = []
+    for item in items:
+        if not isinstance(item, dict):
+            continue
+        kind = item.get("type") or ("message" if "role" in item else None)
+        if kind == "message" and isinstance(item.get("content"), list):
+            item = {**item, "content": [part for part in item["content"] if _fits(part)]}
+        if kind in ("message", "function_call", "function_call_output"):
+            try:
+                item = _item(item, "stored item")
+            except InvalidRequest:
+                continue
+        kept.append(item)
+    return kept
+
+
+def _fits(part: Any) -> bool:
+    try:
+        _part(part, "stored part")
+    except InvalidRequest:
+        return False
+    return True
 
 
 def items_to_messages(items: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -9,12 +9,13 @@ The answer goes out once `written` says the row is committed, so an id a client 
 the shared database: every replica finds it, and a process killed after answering has lost
 nothing. A database that fails writes costs no answer: the answers go out, the rows are
 served from memory while the writer retries them; a hung one holds an answer at most
-writer.WRITE_WAIT_S.
+writer.WRITE_WAIT_S. A row the database refuses (a value that does not fit) is lost alone,
+not with the rows committed beside it. Every statement is bounded (bounds.DB_TIMEOUT_S), so
+a hung database costs a read, a chain or a DELETE a few seconds and a 503, never a hang.
 
-A replica may still be asked for a response whose row is not committed (its maker was
-degraded): ids carry the time they were minted, and a lookup that finds nothing for an id
-minted in the last FRESH_S seconds polls for it a little (about a second in all) before it
-answers "not found".
+A lookup that finds nothing answers "not found" at once: the id a client holds was committed
+before it was shown, except while the store was degraded, when the replica that made the
+response serves it until its writer commits it (other replicas find it from then on).
 
 A chain is walked by parent pointer (`previous_response_id`), never by session, so branching
 from an older response replays only its own ancestors. Every response of a conversation
@@ -26,9 +27,10 @@ Responses belong to who made them: the gateway API key, or for anonymous calls t
 credential (a hash of it); anyone else gets "not found". Rows older than the retention are
 never served and are purged at most once an hour.
 
-Modules: `ids.py` (ids, owners), `records.py` (the shapes kept), `links.py` (the link cache),
-`table.py` (every SQL statement), `inserts.py` (the writer's own connection), `writer.py`
-(group commit, and what waits for it), `store.py` (ResponseStore).
+Modules: `ids.py` (ids, owners), `records.py` (the shapes kept, made to fit their columns),
+`links.py` (the link cache), `bounds.py` (the time limit of every statement), `table.py`
+(every SQL statement), `inserts.py` (the writer's own connection), `writer.py` (group commit,
+and what waits for it), `store.py` (ResponseStore).
 """
 
 from gateway.store.responses.ids import mint_response_id, owner_of

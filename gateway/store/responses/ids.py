@@ -1,7 +1,9 @@
 """Response ids and owners.
 
-A gateway id carries the time it was minted, so a replica that cannot find one can tell an id
-made moments ago (perhaps still being written elsewhere) from one that does not exist.
+A gateway id starts with the time it was minted: ids made together sort together, so the
+primary key's index grows at its end. Every stored response has one, a native target's
+answer included (its upstream id is replaced: dialects/responses.py), so no upstream can make
+two responses share an id.
 """
 
 from __future__ import annotations

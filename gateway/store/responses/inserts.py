@@ -18,24 +18,38 @@ single call to aiosqlite's thread (BEGIN, INSERT, COMMIT would be three). A batc
 than 90 rows (990 values, under SQLite's oldest limit of 999) is several statements; should
 one fail after another committed, the writer's retry finds those rows there and inserts the
 rest one by one.
+
+Errors, as the writer tells them apart: IntegrityError for a row already there; DataError for
+a row the database refuses (a value too long or malformed: that row's fault, not an outage);
+DBAPIError for the rest (the database out, or an insert the server itself ended past its
+`statement_timeout`, 80% of bounds.DB_TIMEOUT_S), and StoreTimeout (bounds.py) for a database
+that did not answer within DB_TIMEOUT_S, whose connection is then dropped at once (asyncpg's
+`terminate`, no goodbye to a server that does not answer).
 """
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 from collections.abc import Callable
 from typing import Any
 
 import asyncpg
 from sqlalchemy import Table, event
-from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.exc import DataError, DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.pool import NullPool, StaticPool
 
 from gateway.db.engine import Database
+from gateway.store.responses import bounds
+from gateway.store.responses.bounds import timed_out
 
 _SQLITE_ROWS = 90  # rows per SQLite statement (values per statement: at most 999)
 _DUPLICATE = (sqlite3.IntegrityError, asyncpg.UniqueViolationError)
+# A row's own fault: a value the column or the driver refuses (class 22 and the rest of 23 on
+# Postgres; SQLite's "string or blob too big"; a value no bind processor takes).
+_REFUSED = (asyncpg.DataError, asyncpg.IntegrityConstraintViolationError,
+            asyncpg.ProgramLimitExceededError, sqlite3.DataError, TypeError, ValueError)
 _FAILED = (sqlite3.Error, asyncpg.PostgresError, asyncpg.InterfaceError, OSError)
 
 
@@ -60,6 +74,7 @@ class RowInserter:
             for name in columns]
         self._connection: AsyncConnection | None = None
         self._driver: Any = None
+        self._closing: set[asyncio.Task[None]] = set()  # connections given up on, closing
 
     @classmethod
     def of(cls, db: Database, table: Table, columns: tuple[str, ...],
@@ -72,10 +87,21 @@ class RowInserter:
 
     async def insert(self, rows: list[tuple[Any, ...]]) -> None:
         """Insert `rows` (values in column order): one transaction (on SQLite, one per 90
-        rows)."""
-        bound = [tuple(value if bind is None or value is None else bind(value)
-                       for bind, value in zip(self._binds, row, strict=True)) for row in rows]
+        rows), within DB_TIMEOUT_S."""
+        limit = bounds.DB_TIMEOUT_S
         try:
+            async with asyncio.timeout(limit):
+                await self._insert(rows)  # (a TimeoutError inside is raised as DBAPIError)
+        except TimeoutError:
+            self._abandon()
+            raise timed_out("an insert", limit) from None
+
+    async def _insert(self, rows: list[tuple[Any, ...]]) -> None:
+        driver = None
+        try:
+            bound = [tuple(value if bind is None or value is None else bind(value)
+                           for bind, value in zip(self._binds, row, strict=True))
+                     for row in rows]
             driver = await self._connect()
             if self.is_postgres:
                 await driver.executemany(self._sql, bound)
@@ -86,8 +112,11 @@ class RowInserter:
                                          [value for row in chunk for value in row])
         except _DUPLICATE as exc:
             raise IntegrityError(self._sql, None, exc) from exc
+        except _REFUSED as exc:
+            raise DataError(self._sql, None, exc) from exc
         except _FAILED as exc:
-            await self._reset()
+            if driver is not None and driver is self._driver:  # (not one given up on since)
+                await self._reset()
             raise DBAPIError(self._sql, None, exc) from exc
 
     def _sqlite_statement(self, rows: int) -> str:
@@ -103,9 +132,25 @@ class RowInserter:
             self._driver = (await self._connection.get_raw_connection()).driver_connection
         return self._driver
 
+    def _abandon(self) -> None:
+        """Drop a connection whose insert did not answer in time, without waiting on it: the
+        server rolls back what it did not commit once it sees the connection gone."""
+        connection, driver = self._connection, self._driver
+        self._connection = self._driver = None
+        if self.is_postgres and driver is not None:
+            driver.terminate()  # closes the socket now; asyncpg's close() would wait on it
+        if connection is not None:  # its wrapper, closed apart (nothing left to wait on)
+            closing = asyncio.get_running_loop().create_task(self._drop(connection))
+            self._closing.add(closing)
+            closing.add_done_callback(self._closing.discard)
+
     async def _reset(self) -> None:
         """Drop the connection after a failure: the next batch opens a new one."""
         connection, self._connection, self._driver = self._connection, None, None
+        await self._drop(connection)
+
+    @staticmethod
+    async def _drop(connection: AsyncConnection | None) -> None:
         if connection is not None:
             try:
                 await connection.invalidate()
@@ -124,9 +169,13 @@ def _writer_engine(engine: AsyncEngine) -> AsyncEngine:
                                      isolation_level="AUTOCOMMIT")
         event.listen(writer.sync_engine, "connect", _sqlite_pragmas)
         return writer
+    # The server ends an insert slower than most of the gateway's bound itself, so an insert
+    # the gateway gave up on does not commit later, after a DELETE of its row went through.
+    timeout_ms = max(1, int(bounds.DB_TIMEOUT_S * 800))
     return create_async_engine(
         engine.url, poolclass=NullPool, hide_parameters=True, isolation_level="AUTOCOMMIT",
-        connect_args={"server_settings": {"synchronous_commit": "off"}})
+        connect_args={"server_settings": {"synchronous_commit": "off",
+                                          "statement_timeout": str(timeout_ms)}})
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: object) -> None:

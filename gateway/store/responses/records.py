@@ -1,5 +1,6 @@
 """What the response store holds, in its three shapes: a `ResponseRecord` (what retrieve
-returns), a `Link` (what a chain needs of it) and a `Saved` row (what the writer inserts)."""
+returns), a `Link` (what a chain needs of it) and a `Saved` row (what the writer inserts,
+made to fit its columns: `key` and `fitted` say how)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,33 @@ from datetime import datetime
 from typing import Any
 
 import orjson
+from sqlalchemy import String
+
+from gateway.db.models import ResponseRow
+
+# The text columns' lengths (VARCHAR(n): Postgres refuses a longer value, and the row with it).
+_LENGTHS: dict[str, int] = {column.name: column.type.length
+                            for column in ResponseRow.__table__.columns
+                            if isinstance(column.type, String) and column.type.length}
+
+
+class Unstorable(ValueError):
+    """A response whose key (id, owner, parent, root) does not fit its column."""
+
+
+def key(value: str, column: str) -> str:
+    """A key as the row keeps it, never altered: a cut id would name another response."""
+    if len(value) > _LENGTHS[column] or "\x00" in value:
+        raise Unstorable(f"its {column} is longer than {_LENGTHS[column]} characters or "
+                         "holds a NUL")
+    return value
+
+
+def fitted(value: str, column: str) -> str:
+    """A descriptive value (model, status) as its column takes it: without NULs (Postgres
+    text cannot hold one), cut to the column's length. The Response object, kept whole as
+    JSON, still has the value as it came."""
+    return value.replace("\x00", "")[:_LENGTHS[column]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,10 +102,14 @@ class Saved:
 
     @classmethod
     def of(cls, record: ResponseRecord) -> Saved:
-        """`record` serialised once (orjson), as the row and the cached link both keep it."""
+        """`record` serialised once (orjson), as the row and the cached link both keep it,
+        its text columns made to fit (`fitted`, `key`): Unstorable when a key cannot."""
         return cls(
-            record.id, record.owner, record.previous_response_id, record.root_id,
-            record.depth, record.created_at, record.model[:256], record.status,
+            key(record.id, "id"), key(record.owner, "owner"),
+            None if record.previous_response_id is None else
+            key(record.previous_response_id, "previous_response_id"),
+            key(record.root_id, "root_id"), record.depth, record.created_at,
+            fitted(record.model, "model"), fitted(record.status, "status"),
             orjson.dumps(without_output(record.response)).decode(),
             orjson.dumps(record.input_items).decode(),
             orjson.dumps(record.output_items).decode())

@@ -6,26 +6,18 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections import deque
-from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
-from typing import TypeVar
 
 from sqlalchemy.exc import DBAPIError
 
 from gateway.db.engine import Database
-from gateway.store.responses.ids import minted_at
 from gateway.store.responses.links import LinkCache
-from gateway.store.responses.records import Chain, Link, ResponseRecord, Saved
+from gateway.store.responses.records import Chain, Link, ResponseRecord, Saved, Unstorable
 from gateway.store.responses.table import ResponseTable
 from gateway.store.responses.writer import CLOSE_WAIT_S, BatchWriter
 
 log = logging.getLogger("gateway.responses")
 
-T = TypeVar("T")
-
-FRESH_S = 10.0  # a missing id minted this recently may be another replica's, not yet written
-_FRESH_POLLS_S = (0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64)
 _PURGE_EVERY_S = 3600.0
 
 
@@ -35,8 +27,7 @@ class ResponseStore:
         self.retention = timedelta(days=retention_days) if retention_days > 0 else None
         self.table = ResponseTable(db)
         self.links = LinkCache(self._expired)
-        self.writer = BatchWriter(self.table, self._maybe_purge)
-        self._deleted: deque[str] = deque(maxlen=1024)  # here, lately: no need to wait for them
+        self.writer = BatchWriter(self.table, self._maybe_purge, self.links.forget)
         self._last_purge = float("-inf")  # the first batch's writer purges, then hourly
         self._purging: asyncio.Task[None] | None = None
 
@@ -45,8 +36,7 @@ class ResponseStore:
     async def chain(self, response_id: str, owner: str) -> Chain | None:
         """The history `response_id` ends; None when it is unknown, expired or not owner's.
         An ancestor deleted or purged ends the history there."""
-        head = self._known(response_id) or await self._fresh(
-            response_id, lambda: self._load_link(response_id))
+        head = self._known(response_id) or await self._load_link(response_id)
         if head is None or head.owner != owner:
             return None
         links = [head]
@@ -88,31 +78,21 @@ class ResponseStore:
     def _expired(self, created_at: datetime) -> bool:
         return self.retention is not None and created_at < datetime.now(UTC) - self.retention
 
-    async def _fresh(self, response_id: str,
-                     load: Callable[[], Awaitable[T | None]]) -> T | None:
-        """`load()`; when it finds nothing for an id minted moments ago that this process did
-        not delete, another replica's write may still be on its way: poll for it a while."""
-        found = await load()
-        minted = minted_at(response_id)
-        if found is not None or minted is None or response_id in self._deleted \
-                or not 0 <= time.time() - minted < FRESH_S:
-            return found
-        for pause in _FRESH_POLLS_S:
-            await asyncio.sleep(pause)
-            found = await load()
-            if found is not None:
-                break
-        return found
-
     # --- writes -------------------------------------------------------------------------
 
     def save(self, record: ResponseRecord) -> None:
         """Take `record`: this process serves it at once; the writer commits it (`written`
-        waits for that). Never waits, never raises. An id already held here (a native answer
-        replayed from the cache keeps its upstream id) stays its first owner's."""
+        waits for that). Never waits, never raises. Ids are the gateway's own (a native
+        answer's too: responses.py), so an id held here already is a bug's, and stays its
+        first owner's. A record whose key does not fit its column (records.key) is not
+        stored, logged."""
         if record.id in self.writer.pending or record.id in self.links:
             return
-        saved = Saved.of(record)
+        try:
+            saved = Saved.of(record)
+        except Unstorable as exc:
+            log.error("response %.64s was answered but not stored: %s", record.id, exc)
+            return
         self.links.put(record.id, saved.link())
         self.writer.submit(saved)
 
@@ -129,7 +109,7 @@ class ResponseStore:
         pending = self.writer.pending.get(response_id)
         if pending is not None:
             return pending.record() if pending.owner == owner else None
-        record = await self._fresh(response_id, lambda: self._load_record(response_id))
+        record = await self._load_record(response_id)
         return record if record is not None and record.owner == owner else None
 
     async def _load_record(self, response_id: str) -> ResponseRecord | None:
@@ -142,10 +122,12 @@ class ResponseStore:
             return False
         self.writer.discard(response_id)  # a write still queued is skipped
         self.links.forget(response_id)
-        self._deleted.append(response_id)
-        # After a batch being inserted now (it may hold this response): the DELETE sticks.
+        # After the insert running now (it may hold this response), so the DELETE sticks;
+        # no later insert takes it (each takes only what is still pending). The wait is one
+        # statement's, itself bounded.
         async with self.writer.lock:
-            await self.table.delete(response_id, owner)
+            pass
+        await self.table.delete(response_id, owner)
         return True
 
     # --- retention and shutdown -----------------------------------------------------------

@@ -1,17 +1,18 @@
-"""The `responses` table (migration 0007): every statement the store runs. The writer's
-inserts go through a connection of their own (inserts.py)."""
+"""The `responses` table (migration 0007): every statement the store runs, each bounded in
+time (bounds.py). The writer's inserts go through a connection of their own (inserts.py)."""
 
 from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Row, Table, Text, bindparam, cast, delete, insert, select
+from sqlalchemy import JSON, Executable, Row, Table, Text, bindparam, cast, delete, insert, select
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
 
 from gateway.db.engine import Database
 from gateway.db.models import ResponseRow
+from gateway.store.responses.bounds import PURGE_TIMEOUT_S, bounded
 from gateway.store.responses.inserts import RowInserter
 from gateway.store.responses.records import Link, ResponseRecord, Saved, with_output
 
@@ -50,49 +51,56 @@ class ResponseTable:
 
     async def link(self, response_id: str) -> tuple[datetime, Link] | None:
         query = select(*_LINK_COLUMNS).where(_TABLE.c.id == response_id)
-        async with self.db.engine.connect() as connection:
-            row = (await connection.execute(query)).first()
-        return None if row is None else (row.created_at, _link(row))
+        rows = await bounded(self._rows(query), "a read")
+        return None if not rows else (rows[0].created_at, _link(rows[0]))
 
     async def conversation(self, root_id: str, owner: str,
                            below: int) -> list[tuple[str, Link]]:
         """The links of `owner`'s conversation `root_id` above depth `below` (one query)."""
         query = select(*_LINK_COLUMNS).where(_TABLE.c.root_id == root_id,
                                              _TABLE.c.owner == owner, _TABLE.c.depth < below)
-        async with self.db.engine.connect() as connection:
-            rows = (await connection.execute(query)).all()
+        rows = await bounded(self._rows(query), "a read")
         return [(row.id, _link(row)) for row in rows]
 
     async def record(self, response_id: str) -> ResponseRecord | None:
         query = select(_TABLE).where(_TABLE.c.id == response_id)
-        async with self.db.engine.connect() as connection:
-            row = (await connection.execute(query)).first()
-        if row is None:
+        rows = await bounded(self._rows(query), "a read")
+        if not rows:
             return None
+        row = rows[0]
         return ResponseRecord(
             id=row.id, owner=row.owner, previous_response_id=row.previous_response_id,
             root_id=row.root_id, depth=row.depth, created_at=row.created_at, model=row.model,
             status=row.status, response=with_output(row.response, row.output_items),
             input_items=row.input_items, output_items=row.output_items)
 
+    async def _rows(self, query: Executable) -> list[Row[Any]]:
+        async with self.db.engine.connect() as connection:
+            return list((await connection.execute(query)).all())
+
     async def insert(self, batch: list[Saved]) -> None:
-        """One multi-row insert in one transaction; IntegrityError when any row exists."""
+        """One multi-row insert in one transaction; IntegrityError when any row exists,
+        DataError when the database refuses one, StoreTimeout past DB_TIMEOUT_S."""
         if self._inserter is not None:
             await self._inserter.insert([_values(saved) for saved in batch])
             return
-        async with self.db.engine.begin() as connection:  # in-memory SQLite
-            await connection.execute(_INSERT, [_row(saved) for saved in batch])
+        await bounded(self._change(_INSERT, [_row(saved) for saved in batch]),
+                      "an insert")  # in-memory SQLite
 
     async def delete(self, response_id: str, owner: str) -> None:
         query = delete(_TABLE).where(_TABLE.c.id == response_id, _TABLE.c.owner == owner)
-        async with self.db.engine.begin() as connection:
-            await connection.execute(query)
+        await bounded(self._change(query), "a delete")
 
     async def purge(self, cutoff: datetime) -> int:
         """Delete the rows made before `cutoff`; how many went."""
+        return await bounded(self._change(delete(_TABLE).where(_TABLE.c.created_at < cutoff)),
+                             "the retention purge", PURGE_TIMEOUT_S)
+
+    async def _change(self, statement: Executable, rows: list[dict[str, Any]] | None = None
+                      ) -> int:
         async with self.db.engine.begin() as connection:
-            result = await connection.execute(delete(_TABLE).where(_TABLE.c.created_at < cutoff))
-        return result.rowcount
+            result = await connection.execute(statement, rows)
+        return int(getattr(result, "rowcount", 0))
 
     async def close(self) -> None:
         if self._inserter is not None:

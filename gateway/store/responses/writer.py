@@ -6,10 +6,17 @@ is saved while that insert runs goes in the next one. Nothing waits for a batch 
 lone request pays one insert; under load the batches grow by themselves (one commit for every
 answer of those milliseconds: a database write costs far more than a translated answer).
 
-A failed write is retried in the background; while the database fails writes the store is
-degraded: answers stop waiting (they go out, and the rows stay pending and served from this
-process until a retry commits them, or are given up on, logged). An answer never waits longer
-than WRITE_WAIT_S. Past _MAX_PENDING rows the oldest are dropped, logged.
+A batch the database refuses for one of its rows (DataError: a value that does not fit, or an
+IntegrityError: a row already there) is inserted again one row at a time, so that only the
+refused row is lost (logged, by id and error class); that is no outage, the store stays
+healthy. A failed write (the database out, or silent past bounds.DB_TIMEOUT_S) is retried in
+the background; while the database fails writes the store is degraded: answers stop waiting
+(they go out, and the rows stay pending and served from this process until a retry commits
+them, or are given up on, logged). An answer never waits longer than WRITE_WAIT_S. Past
+_MAX_PENDING rows the oldest are dropped, logged.
+
+`lock` is held around one insert statement at a time, never across a pause between retries:
+a DELETE waits at most one bounded statement for it.
 """
 
 from __future__ import annotations
@@ -19,7 +26,7 @@ import logging
 from collections import OrderedDict, deque
 from collections.abc import Callable
 
-from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.exc import DataError, DBAPIError, IntegrityError
 
 from gateway.store.responses.records import Saved
 from gateway.store.responses.table import ResponseTable
@@ -34,9 +41,11 @@ CLOSE_WAIT_S = 10.0  # the longest shutdown waits for the writes still queued
 
 
 class BatchWriter:
-    def __init__(self, table: ResponseTable, after_round: Callable[[], None]) -> None:
+    def __init__(self, table: ResponseTable, after_round: Callable[[], None],
+                 lost: Callable[[str], None]) -> None:
         self.table = table
         self._after_round = after_round  # run after each round of inserts (the purge)
+        self._lost = lost  # told the id of each response given up on (the store forgets it)
         # Saved, not yet committed: served from here meanwhile. Ordered oldest first.
         self.pending: OrderedDict[str, Saved] = OrderedDict()
         self._queue: deque[Saved] = deque()
@@ -117,47 +126,69 @@ class BatchWriter:
         """Insert one round's rows, _BATCH at a time; True when all committed at once."""
         committed = True
         for start in range(0, len(taken), _BATCH):
-            async with self.lock:  # a DELETE waits for this batch, or this for it
-                batch = [r for r in taken[start:start + _BATCH] if r.id in self.pending]
-                if batch:  # (not deleted meanwhile)
-                    committed &= await self._insert(batch, round_)
+            batch = taken[start:start + _BATCH]
+            committed &= await self._store(batch, round_)
             for saved in batch:
                 self.pending.pop(saved.id, None)
         return committed
 
-    async def _insert(self, batch: list[Saved], round_: asyncio.Future[bool] | None) -> bool:
-        """Insert `batch`, retrying; True when it committed at the first attempt. The round's
-        answers are released (False) as soon as an attempt fails: they do not wait out the
-        retries."""
+    async def _store(self, batch: list[Saved], round_: asyncio.Future[bool] | None) -> bool:
+        """Insert `batch`, retrying what an outage left; True when it all went in at the
+        first attempt. The round's answers are released (False) as soon as an attempt fails:
+        they do not wait out the retries, which pause without the lock."""
+        left = batch
         for attempt, pause in enumerate((0.0, *WRITE_RETRIES_S)):
             if pause:
                 await asyncio.sleep(pause)
-            try:
-                await self.table.insert(batch)
+            left = await self._attempt(left)
+            if not left:
                 self.healthy = True
                 return attempt == 0
-            except IntegrityError:
-                if len(batch) > 1:  # one row already there (a retry that did commit): the rest
-                    for saved in batch:
-                        await self._insert_one(saved)
-                return attempt == 0
-            except (DBAPIError, OSError) as exc:
-                self.healthy = False
-                if round_ is not None and not round_.done():
-                    round_.set_result(False)
-                log.warning("storing %d responses failed (attempt %d): %s", len(batch),
-                            attempt + 1, type(exc).__name__)
+            self.healthy = False
+            if round_ is not None and not round_.done():
+                round_.set_result(False)
         log.error("%d responses were answered but not stored: the database refused them",
-                  len(batch))
+                  len(left))
+        for saved in left:
+            self._lost(saved.id)
         return False
 
-    async def _insert_one(self, saved: Saved) -> None:
+    async def _attempt(self, rows: list[Saved]) -> list[Saved]:
+        """One attempt at `rows`, in one statement, else (a row refused) one row at a time;
+        the rows an outage left, to retry."""
         try:
-            await self.table.insert([saved])
-        except IntegrityError:
-            pass  # there already
+            async with self.lock:  # a DELETE waits for this statement, or this for it
+                rows = [saved for saved in rows if saved.id in self.pending]  # (not deleted)
+                if rows:
+                    await self.table.insert(rows)
+            return []
+        except (IntegrityError, DataError):
+            pass  # a row there already (a retry of a write that did commit), or refused
         except (DBAPIError, OSError) as exc:
-            log.warning("storing response %s failed: %s", saved.id, type(exc).__name__)
+            log.warning("storing %d responses failed: %s", len(rows), type(exc).__name__)
+            return rows
+        for at, saved in enumerate(rows):
+            try:
+                async with self.lock:
+                    if saved.id in self.pending:
+                        await self.table.insert([saved])
+            except IntegrityError:
+                pass  # there already
+            except DataError as exc:
+                self._refused(saved, exc)
+            except (DBAPIError, OSError) as exc:
+                log.warning("storing response %s failed: %s", saved.id, type(exc).__name__)
+                return rows[at:]
+        return []
+
+    def _refused(self, saved: Saved, exc: DataError) -> None:
+        """A row the database will never take: lost alone, logged (its id, and the error's
+        class and SQLSTATE: no value of the row)."""
+        cause = exc.orig
+        state = getattr(cause, "sqlstate", None)
+        log.error("response %s was answered but not stored: the database refused the row "
+                  "(%s%s)", saved.id, type(cause).__name__, f", SQLSTATE {state}" if state else "")
+        self._lost(saved.id)
 
     async def flush(self, timeout: float = CLOSE_WAIT_S) -> None:
         """Wait until every response saved so far is committed (or given up on)."""

@@ -1,12 +1,14 @@
 """`/v1/responses` to a provider that speaks it (OpenAI; the mock answers its Responses API):
 the request goes untranslated, the gateway still keeps the state (`store: false` upstream,
-history as input items), and chains cross native and translated targets."""
+history as input items, the response under a gateway id shown in place of the upstream's),
+and chains cross native and translated targets."""
 
 from __future__ import annotations
 
 import httpx
 import openai
 
+from gateway.store.responses.ids import minted_at
 from tests.support.mock_upstream import STREAM_WORDS, MockUpstream
 from tests.support.servers import ThreadedServer
 
@@ -28,7 +30,8 @@ def test_native_create_is_untranslated_and_stored_by_the_gateway(gateway: Thread
     assert sent.body == {"model": "gpt-x", "input": "Hello", "instructions": "Be brief",
                          "metadata": {"team": "a"}, "store": False}
     assert sent.headers["authorization"] == "Bearer sk-provider-key"
-    assert created.id.startswith("resp_mock_") and created.output_text == ANSWER
+    assert minted_at(created.id) is not None  # the gateway's id, not the mock's resp_mock_
+    assert created.output_text == ANSWER
     stored = sdk.responses.retrieve(created.id)
     assert stored.id == created.id and stored.output[0].id == created.output[0].id
     assert stored.store is True  # what the client asked; OpenAI was told not to keep it
@@ -42,7 +45,10 @@ def test_native_stream_passes_through_and_is_stored(gateway: ThreadedServer,
     with sdk.responses.stream(model="gpt-x", input="Stream it") as stream:
         events = list(stream)
         final = stream.get_final_response()
-    assert final.id.startswith("resp_mock_") and final.output_text == ANSWER
+    assert minted_at(final.id) is not None and final.output_text == ANSWER
+    shown = {e.response.id for e in events if e.type.startswith("response.")
+             and hasattr(e, "response")}
+    assert shown == {final.id}  # response.created, .in_progress and .completed: one id
     assert [e.sequence_number for e in events] == list(range(len(events)))  # as sent
     assert mock.requests[0].body["stream"] is True
     assert sdk.responses.retrieve(final.id).output_text == ANSWER

@@ -456,7 +456,9 @@ def test_conversation_and_prompt_only_go_natively():
     assert decoded.native is not None and "store" not in decoded.native  # OpenAI's state
 
 
-def test_a_native_response_is_stored_under_its_own_id():
+def test_a_native_response_is_stored_under_the_turns_id():
+    """Not the upstream's: it names nothing OpenAI keeps, and may come again (a cached answer
+    for another key, an upstream repeating its ids)."""
     turn = turn_for({"model": "m", "input": "Hi", "previous_response_id": "resp_p"})
     turn.chain = Chain([], "resp_root", 0)
     turn.native_finished({"id": "resp_openai", "object": "response", "status": "completed",
@@ -464,7 +466,8 @@ def test_a_native_response_is_stored_under_its_own_id():
                           "output": [{"type": "message", "id": "msg_o", "role": "assistant",
                                       "content": []}]})
     record = turn.record
-    assert record is not None and record.id == "resp_openai" and record.root_id == "resp_root"
+    assert record is not None and record.id == turn.id and record.root_id == "resp_root"
+    assert record.response["id"] == turn.id
     assert record.response["store"] is True
     assert record.response["previous_response_id"] == "resp_p"
     assert record.output_items[0]["id"] == "msg_o" and record.depth == 1
@@ -501,3 +504,16 @@ def test_native_watcher_and_replay():
     with pytest.raises(StreamError) as failed:
         cut.event({"type": "error", "code": "rate_limit_exceeded", "message": "slow down"})
     assert failed.value.error.status == 429
+
+
+def test_a_cached_native_answer_replays_as_its_status_says_and_skips_odd_items():
+    """A native answer from the cache, replayed as a stream: its items are the upstream's
+    (untrusted), and a failed one must not end with response.completed."""
+    response = {"id": "resp_c", "object": "response", "status": "failed", "output": [
+        1, None, {"type": "message", "id": "msg_c", "role": "assistant", "content": "odd"},
+        {"type": "function_call", "id": "fc_c", "name": "f", "arguments": {"a": 1}}]}
+    events = replay_response(response)
+    assert events[-1]["type"] == "response.failed" and events[-1]["response"] == response
+    assert [(e["output_index"], e["item"]["id"]) for e in events
+            if e["type"] == "response.output_item.added"] == [(0, "msg_c"), (1, "fc_c")]
+    assert [e["delta"] for e in events if e["type"].endswith(".delta")] == []
