@@ -34,7 +34,6 @@ import sqlite3
 from collections.abc import Callable
 from typing import Any
 
-import asyncpg
 from sqlalchemy import Table, event
 from sqlalchemy.exc import DataError, DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
@@ -45,12 +44,25 @@ from gateway.store.responses import bounds
 from gateway.store.responses.bounds import timed_out
 
 _SQLITE_ROWS = 90  # rows per SQLite statement (values per statement: at most 999)
-_DUPLICATE = (sqlite3.IntegrityError, asyncpg.UniqueViolationError)
-# A row's own fault: a value the column or the driver refuses (class 22 and the rest of 23 on
-# Postgres; SQLite's "string or blob too big"; a value no bind processor takes).
-_REFUSED = (asyncpg.DataError, asyncpg.IntegrityConstraintViolationError,
-            asyncpg.ProgramLimitExceededError, sqlite3.DataError, TypeError, ValueError)
-_FAILED = (sqlite3.Error, asyncpg.PostgresError, asyncpg.InterfaceError, OSError)
+
+ErrorTypes = tuple[type[BaseException], ...]
+
+
+def _driver_errors(is_postgres: bool) -> tuple[ErrorTypes, ErrorTypes, ErrorTypes]:
+    """(duplicate, refused, failed): the driver's errors by what they mean. A row's own fault
+    (refused): a value the column or the driver refuses (class 22 and the rest of 23 on
+    Postgres; SQLite's "string or blob too big"; a value no bind processor takes). asyncpg is
+    imported only for Postgres: an embedded gateway never loads it (test_lean_process)."""
+    duplicate: ErrorTypes = (sqlite3.IntegrityError,)
+    refused: ErrorTypes = (sqlite3.DataError, TypeError, ValueError)
+    failed: ErrorTypes = (sqlite3.Error, OSError)
+    if is_postgres:
+        import asyncpg
+        duplicate += (asyncpg.UniqueViolationError,)
+        refused += (asyncpg.DataError, asyncpg.IntegrityConstraintViolationError,
+                    asyncpg.ProgramLimitExceededError)
+        failed += (asyncpg.PostgresError, asyncpg.InterfaceError)
+    return duplicate, refused, failed
 
 
 class RowInserter:
@@ -61,6 +73,7 @@ class RowInserter:
     def __init__(self, db: Database, table: Table, columns: tuple[str, ...],
                  as_text: tuple[str, ...]) -> None:
         self.is_postgres = not db.is_sqlite
+        self._duplicate, self._refused, self._failed = _driver_errors(self.is_postgres)
         self._engine = _writer_engine(db.engine)
         self._into = f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES "
         self._sql = self._into + "(" + ", ".join(
@@ -110,11 +123,11 @@ class RowInserter:
                     chunk = bound[start:start + _SQLITE_ROWS]
                     await driver.execute(self._sqlite_statement(len(chunk)),
                                          [value for row in chunk for value in row])
-        except _DUPLICATE as exc:
+        except self._duplicate as exc:
             raise IntegrityError(self._sql, None, exc) from exc
-        except _REFUSED as exc:
+        except self._refused as exc:
             raise DataError(self._sql, None, exc) from exc
-        except _FAILED as exc:
+        except self._failed as exc:
             if driver is not None and driver is self._driver:  # (not one given up on since)
                 await self._reset()
             raise DBAPIError(self._sql, None, exc) from exc
