@@ -20,12 +20,11 @@ from typing import Any
 
 import orjson
 
-from gateway.usage.pricing import RESELLERS, base_model
+from gateway.usage.pricing import ModelRows
 
 # The dialects whose bodies are translated to Chat Completions by the gateway.
 CLAMPED_DIALECTS = frozenset({"messages", "responses"})
 _FIELD = "max_completion_tokens"  # what both dialects' translations write
-_REMEMBERED = 4096
 
 
 def load_limits() -> dict[str, dict[str, int]]:
@@ -36,51 +35,19 @@ def load_limits() -> dict[str, dict[str, int]]:
 
 
 class OutputLimits:
-    """Finds a model's output limit: the operator's row (`<provider>/<model>`, then
-    `<model>`), then the shipped table (the provider's rows, then the vendor's for a
-    reseller). A dated or versioned id (`claude-sonnet-4-5-20250929`,
-    `us.anthropic.claude-3-7-sonnet-20250219-v1:0`) matches its base model's row when it has
-    none of its own, as prices do."""
+    """A model's output limit: the operator's row, then the shipped table's, as prices are
+    found (`ModelRows`: resellers, dated and versioned ids)."""
 
     def __init__(self, table: Mapping[str, Mapping[str, int]],
                  overrides: Mapping[str, int] | None = None) -> None:
-        self.table = table
-        self.overrides = dict(overrides or {})
-        # (provider, model) -> limit: a handful of names, looked up on every request.
-        self._found: dict[tuple[str, str], int | None] = {}
+        self.rows = ModelRows(table, dict(overrides or {}))
 
     @classmethod
     def shipped(cls) -> OutputLimits:
         return cls(load_limits())
 
     def limit(self, provider: str, model: str | None) -> int | None:
-        if not model:
-            return None
-        key = (provider, model)
-        try:
-            return self._found[key]
-        except KeyError:
-            pass
-        found = self._look_up(provider, model)
-        if len(self._found) >= _REMEMBERED:  # model names are caller-chosen: stay bounded
-            self._found.clear()
-        self._found[key] = found
-        return found
-
-    def _look_up(self, provider: str, model: str) -> int | None:
-        base = base_model(model)
-        names = (model, base) if base != model else (model,)
-        for name in names:
-            found = self.overrides.get(f"{provider}/{name}") or self.overrides.get(name)
-            if found:
-                return found
-        for vendor in (provider, *RESELLERS.get(provider, ())):
-            rows = self.table.get(vendor)
-            if rows:
-                for name in names:
-                    if name in rows:
-                        return rows[name]
-        return None
+        return self.rows.find(provider, model) if model else None
 
 
 def clamp_output(body: dict[str, Any], limit: int | None,

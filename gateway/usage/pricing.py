@@ -8,16 +8,17 @@ base model. An unknown model has no price: its cost is logged as null, never as 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from importlib import resources
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import orjson
 
 _MILLION = Decimal(1_000_000)
 _REMEMBERED = 4096
+T = TypeVar("T")
 # Suffixes that version a model without changing its price.
 _VERSION_SUFFIX = re.compile(
     r"(@\d{8}|-\d{4}-\d{2}-\d{2}|-\d{8}|-\d{3,4}|-latest|-v\d+(:\d+)?|:\d+)$")
@@ -80,24 +81,22 @@ def load_table() -> dict[str, dict[str, Price]]:
             for provider, rows in raw["providers"].items()}
 
 
-class PriceBook:
-    """Finds a price: virtual-key override, operator override, then the shipped table."""
+class ModelRows(Generic[T]):
+    """A value per model, found in order: the operator's rows (`<provider>/<model>`, then
+    `<model>`), then the shipped table's (the provider's rows, then the vendor's for a
+    reseller), else `default(provider)`. A dated or versioned id
+    (`claude-sonnet-4-5-20250929`, `us.anthropic.claude-3-7-sonnet-20250219-v1:0`) takes its
+    base model's row when it has none of its own. Prices and output limits both look up so."""
 
-    def __init__(self, table: dict[str, dict[str, Price]],
-                 overrides: Mapping[str, Any] | None = None) -> None:
+    def __init__(self, table: Mapping[str, Mapping[str, T]], overrides: Mapping[str, T],
+                 default: Callable[[str], T | None] = lambda provider: None) -> None:
         self.table = table
-        self.overrides = {key: Price.parse(row) for key, row in (overrides or {}).items()}
-        # (provider, model) -> price: every request prices its model, from a handful of names.
-        self._found: dict[tuple[str, str], Price | None] = {}
+        self.overrides = overrides
+        self.default = default
+        # (provider, model) -> value: every request looks its model up, from a handful of names.
+        self._found: dict[tuple[str, str], T | None] = {}
 
-    def price(self, provider: str, model: str | None,
-              key_prices: Mapping[str, Any] | None = None) -> Price | None:
-        if not model:
-            return None
-        if key_prices:
-            row = key_prices.get(model) or key_prices.get("*")
-            if row:
-                return Price.parse(row)
+    def find(self, provider: str, model: str) -> T | None:
         key = (provider, model)
         if key not in self._found:
             found = self._look_up(provider, model)
@@ -106,7 +105,7 @@ class PriceBook:
             self._found[key] = found
         return self._found[key]
 
-    def _look_up(self, provider: str, model: str) -> Price | None:
+    def _look_up(self, provider: str, model: str) -> T | None:
         base = base_model(model)
         for name in dict.fromkeys((model, base)):
             found = self.overrides.get(f"{provider}/{name}") or self.overrides.get(name)
@@ -117,4 +116,25 @@ class PriceBook:
             found = rows.get(model) or rows.get(base)
             if found:
                 return found
-        return FREE if provider in SELF_HOSTED else None
+        return self.default(provider)
+
+
+class PriceBook:
+    """Finds a price: virtual-key override, then the operator's and the shipped rows
+    (`ModelRows`); self-hosted models are free unless priced."""
+
+    def __init__(self, table: dict[str, dict[str, Price]],
+                 overrides: Mapping[str, Any] | None = None) -> None:
+        self.rows = ModelRows(table, {key: Price.parse(row)
+                                      for key, row in (overrides or {}).items()},
+                              lambda provider: FREE if provider in SELF_HOSTED else None)
+
+    def price(self, provider: str, model: str | None,
+              key_prices: Mapping[str, Any] | None = None) -> Price | None:
+        if not model:
+            return None
+        if key_prices:
+            row = key_prices.get(model) or key_prices.get("*")
+            if row:
+                return Price.parse(row)
+        return self.rows.find(provider, model)
