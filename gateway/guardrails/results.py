@@ -160,9 +160,20 @@ def elapsed_ms(started: float) -> float:
 
 
 def iso(epoch: float) -> str:
-    """JavaScript's Date.toJSON form: `2025-01-01T00:00:00.000Z`."""
-    seconds = int(epoch)
-    return f"{_second(seconds)}.{int((epoch - seconds) * 1000):03d}Z"
+    """JavaScript's Date.toJSON form: `2025-01-01T00:00:00.000Z`. The last one made is kept:
+    a request's hooks and checks mostly start within the same millisecond."""
+    global _last_iso
+    millis = int(epoch * 1000)
+    last = _last_iso
+    if last[0] == millis:
+        return last[1]
+    seconds, fraction = divmod(millis, 1000)
+    text = f"{_second(seconds)}.{fraction:03d}Z"
+    _last_iso = (millis, text)  # one tuple, replaced whole: safe from the guardrail threads
+    return text
+
+
+_last_iso: tuple[int, str] = (-1, "")
 
 
 @lru_cache(maxsize=8)

@@ -36,6 +36,11 @@ from gateway.guardrails.status import (
     with_hook_results,
 )
 from gateway.pipeline.prepare import Prepared
+from providers.base import Endpoint
+
+# By the canonical endpoint, keyed by the member itself (an Enum's `.value` is a slow property):
+# a Messages or Responses request is a chat body by now.
+_REQUEST_TYPES = {endpoint: ENDPOINT_REQUEST_TYPES.get(endpoint.value) for endpoint in Endpoint}
 
 
 def hooks_of(outcome: Outcome, leaf: Leaf) -> HookSet:
@@ -55,8 +60,7 @@ def _request_type(outcome: Outcome, prepared: Prepared) -> str | None:
     """None for passthrough and model lists: no hooks run on them."""
     if prepared.body is None:
         return None
-    # By the canonical endpoint: a Messages or Responses request is a chat body by now.
-    return ENDPOINT_REQUEST_TYPES.get(outcome.request.endpoint.value)
+    return _REQUEST_TYPES.get(outcome.request.endpoint)
 
 
 def _event(outcome: Outcome, leaf: Leaf, prepared: Prepared) -> HookEvent | None:

@@ -20,6 +20,8 @@ from typing import Any, Protocol
 
 import re2
 
+from gateway.regex.literals import cannot_match, required_literals
+
 # The longest pattern accepted, in characters; longer ones are refused with the rest.
 MAX_PATTERN_LENGTH = 1000
 # The most instructions a compiled pattern may have (RE2's `programsize`). Ordinary routing
@@ -115,8 +117,11 @@ def search(pattern: Pattern | str, text: str) -> bool:
     What lies past them is not looked at, so `$` and a later match are not seen there: the cost
     of one search is bounded by the two caps, whatever the size of the text.
     """
-    compiled = compile(pattern) if isinstance(pattern, str) else pattern
-    return compiled.search(head(text)) is not None
+    if isinstance(pattern, str):
+        if cannot_match(required_literals(pattern), text):
+            return False
+        pattern = compile(pattern)
+    return pattern.search(head(text)) is not None
 
 
 def sub(pattern: Pattern | str, replacement: str, text: str, count: int = 0) -> str:

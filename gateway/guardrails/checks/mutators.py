@@ -21,6 +21,7 @@ from gateway.guardrails.hooks import BEFORE, Check
 from gateway.guardrails.parameters import Problem
 from gateway.guardrails.results import CheckOutcome
 from gateway.regex import safe_regex
+from gateway.regex.literals import cannot_match, required_literals
 
 _JS_FLAGS = {"i": "i", "m": "m", "s": "s", "g": "", "u": "", "d": ""}  # y (sticky): refused
 
@@ -30,6 +31,7 @@ class Replacer:
     kind: str  # "rule", or the PII kind
     pattern: safe_regex.Pattern
     valid: Callable[[str], bool] | None = None
+    literals: tuple[str, ...] = ()  # text every match holds: without it, nothing to replace
 
 
 def rule_source(rule: str) -> tuple[str, str | None]:
@@ -68,15 +70,19 @@ def preset_problems(params: Mapping[str, Any]) -> list[Problem]:
 
 
 def prepare_regex_replace(params: Mapping[str, Any]) -> tuple[Replacer, ...]:
-    replacers = [Replacer(s.kind, s.compiled, s.valid)
+    replacers = [Replacer(s.kind, s.compiled, s.valid, required_literals(s.pattern))
                  for s in pii.shapes(params.get("preset") or [])]
     if params.get("rule") is not None:
-        replacers.insert(0, Replacer("rule", safe_regex.compile(rule_source(params["rule"])[0])))
+        source = rule_source(params["rule"])[0]
+        replacers.insert(0, Replacer("rule", safe_regex.compile(source), None,
+                                     required_literals(source)))
     return tuple(replacers)
 
 
 def redact(replacers: tuple[Replacer, ...], text: str, mark: str, counts: Counter[str]) -> str:
     for replacer in replacers:
+        if cannot_match(replacer.literals, text):
+            continue
         def swap(match: Any, replacer: Replacer = replacer) -> str:
             found: str = match.group(0)
             if replacer.valid is not None and not replacer.valid(found):

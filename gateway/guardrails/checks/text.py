@@ -14,6 +14,7 @@ from gateway.guardrails.checks import excerpt, failed, flip
 from gateway.guardrails.event import Subject
 from gateway.guardrails.hooks import Check
 from gateway.guardrails.results import CheckOutcome
+from gateway.regex.literals import cannot_match, required_literals
 
 _LOWER = frozenset(string.ascii_lowercase)
 _UPPER = frozenset(string.ascii_uppercase)
@@ -40,7 +41,7 @@ def regex_match(check: Check, subject: Subject) -> CheckOutcome:
         return failed("Missing text to match", {
             "explanation": "An error occurred while processing the regex: Missing text to match",
             "regexPattern": rule, "not": invert, "textExcerpt": excerpt(text)})
-    match = _search(check.compiled, text)
+    match = _search(check.compiled, rule, text)
     verdict = flip(match is not None, invert)
     details = None if match is None else {
         "matchedText": match.group(0), "index": match.start(),
@@ -51,10 +52,13 @@ def regex_match(check: Check, subject: Subject) -> CheckOutcome:
         "matchDetails": details, "textExcerpt": excerpt(text)})
 
 
-def _search(pattern: Any, text: str) -> Any:
-    """`pattern.search(text)`; an ASCII text that does not match is told by its bytes, which
-    RE2 searches without mapping its offsets back to characters (a match is searched again as
+def _search(pattern: Any, rule: str, text: str) -> Any:
+    """`pattern.search(text)`; None at once when the text lacks a literal every match holds
+    (regex/literals.py). An ASCII text that does not match is told by its bytes, which RE2
+    searches without mapping its offsets back to characters (a match is searched again as
     text, for those offsets)."""
+    if cannot_match(required_literals(rule), text):
+        return None
     if text.isascii() and pattern.search(text.encode()) is None:
         return None
     return pattern.search(text)
