@@ -91,6 +91,8 @@ class Outcome:
     error_type: str | None = None
     error_message: str | None = None
     model: str | None = None  # the model sent upstream, after override_params
+    # The output tokens sent upstream when the clamp lowered the client's (prepare.py).
+    clamped_output: int | None = None
     # Generated text seen (streamed or read), capped, for estimates; and those estimated tokens.
     completion: TextSample = field(default_factory=TextSample)
     estimated_tokens: Tokens | None = None  # set before the recorders run, when needed

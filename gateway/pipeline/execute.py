@@ -82,6 +82,7 @@ async def _run_target(services: Services, outcome: Outcome, leaf: Leaf) -> Answe
     prepared = prepare(request, leaf, REGISTRY[leaf.provider], guarded=bool(guards),
                        limits=services.output_limits)
     prepared = await hooks.before_request(services.guardrails, guards, outcome, leaf, prepared)
+    outcome.clamped_output = prepared.clamped_output  # this target's, not an earlier one's
     # The cache wraps the retrying leaf: a hit costs no attempt at all.
     answer = await cached_attempt(services, outcome, leaf, prepared,
                                   lambda: _attempts(services, outcome, leaf, prepared))

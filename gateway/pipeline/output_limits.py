@@ -51,11 +51,13 @@ class OutputLimits:
 
 
 def clamp_output(body: dict[str, Any], limit: int | None,
-                 override_params: Mapping[str, Any]) -> None:
+                 override_params: Mapping[str, Any]) -> int | None:
     """Lower the body's requested output to `limit` in place (the body is the target's own
-    copy, made by prepare)."""
+    copy, made by prepare); the value it now asks for when lowered, else None."""
     if limit is None or _FIELD in override_params or "max_tokens" in override_params:
-        return  # the operator set the target's output: theirs is the word
+        return None  # the operator set the target's output: theirs is the word
     asked = body.get(_FIELD)
     if type(asked) is int and asked > limit:
         body[_FIELD] = limit
+        return limit
+    return None

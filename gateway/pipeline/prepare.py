@@ -30,6 +30,9 @@ class Prepared:
     # `build_native`: the target speaks the client's dialect. `body` stays the canonical one
     # (guardrails, the cache key), and is what a target that cannot take it is sent instead.
     native: dict[str, Any] | None = None
+    # The output tokens a translated body asks for when the clamp lowered the client's value
+    # (output_limits.py): what a Responses answer reports as its max_output_tokens.
+    clamped_output: int | None = None
 
     @property
     def model_name(self) -> str:
@@ -60,9 +63,10 @@ def prepare(request: ParsedRequest, leaf: Leaf, adapter: Adapter, *,
                   "request as it is")
         raise InvalidRequest(f"'{where}': {why}; {reason}", param=where, provider=leaf.provider,
                              code="untranslatable")
+    clamped = None
     if limits is not None and request.dialect in CLAMPED_DIALECTS:
         name = model if isinstance(model, str) else None
-        clamp_output(body, limits.limit(leaf.provider, name), leaf.override_params)
+        clamped = clamp_output(body, limits.limit(leaf.provider, name), leaf.override_params)
     strip_usage = False
     if stream and adapter.injects_stream_usage and request.endpoint in _USAGE_STREAMS:
         options = body.get("stream_options")
@@ -70,4 +74,5 @@ def prepare(request: ParsedRequest, leaf: Leaf, adapter: Adapter, *,
         if not options.get("include_usage"):
             strip_usage = True
             body["stream_options"] = {**options, "include_usage": True}
-    return Prepared(body, model if isinstance(model, str) else None, stream, strip_usage)
+    return Prepared(body, model if isinstance(model, str) else None, stream, strip_usage,
+                    clamped_output=clamped)

@@ -37,12 +37,12 @@ def to_response(answer: Answer, outcome: Outcome, headers: dict[str, str], finis
         if outcome.ttfb_ms is None:
             outcome.ttfb_ms = outcome.elapsed_ms()
         # A native target's answer is in the client's dialect already.
-        content = dialect.encode_answer(answer.content, outcome.request) \
+        content = dialect.encode_answer(answer.content, outcome) \
             if answer.status < 400 and not answer.native else answer.content
         return RecordedResponse(content, answer.status, headers | answer.headers,
                                 outcome, finish)
     if isinstance(answer, StreamAnswer):
-        encoder = dialect.stream_encoder(outcome.request)
+        encoder = dialect.stream_encoder(outcome)
         return SSERelay(answer, outcome, headers | answer.headers | _SSE_HEADERS, finish,
                         NativeEncoder(encoder) if answer.native else encoder)
     return RawRelay(answer, outcome, headers | answer.headers, finish)
@@ -162,8 +162,9 @@ class SSERelay(_Relay):
         if self.answer.strip_usage and not _keep_for_client(chunk):
             return
         self.outcome.completion.add(completion_text(chunk))
-        await send({"type": "http.response.body", "body": self.encoder.chunk(chunk),
-                    "more_body": True})
+        body = self.encoder.chunk(chunk)
+        if body:  # a translated stream's finish and usage chunks often send nothing yet
+            await send({"type": "http.response.body", "body": body, "more_body": True})
 
 
 def _keep_for_client(chunk: dict[str, Any]) -> bool:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
+from enum import Enum
 
 from gateway.contracts.identity import Principal, Resolver, VirtualKey
 from gateway.contracts.request import ParsedRequest
@@ -19,6 +20,15 @@ from gateway.security.access import (
     ensure_inference,
     ensure_virtual_key_allowed,
 )
+
+
+class Unset(Enum):
+    """A caller not authenticated yet: `None` is a principal (the anonymous caller)."""
+
+    UNSET = "unset"
+
+
+UNSET = Unset.UNSET
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,8 +48,12 @@ async def authenticate(resolver: Resolver, request: ParsedRequest) -> Principal 
     return principal
 
 
-async def resolve(resolver: Resolver, configs: ConfigCache, request: ParsedRequest) -> Resolved:
-    principal = await authenticate(resolver, request)
+async def resolve(resolver: Resolver, configs: ConfigCache, request: ParsedRequest,
+                  principal: Principal | None | Unset = UNSET) -> Resolved:
+    """`principal`: the caller when an earlier step authenticated it already (a chained
+    Responses turn, to own its chain), so it is not looked up twice."""
+    if isinstance(principal, Unset):
+        principal = await authenticate(resolver, request)
     config, config_id = await _config(resolver, configs, request, principal)
     if config is None:
         slugs = [request.virtual_key] if request.virtual_key and not request.provider else []

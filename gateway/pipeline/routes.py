@@ -18,6 +18,7 @@ from starlette.routing import Route
 from starlette.types import Receive
 
 from gateway.contracts.answer import Answer
+from gateway.contracts.identity import Principal
 from gateway.contracts.outcome import Outcome
 from gateway.contracts.plan import Leaf, Node
 from gateway.contracts.request import ParsedRequest
@@ -30,7 +31,7 @@ from gateway.pipeline.dialects.responses import ResponsesTurn
 from gateway.pipeline.execute import execute
 from gateway.pipeline.parse import parse_request
 from gateway.pipeline.relay import to_response
-from gateway.pipeline.resolve import authenticate, resolve
+from gateway.pipeline.resolve import UNSET, Unset, authenticate, resolve
 from gateway.pipeline.services import Services
 from gateway.pipeline.stored_responses import routes as stored_response_routes
 from gateway.pipeline.stored_responses import when_stored, with_history
@@ -83,12 +84,14 @@ def start_outcome(request: Request, parsed: ParsedRequest) -> Outcome:
 
 
 async def serve(request: Request, parsed: ParsedRequest, dialect: Dialect = CHAT, *,
-                outcome: Outcome | None = None) -> Response:
-    """Resolve, plan, admit, execute and relay a parsed request; record how it ended."""
+                outcome: Outcome | None = None,
+                principal: Principal | None | Unset = UNSET) -> Response:
+    """Resolve, plan, admit, execute and relay a parsed request; record how it ended.
+    `principal`: the caller, when the route authenticated it already."""
     services: Services = request.app.state.services
     outcome = outcome or start_outcome(request, parsed)
     try:
-        resolved = await resolve(services.resolver, services.configs, parsed)
+        resolved = await resolve(services.resolver, services.configs, parsed, principal)
         outcome.principal, outcome.config_id = resolved.principal, resolved.config_id
         plan = build_plan(parsed, resolved.config, saved=resolved.saved,
                           virtual_keys=resolved.virtual_keys)
@@ -186,10 +189,10 @@ async def responses(request: Request) -> Response:
     parsed = await read_request(request, Endpoint.CHAT, "responses", turn)
     services: Services = request.app.state.services
     try:
-        parsed = await with_history(services, parsed, turn)
+        parsed, principal = await with_history(services, parsed, turn)
     except GatewayError as exc:
         return failed(request, start_outcome(request, parsed), exc, turn)
-    response = await serve(request, parsed, turn)
+    response = await serve(request, parsed, turn, principal=principal)
     return await when_stored(turn, response, request.state.outcome)
 
 

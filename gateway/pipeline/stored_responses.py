@@ -22,6 +22,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import Message, Receive, Scope, Send
 
+from gateway.contracts.identity import Principal
 from gateway.contracts.outcome import Outcome
 from gateway.contracts.request import ParsedRequest
 from gateway.errors import InvalidRequest, NotFound, ServiceUnavailable
@@ -30,7 +31,7 @@ from gateway.pipeline.dialects.responses import ResponsesTurn
 from gateway.pipeline.dialects.responses_replay import replay
 from gateway.pipeline.parse import parse_request
 from gateway.pipeline.relay import RecordedResponse, SSERelay
-from gateway.pipeline.resolve import authenticate
+from gateway.pipeline.resolve import UNSET, Unset, authenticate
 from gateway.pipeline.services import Services
 from gateway.server.ids import request_ids
 from gateway.store.responses import ResponseRecord, ResponseStore, owner_of
@@ -40,16 +41,17 @@ _MAX_PAGE = 100
 
 
 async def with_history(services: Services, parsed: ParsedRequest,
-                       turn: ResponsesTurn) -> ParsedRequest:
+                       turn: ResponsesTurn) -> tuple[ParsedRequest, Principal | None | Unset]:
     """The request with, after `previous_response_id`, the history of that response's chain
-    before its input (a 400 naming the field when there is none). Only then is the caller
-    authenticated here, to own the chain: a fresh turn's owner is claimed in `when_stored`
-    from the pipeline's own authentication (one lookup fewer per request)."""
+    before its input (a 400 naming the field when there is none), and the caller. Only then
+    is the caller authenticated here, to own the chain, and the pipeline reuses it (`UNSET`
+    otherwise): a fresh turn's owner is claimed in `when_stored` from the pipeline's own
+    authentication, so every turn looks its caller up once."""
     previous = turn.request.previous_response_id
     store = services.responses
     if previous is None:
         turn.continue_from(None, None, store)
-        return parsed
+        return parsed, UNSET
     principal = await authenticate(services.resolver, parsed)
     owner = owner_of(principal.id if principal is not None else None, parsed.provider_key)
     if store is None:
@@ -65,7 +67,7 @@ async def with_history(services: Services, parsed: ParsedRequest,
                              "exist, was deleted or expired, or was made with another key",
                              param="previous_response_id", code="previous_response_not_found")
     body, native = turn.continue_from(owner, chain, store)
-    return replace(parsed, body=body, native_body=native)
+    return replace(parsed, body=body, native_body=native), principal
 
 
 async def when_stored(turn: ResponsesTurn, response: Response, outcome: Outcome) -> Response:

@@ -14,7 +14,7 @@ from typing import Any, NamedTuple, Protocol
 
 import orjson
 
-from gateway.contracts.request import ParsedRequest
+from gateway.contracts.outcome import Outcome
 from gateway.errors import GatewayError
 from providers.base import Endpoint
 
@@ -51,10 +51,11 @@ class Dialect(Protocol):
         """The canonical body (and the native one); a 400 naming the field when the client's
         body is invalid."""
 
-    def encode_answer(self, content: bytes, request: ParsedRequest) -> bytes:
-        """A canonical JSON answer as the client's (`request`: for its ids and model)."""
+    def encode_answer(self, content: bytes, outcome: Outcome) -> bytes:
+        """A canonical JSON answer as the client's (`outcome`: the request, for its ids and
+        model, and what the answering target was sent)."""
 
-    def stream_encoder(self, request: ParsedRequest) -> StreamEncoder:
+    def stream_encoder(self, outcome: Outcome) -> StreamEncoder:
         """The encoder of one stream: a new one when it keeps state (block indexes)."""
 
     def error_body(self, exc: GatewayError) -> bytes:

@@ -12,7 +12,7 @@ from typing import Any
 
 import orjson
 
-from gateway.contracts.request import ParsedRequest
+from gateway.contracts.outcome import Outcome
 from gateway.errors import GatewayError, InvalidRequest
 from gateway.net.sse import DONE, encode
 from gateway.pipeline.dialects import Decoded
@@ -53,10 +53,10 @@ class ChatDialect:
             check_chat_body(body)
         return Decoded(body)
 
-    def encode_answer(self, content: bytes, request: ParsedRequest) -> bytes:
+    def encode_answer(self, content: bytes, outcome: Outcome) -> bytes:
         return content
 
-    def stream_encoder(self, request: ParsedRequest) -> ChatStreamEncoder:
+    def stream_encoder(self, outcome: Outcome) -> ChatStreamEncoder:
         return _ENCODER
 
     def error_body(self, exc: GatewayError) -> bytes:

@@ -16,7 +16,7 @@ from typing import Any, NoReturn
 
 import orjson
 
-from gateway.contracts.request import ParsedRequest
+from gateway.contracts.outcome import Outcome
 from gateway.errors import GatewayError, InvalidRequest
 from gateway.pipeline.dialects import Decoded
 from gateway.pipeline.dialects.chat import json_object
@@ -37,11 +37,11 @@ class MessagesDialect:
     def decode(self, endpoint: Endpoint, raw: bytes) -> Decoded:
         return decode_messages(raw, count_tokens=False)
 
-    def encode_answer(self, content: bytes, request: ParsedRequest) -> bytes:
-        return orjson.dumps(message_of(orjson.loads(content), request))
+    def encode_answer(self, content: bytes, outcome: Outcome) -> bytes:
+        return orjson.dumps(message_of(orjson.loads(content), outcome.request))
 
-    def stream_encoder(self, request: ParsedRequest) -> MessagesStreamEncoder:
-        return MessagesStreamEncoder(request)
+    def stream_encoder(self, outcome: Outcome) -> MessagesStreamEncoder:
+        return MessagesStreamEncoder(outcome.request)
 
     def error_body(self, exc: GatewayError) -> bytes:
         return error_json(exc)

@@ -18,7 +18,7 @@ from typing import Any
 
 import orjson
 
-from gateway.contracts.request import ParsedRequest
+from gateway.contracts.outcome import Outcome
 from gateway.errors import GatewayError
 from gateway.pipeline.dialects import Decoded
 from gateway.pipeline.dialects.chat import json_object
@@ -111,7 +111,8 @@ class ResponsesTurn:
             body["input"] = [*native_history(history), *native_input(self._client.get("input"))]
         return body
 
-    def encode_answer(self, content: bytes, request: ParsedRequest) -> bytes:
+    def encode_answer(self, content: bytes, outcome: Outcome) -> bytes:
+        self.builder.sent_max_tokens(outcome.clamped_output)
         answer = orjson.loads(content)
         if not isinstance(answer, dict):
             return content
@@ -131,7 +132,8 @@ class ResponsesTurn:
         self._finished(response)
         return orjson.dumps(response)
 
-    def stream_encoder(self, request: ParsedRequest) -> ResponsesStreamEncoder:
+    def stream_encoder(self, outcome: Outcome) -> ResponsesStreamEncoder:
+        self.builder.sent_max_tokens(outcome.clamped_output)
         return ResponsesStreamEncoder(self.builder, self._finished)
 
     def error_body(self, exc: GatewayError) -> bytes:

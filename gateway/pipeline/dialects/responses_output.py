@@ -21,12 +21,19 @@ _INCOMPLETE = {"length": "max_output_tokens", "max_tokens": "max_output_tokens",
 class ResponseBuilder:
     """One response's id, creation time and echoed request fields."""
 
-    __slots__ = ("id", "created_at", "request")
+    __slots__ = ("id", "created_at", "request", "echo")
 
     def __init__(self, request: ResponsesRequest, response_id: str) -> None:
         self.id = response_id
         self.created_at = int(time.time())
         self.request = request
+        self.echo = request.echo
+
+    def sent_max_tokens(self, clamped: int | None) -> None:
+        """Report `max_output_tokens` as the target was sent it when the gateway's clamp
+        lowered the client's value (output_limits.py); else as the client asked."""
+        self.echo = self.request.echo if clamped is None else {
+            **self.request.echo, "max_output_tokens": clamped}
 
     def response(self, *, status: str, output: list[dict[str, Any]], model: str | None,
                  usage: dict[str, Any] | None = None, error: dict[str, Any] | None = None,
@@ -36,7 +43,7 @@ class ResponseBuilder:
             "id": self.id, "object": "response", "created_at": self.created_at,
             "status": status, "error": error,
             "incomplete_details": {"reason": incomplete} if incomplete else None,
-            **self.request.echo, "model": model or self.request.echo["model"],
+            **self.echo, "model": model or self.echo["model"],
             "output": output, "usage": usage,
         }
         if output:

@@ -41,14 +41,42 @@ Finished = Callable[[dict[str, Any]], None]
 _ERROR_CODES = {429: "rate_limit_exceeded", 400: "invalid_prompt"}
 
 
+def _head(kind: str) -> bytes:
+    """An event's bytes up to its sequence number."""
+    name = kind.encode()
+    return b'event: %b\ndata: {"type":"%b","sequence_number":' % (name, name)
+
+
+# Every event this encoder sends, its head encoded once (a stream sends 15 or more).
+_HEADS = {kind: _head(kind) for kind in (
+    "response.created", "response.in_progress", "response.output_item.added",
+    "response.content_part.added", "response.output_text.delta", "response.output_text.done",
+    "response.reasoning_text.delta", "response.reasoning_text.done",
+    "response.content_part.done", "response.output_item.done",
+    "response.function_call_arguments.delta", "response.function_call_arguments.done",
+    "response.completed", "response.incomplete", "response.failed", "error")}
+# What follows the piece in each kind of item's delta event.
+_DELTA_EVENTS = {"message": ("response.output_text.delta", b',"logprobs":[]}\n\n'),
+                 "reasoning": ("response.reasoning_text.delta", b"}\n\n"),
+                 "function_call": ("response.function_call_arguments.delta", b"}\n\n")}
+
+
 class _Open:
-    """A text or reasoning item being streamed: its index and the pieces so far."""
+    """An item being streamed: its index, its pieces so far, and its delta event's bytes
+    around the sequence number and the piece, which every delta of the item shares (deltas
+    are most of a stream's events: each is a few byte joins, not a dict and its JSON)."""
 
-    __slots__ = ("index", "pieces")
+    __slots__ = ("kind", "index", "pieces", "head", "middle", "tail")
 
-    def __init__(self, index: int) -> None:
+    def __init__(self, kind: str, index: int, item_id: str) -> None:
+        self.kind = kind
         self.index = index
         self.pieces: list[str] = []
+        event, self.tail = _DELTA_EVENTS[kind]
+        self.head = _HEADS[event]
+        where = b',"item_id":%b,"output_index":%d' % (orjson.dumps(item_id), index)
+        self.middle = where + (b',"delta":' if kind == "function_call"
+                               else b',"content_index":0,"delta":')
 
 
 class ResponsesStreamEncoder:
@@ -60,8 +88,7 @@ class ResponsesStreamEncoder:
         self.model: str | None = None
         self.items: list[dict[str, Any]] = []
         self.text: _Open | None = None  # the message or reasoning item streaming now
-        self.calls: dict[int, int] = {}  # chat tool-call index -> output index
-        self.arguments: dict[int, list[str]] = {}  # output index -> argument pieces
+        self.calls: dict[int, _Open] = {}  # chat tool-call index -> its function_call item
         self.finish: str | None = None
         self.usage: dict[str, Any] | None = None
         self.extra: dict[str, Any] = {}
@@ -74,8 +101,9 @@ class ResponsesStreamEncoder:
             self._start(out)
         if "hook_results" in chunk:
             self.extra["hook_results"] = chunk["hook_results"]
-        if isinstance(chunk.get("usage"), dict):
-            self.usage = chunk["usage"]
+        usage = chunk.get("usage")
+        if isinstance(usage, dict):
+            self.usage = usage
         for choice in chunk.get("choices") or ():
             if not isinstance(choice, dict) or choice.get("index", 0) != 0:
                 continue  # Responses has one answer; `n` is never asked for
@@ -104,7 +132,7 @@ class ResponsesStreamEncoder:
             status=status, output=self.items, model=self.model, incomplete=reason,
             usage=response_usage(self.usage), extra=self.extra)
         self.finished(response)
-        out.append(self._event(f"response.{status}", response=response))
+        out.append(self._response_event(f"response.{status}", orjson.dumps(response)))
         return b"".join(out)
 
     def error(self, exc: GatewayError) -> bytes:
@@ -121,33 +149,28 @@ class ResponsesStreamEncoder:
                                          usage=response_usage(self.usage), error=error,
                                          extra=self.extra)
         self.finished(response)
-        out.append(self._event("response.failed", response=response))
+        out.append(self._response_event("response.failed", orjson.dumps(response)))
         return b"".join(out)
 
     # --- items ---------------------------------------------------------------------------
 
     def _start(self, out: list[bytes]) -> None:
         self.started = True
-        snapshot = self.builder.response(status="in_progress", output=[], model=self.model)
-        out.append(self._event("response.created", response=snapshot))
-        out.append(self._event("response.in_progress", response=snapshot))
+        snapshot = orjson.dumps(
+            self.builder.response(status="in_progress", output=[], model=self.model))
+        out.append(self._response_event("response.created", snapshot))
+        out.append(self._response_event("response.in_progress", snapshot))
 
     def _stream_text(self, out: list[bytes], kind: str, piece: str) -> None:
         current = self.text
-        if current is None or self.items[current.index]["type"] != kind:
+        if current is None or current.kind != kind:
             self._close_text(out, "completed")
             current = self.text = self._add_text(out, kind)
-        current.pieces.append(piece)
-        item_id = self.items[current.index]["id"]
-        name = "output_text" if kind == "message" else "reasoning_text"
-        fields: dict[str, Any] = {"item_id": item_id, "output_index": current.index,
-                                  "content_index": 0, "delta": piece}
-        if kind == "message":
-            fields["logprobs"] = []
-        out.append(self._event(f"response.{name}.delta", **fields))
+        out.append(self._delta(current, piece))
 
     def _add_text(self, out: list[bytes], kind: str) -> _Open:
         index = len(self.items)
+        item: dict[str, Any]
         if kind == "message":
             item = {"type": "message", "id": new_id("msg"), "role": "assistant",
                     "status": "in_progress", "content": []}
@@ -157,11 +180,11 @@ class ResponsesStreamEncoder:
                     "status": "in_progress"}
             part = {"type": "reasoning_text", "text": ""}
         self.items.append(item)
-        out.append(self._event("response.output_item.added", output_index=index,
-                               item=dict(item, content=[])))
+        # Events are encoded as they are made: the items they show need no copies.
+        out.append(self._event("response.output_item.added", output_index=index, item=item))
         out.append(self._event("response.content_part.added", item_id=item["id"],
                                output_index=index, content_index=0, part=part))
-        return _Open(index)
+        return _Open(kind, index, item["id"])
 
     def _close_text(self, out: list[bytes], status: str) -> None:
         current, self.text = self.text, None
@@ -186,31 +209,29 @@ class ResponsesStreamEncoder:
     def _stream_call(self, out: list[bytes], call: dict[str, Any]) -> None:
         position = call.get("index", 0)
         function = call.get("function") or {}
-        index = self.calls.get(position)
-        if index is None:
+        current = self.calls.get(position)
+        if current is None:
             self._close_text(out, "completed")
-            index = self.calls[position] = len(self.items)
+            index = len(self.items)
             name = function.get("name") or ""
             item = self.builder.function_call_item(
                 new_id("fc"), call.get("id") or new_id("call"), name, "", "in_progress")
             self.items.append(item)
-            self.arguments[index] = []
+            current = self.calls[position] = _Open("function_call", index, item["id"])
             out.append(self._event("response.output_item.added", output_index=index,
-                                   item=dict(item)))
-        elif function.get("name") and not self.items[index]["name"]:
-            self.items[index]["name"] = function["name"]
+                                   item=item))
+        elif function.get("name") and not self.items[current.index]["name"]:
+            self.items[current.index]["name"] = function["name"]
         piece = function.get("arguments")
         if isinstance(piece, str) and piece:
-            self.arguments[index].append(piece)
-            out.append(self._event("response.function_call_arguments.delta",
-                                   item_id=self.items[index]["id"], output_index=index,
-                                   delta=piece))
+            out.append(self._delta(current, piece))
 
     def _close_all(self, out: list[bytes], status: str) -> None:
         self._close_text(out, status)
-        for index in sorted(self.calls.values()):
+        for current in self.calls.values():  # in output order: each call adds one item
+            index = current.index
             item = self.items[index]
-            arguments = "".join(self.arguments[index])
+            arguments = "".join(current.pieces)
             out.append(self._event("response.function_call_arguments.done", item_id=item["id"],
                                    output_index=index, name=item["name"],
                                    arguments=arguments))
@@ -219,7 +240,24 @@ class ResponsesStreamEncoder:
             out.append(self._event("response.output_item.done", output_index=index, item=done))
         self.calls.clear()
 
+    # --- encoding ------------------------------------------------------------------------
+
     def _event(self, kind: str, **fields: Any) -> bytes:
-        data = orjson.dumps({"type": kind, "sequence_number": self.sequence, **fields})
-        self.sequence += 1
-        return b"event: " + kind.encode() + b"\ndata: " + data + b"\n\n"
+        """`kind`'s event: its type and sequence number, then `fields` (never none)."""
+        sequence = self.sequence
+        self.sequence = sequence + 1
+        return b"%b%d,%b\n\n" % (_HEADS[kind], sequence, orjson.dumps(fields)[1:])
+
+    def _response_event(self, kind: str, response: bytes) -> bytes:
+        """An event carrying the Response object, given as its JSON."""
+        sequence = self.sequence
+        self.sequence = sequence + 1
+        return b'%b%d,"response":%b}\n\n' % (_HEADS[kind], sequence, response)
+
+    def _delta(self, current: _Open, piece: str) -> bytes:
+        """A delta event of `current`'s item: its bytes, with the piece JSON-escaped."""
+        current.pieces.append(piece)
+        sequence = self.sequence
+        self.sequence = sequence + 1
+        return b"%b%d%b%b%b" % (current.head, sequence, current.middle, orjson.dumps(piece),
+                                current.tail)

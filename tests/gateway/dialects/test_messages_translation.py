@@ -11,6 +11,7 @@ import orjson
 import pytest
 from starlette.datastructures import Headers
 
+from gateway.contracts.outcome import Outcome
 from gateway.contracts.request import ParsedRequest
 from gateway.errors import GatewayError, InvalidRequest, RateLimited, UpstreamStatus
 from gateway.pipeline.dialects.messages import COUNT_TOKENS_DIALECT, MESSAGES
@@ -301,7 +302,7 @@ def test_completion_becomes_a_message() -> None:
                     "name": "get_weather", "arguments": "not json"}}]}}],
         "usage": {"prompt_tokens": 100, "completion_tokens": 20, "total_tokens": 120,
                   "prompt_tokens_details": {"cached_tokens": 60}}}
-    message = orjson.loads(MESSAGES.encode_answer(orjson.dumps(completion), request()))
+    message = orjson.loads(MESSAGES.encode_answer(orjson.dumps(completion), Outcome(request())))
     assert message == {
         "id": "msg_0b5e2a4c1d2e4f008a9b0123456789ab", "type": "message", "role": "assistant",
         "model": "gpt-4o-2024", "stop_reason": "tool_use", "stop_sequence": None,

@@ -196,9 +196,22 @@ def test_responses_max_output_tokens_reaches_a_chat_target_clamped(
         gateway: ThreadedServer, mock: MockUpstream) -> None:
     client = openai.OpenAI(api_key="sk-client-key", base_url=f"{gateway.url}/v1", max_retries=0,
                            default_headers={"x-portkey-provider": "groq"})
-    answer = client.responses.create(model="llama-3.3-70b-versatile", input="Say hello",
-                                     max_output_tokens=100000, store=False)
+    model = "llama-3.3-70b-versatile"  # 32768 in the shipped table
+    answer = client.responses.create(model=model, input="Say hello", max_output_tokens=100000)
     assert answer.output_text == "".join(STREAM_WORDS)
-    assert answer.max_output_tokens == 100000  # the echo is what the client asked for
-    (request,) = mock.requests
-    assert request.body["max_completion_tokens"] == 32768
+    # The Response reports what the target was sent, stored and retrieved alike.
+    assert answer.max_output_tokens == 32768
+    assert client.responses.retrieve(answer.id).max_output_tokens == 32768
+    with client.responses.stream(model=model, input="Say hello",
+                                 max_output_tokens=100000) as stream:
+        events = list(stream)
+    created, completed = events[0], events[-1]
+    assert created.type == "response.created" and completed.type == "response.completed"
+    assert created.response.max_output_tokens == completed.response.max_output_tokens == 32768
+    assert client.responses.retrieve(completed.response.id).max_output_tokens == 32768
+    # Not lowered, or not asked for: as the client asked.
+    assert client.responses.create(model=model, input="Hi",
+                                   max_output_tokens=100).max_output_tokens == 100
+    assert client.responses.create(model=model, input="Hi").max_output_tokens is None
+    assert [r.body.get("max_completion_tokens") for r in mock.requests] == [32768, 32768, 100,
+                                                                            None]

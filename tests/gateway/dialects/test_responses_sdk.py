@@ -162,6 +162,40 @@ def test_a_tool_call_round_trip(gateway: ThreadedServer, mock: MockUpstream, moc
     assert mock.requests[0].body["tools"][0]["function"]["name"] == TOOL_CALL[0]
 
 
+def test_a_chained_turn_looks_its_caller_up_once(keyed_gateway,  # noqa: F811
+                                                 mock: MockUpstream):
+    """The caller authenticated to own the chain is the one the pipeline resolves with."""
+    gateway = keyed_gateway()
+    key = create_api_key(gateway)
+    resolver = gateway.config.app.state.services.resolver
+    looked_up: list[str | None] = []
+    authenticate = resolver.authenticate
+
+    async def counted(api_key: str | None) -> Any:
+        looked_up.append(api_key)
+        return await authenticate(api_key)
+
+    resolver.authenticate = counted
+    sdk = client(gateway, api_key=key)
+    first = sdk.responses.create(model="m", input="one")
+    assert looked_up == [key]
+    second = sdk.responses.create(model="m", input="two", previous_response_id=first.id)
+    assert looked_up == [key, key]
+    with sdk.responses.stream(model="m", input="three",
+                              previous_response_id=second.id) as stream:
+        assert stream.get_final_response().output_text == ANSWER
+    assert looked_up == [key] * 3
+    assert user_turns(mock.requests[-1].body) == [
+        ("user", "one"), ("assistant", ANSWER), ("user", "two"), ("assistant", ANSWER),
+        ("user", "three")]
+    # A bad key is still refused, by that one lookup.
+    with pytest.raises(openai.AuthenticationError):
+        client(gateway, api_key="pk-wrong").responses.create(
+            model="m", input="x", previous_response_id=second.id)
+    assert looked_up == [key] * 3 + ["pk-wrong"]
+    assert len(mock.requests) == 3
+
+
 def test_responses_belong_to_the_key_that_made_them(keyed_gateway,  # noqa: F811
                                                      mock: MockUpstream):
     gateway = keyed_gateway()

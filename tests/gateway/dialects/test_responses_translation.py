@@ -13,6 +13,7 @@ from openai.lib.streaming.responses._responses import ResponseStreamState
 from openai.types.responses import Response, ResponseStreamEvent
 from pydantic import TypeAdapter
 
+from gateway.contracts.outcome import Outcome
 from gateway.errors import InvalidRequest, UpstreamUnreachable
 from gateway.pipeline.dialects.responses import ResponsesTurn
 from gateway.pipeline.dialects.responses_native import RESPONSES_NATIVE, replay_response
@@ -21,6 +22,9 @@ from gateway.store.responses import Chain
 from providers.base import Endpoint, StreamError
 
 EVENTS: TypeAdapter[ResponseStreamEvent] = TypeAdapter(ResponseStreamEvent)
+# What the pipeline hands the dialect with an answer; the Responses dialect reads only what
+# the target was sent (nothing clamped here), never the request.
+ANSWERED = Outcome(None)  # type: ignore[arg-type]
 
 
 def turn_for(body: dict[str, Any], owner: str | None = "key:k1") -> ResponsesTurn:
@@ -214,7 +218,7 @@ def completion(message: dict[str, Any], finish: str = "stop", **extra: Any) -> b
 
 
 def encode(turn: ResponsesTurn, content: bytes) -> dict[str, Any]:
-    encoded = turn.encode_answer(content, None)  # type: ignore[arg-type]
+    encoded = turn.encode_answer(content, ANSWERED)
     body: dict[str, Any] = orjson.loads(encoded)
     Response.model_validate(body)  # the SDK's own model accepts it
     return body
@@ -284,7 +288,7 @@ def chunk(delta: dict[str, Any] | None = None, finish: str | None = None,
 
 def run_stream(turn: ResponsesTurn, chunks: list[dict[str, Any]],
                fail: Exception | None = None) -> list[dict[str, Any]]:
-    encoder = turn.stream_encoder(None)  # type: ignore[arg-type]
+    encoder = turn.stream_encoder(ANSWERED)
     raw = b"".join(encoder.chunk(c) for c in chunks)
     raw += encoder.error(fail) if fail is not None else encoder.end()  # type: ignore[arg-type]
     events = []
@@ -475,7 +479,7 @@ def test_a_native_response_is_stored_under_the_turns_id():
 
 def test_an_error_before_any_event_is_a_plain_error_event():
     turn = turn_for({"input": "x", "stream": True})
-    encoder = turn.stream_encoder(None)  # type: ignore[arg-type]
+    encoder = turn.stream_encoder(ANSWERED)
     raw = encoder.error(UpstreamUnreachable("gone"))
     event = orjson.loads(raw.decode().split("data: ", 1)[1])
     assert event == {"type": "error", "sequence_number": 0, "code": "upstream_unreachable",
