@@ -23,6 +23,7 @@ import contextlib
 import math
 import shutil
 import signal
+import statistics
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -104,10 +105,13 @@ async def _bench(args: argparse.Namespace) -> list[dict[str, object]]:
                     if mode in RESPONSES_MODES or mode in MESSAGES_MODES:
                         measure = measure_responses if mode in RESPONSES_MODES \
                             else measure_messages
-                        direct, through = await measure(
-                            port, proc.pid, mode, concurrency, args.duration, args.warmup)
+                        direct, through, ratios = await measure(
+                            port, proc.pid, mode, concurrency, args.duration, args.warmup,
+                            args.rounds)
                         print(_row(mode, direct, through), flush=True)
-                        rows.append(_summary(mode, direct, through))
+                        rows.append({**_summary(mode, direct, through),
+                                     "paired_rps_ratio": round(statistics.median(ratios), 4)
+                                     if ratios else None})
                         continue
                     direct = await load(mock_port, chat_request(mock_port, stream=stream),
                                         concurrency, args.duration, args.warmup, stream=stream)
@@ -172,6 +176,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         type=lambda s: [int(x) for x in s.split(",")])
     parser.add_argument("--modes", default="non-stream,stream",
                         type=lambda s: [m.strip() for m in s.split(",")])
+    parser.add_argument("--rounds", type=int, default=3,
+                        help="alternating rounds of the Messages and Responses modes "
+                             "(each run is --duration / --rounds seconds)")
     parser.add_argument("--chunks", type=int, default=8, help="content chunks per stream")
     parser.add_argument("--json", help="also write the figures to this file")
     parser.add_argument("--gateway-env", action="append", default=[], metavar="NAME=VALUE",
