@@ -12,6 +12,7 @@ that made them while it retries). A stream the client abandoned before its end i
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
 from dataclasses import replace
 from typing import Any
 
@@ -126,14 +127,20 @@ class StoredStream(Response):
         native = self.inner.answer.native
         held = False  # whether the stored response's commit was waited for
 
-        async def sending(message: Message) -> None:
+        async def after_commit(message: Message) -> None:
+            await turn.written()
+            await send(message)
+
+        # A plain function handing back `send`'s own awaitable: no coroutine of its own for
+        # each of a stream's ~13 messages, only for the one that waits.
+        def sending(message: Message) -> Awaitable[None]:
             nonlocal held
             if native and (message.get("body") or b"").startswith(_RESPONSE_EVENTS):
                 message = {**message, "body": _own_id(message["body"], turn)}
             if not held and turn.record is not None:
                 held = True
-                await turn.written()
-            await send(message)
+                return after_commit(message)
+            return send(message)
 
         await self.inner(scope, receive, sending)
 

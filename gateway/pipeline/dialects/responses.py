@@ -28,12 +28,12 @@ from gateway.pipeline.dialects.responses_output import (
     response_usage,
 )
 from gateway.pipeline.dialects.responses_request import (
-    NATIVE_ONLY,
     ResponsesRequest,
     decode_request,
     items_to_messages,
     native_history,
     native_input,
+    native_only,
     stored_items,
 )
 from gateway.pipeline.dialects.responses_stream import ResponsesStreamEncoder
@@ -51,6 +51,7 @@ class ResponsesTurn:
         self._client: dict[str, Any] = {}  # the body as the client sent it
         self._request: ResponsesRequest | None = None
         self._builder: ResponseBuilder | None = None
+        self._only: tuple[str, str] | None = None  # the NATIVE_ONLY field set, and why
         self.owner: str | None = None
         self.chain: Chain | None = None
         self.store: ResponseStore | None = None
@@ -73,10 +74,9 @@ class ResponsesTurn:
         self._client = json_object(raw)
         self._request = decode_request(self._client)
         self._builder = ResponseBuilder(self._request, self.id)
-        only = next(((name, why) for name, why in NATIVE_ONLY.items()
-                     if self._client.get(name) is not None), None)
+        self._only = native_only(self._client)
         self._decoded = (self._request.body(), self._native(None))
-        return Decoded(*self._decoded, only)
+        return Decoded(*self._decoded, self._only)
 
     def continue_from(self, owner: str | None, chain: Chain | None,
                       store: ResponseStore | None) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -103,9 +103,10 @@ class ResponsesTurn:
         gateway keeps the state whatever the target: it sends `store: false` (OpenAI keeps no
         copy, so a DELETE here deletes it all) and a chain's history as `input` items rather
         than `previous_response_id`; `background` runs in the foreground, as translated."""
-        body = {k: v for k, v in self._client.items()
-                if k not in ("previous_response_id", "background")}
-        if not any(self._client.get(name) is not None for name in NATIVE_ONLY):
+        body = self._client.copy()
+        body.pop("previous_response_id", None)
+        body.pop("background", None)
+        if self._only is None:
             body["store"] = False  # a stored conversation or prompt is OpenAI's to keep
         if history is not None:
             body["input"] = [*native_history(history), *native_input(self._client.get("input"))]

@@ -16,8 +16,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from gateway.errors import InvalidRequest
 
@@ -25,6 +24,7 @@ _ROLES = {"user": "user", "assistant": "assistant", "system": "system", "develop
 _TEXT_PARTS = frozenset({"input_text", "output_text", "text"})
 _TOOL_CHOICES = frozenset({"none", "auto", "required"})
 _EFFORTS = frozenset({"none", "minimal", "low", "medium", "high", "xhigh"})
+_NUMBER = (int, float)  # not `int | float`: that builds a union object at every check
 # Fields only OpenAI itself can honour (its stored conversations and prompts): a request with
 # one goes natively to OpenAI or Azure, and to any other target is a 400 naming the field.
 NATIVE_ONLY = {
@@ -35,6 +35,14 @@ NATIVE_ONLY = {
 }
 
 
+def native_only(body: dict[str, Any]) -> tuple[str, str] | None:
+    """The first NATIVE_ONLY field `body` sets, and why; None for a translatable body."""
+    for name, why in NATIVE_ONLY.items():
+        if body.get(name) is not None:
+            return name, why
+    return None
+
+
 def new_id(prefix: str) -> str:
     """`msg_`, `fc_`, `call_`, `rs_` ids: the prefix and 48 random hex digits, from the
     system's generator: ids must not be predictable from the ones a client saw. os.urandom
@@ -43,20 +51,21 @@ def new_id(prefix: str) -> str:
     return f"{prefix}_{os.urandom(24).hex()}"
 
 
-@dataclass(frozen=True, slots=True)
-class ResponsesRequest:
-    """What a Responses request asked for, decoded once."""
+class ResponsesRequest(NamedTuple):
+    """What a Responses request asked for, decoded once. A NamedTuple: as immutable as a
+    frozen dataclass, built in 0.5 µs rather than 1.3 (which sets each field through
+    object.__setattr__); one a request."""
 
     params: dict[str, Any]  # the canonical body without `messages`
     instructions: list[dict[str, Any]]  # the leading system message, or nothing
     messages: list[dict[str, Any]]  # this request's input as chat messages
     input_items: list[dict[str, Any]]  # this request's input items, each with an id
     echo: dict[str, Any]  # the request fields a Response object repeats
-    previous_response_id: str | None = None
-    store: bool = True
-    stream: bool = False
+    previous_response_id: str | None
+    store: bool
+    stream: bool
     # Function tools that came inside a `namespace` tool: name -> namespace.
-    namespaces: dict[str, str] = field(default_factory=dict)
+    namespaces: dict[str, str]
 
     def body(self, history: Sequence[dict[str, Any]] = ()) -> dict[str, Any]:
         """The canonical chat body: instructions, then the chain's history, then the input."""
@@ -73,7 +82,7 @@ def decode_request(body: dict[str, Any]) -> ResponsesRequest:
     store = _optional(body, "store", bool, "a boolean")
     stream = _optional(body, "stream", bool, "a boolean")
     raw_input = body.get("input")
-    if raw_input is None and previous is None and not any(body.get(n) for n in NATIVE_ONLY):
+    if raw_input is None and previous is None and not any(map(body.get, NATIVE_ONLY)):
         raise InvalidRequest("'input' is required (a string or a list of input items)",
                              param="input", code="missing_required_parameter")
     items = _input_items(raw_input)
@@ -111,7 +120,7 @@ def _sampling(body: dict[str, Any]) -> dict[str, Any]:
     for name in ("temperature", "top_p"):
         value = body.get(name)
         if value is not None:
-            if isinstance(value, bool) or not isinstance(value, int | float):
+            if isinstance(value, bool) or not isinstance(value, _NUMBER):
                 raise _invalid(name, "a number")
             out[name] = value
     tokens = body.get("max_output_tokens")

@@ -39,10 +39,11 @@ class LinkCache:
 
     def put(self, response_id: str, link: Link) -> None:
         self.forget(response_id)
-        if link.size > _CACHE_BYTES // 16:
+        size = link.size
+        if size > _CACHE_BYTES // 16:
             return  # one huge conversation turn must not empty the cache
         self._links[response_id] = (time.monotonic() + CACHE_TTL_S, link)
-        self._bytes += link.size
+        self._bytes += size
         while len(self._links) > _CACHE_ENTRIES or self._bytes > _CACHE_BYTES:
             _, (_, oldest) = self._links.popitem(last=False)
             self._bytes -= oldest.size

@@ -8,16 +8,22 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
 from typing import Any
 
+import orjson
 import pytest
 from sqlalchemy import event
 
+from gateway.contracts.outcome import Outcome
 from gateway.db import migrate
 from gateway.db.engine import Database, open_database
+from gateway.pipeline.dialects.responses import ResponsesTurn
+from gateway.pipeline.stored_responses import StoredStream
 from gateway.settings import Settings
 from gateway.store.responses import ResponseRecord, ResponseStore, mint_response_id, owner_of
 from gateway.store.responses import writer as writer_module
+from providers.base import Endpoint
 from tests.support.databases import database_url  # noqa: F401 - the sqlite/postgres fixture
 from tests.support.servers import free_port
 
@@ -224,6 +230,49 @@ async def test_an_answer_waits_for_its_row_at_most_the_write_wait(
     assert await ResponseStore(db, 30).get("resp_hung", "key:a") is not None
     assert await store.written("resp_hung") is True  # committed: nothing to wait for
     await store.close()
+
+
+async def test_a_stored_stream_sends_its_terminal_event_once_its_row_commits():
+    committed, waiting = asyncio.Event(), asyncio.Event()
+
+    class HeldStore:  # the response store, its commit held until `committed` is set
+        def save(self, record: ResponseRecord) -> None:
+            pass
+
+        async def written(self, response_id: str) -> bool:
+            waiting.set()
+            await committed.wait()
+            return True
+
+    turn = ResponsesTurn()
+    turn.decode(Endpoint.CHAT, orjson.dumps({"input": "x", "stream": True}))
+    turn.continue_from("key:a", None, HeldStore())  # type: ignore[arg-type]
+    encoder = turn.stream_encoder(Outcome(None))  # type: ignore[arg-type]
+    chunks = [{"choices": [{"index": 0, "delta": {"content": "Hi"}, "finish_reason": None}]},
+              {"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]}]
+
+    class Relay:  # a translated stream's relay, as SSERelay sends it
+        status_code, raw_headers, answer = 200, [], SimpleNamespace(native=False)
+
+        async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+            for each in chunks:
+                await send({"type": "http.response.body", "body": encoder.chunk(each)})
+            await send({"type": "http.response.body", "body": encoder.end()})
+
+    sent: list[bytes] = []
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message["body"])
+
+    stream = StoredStream(Relay(), turn)  # type: ignore[arg-type]
+    relay = asyncio.create_task(stream({}, None, send))  # type: ignore[arg-type]
+    held = asyncio.create_task(waiting.wait())
+    await asyncio.wait([relay, held], return_when=asyncio.FIRST_COMPLETED)
+    assert not relay.done() and turn.record is not None  # waiting for the commit
+    assert sent and not any(b"response.completed" in body for body in sent)
+    committed.set()
+    await relay
+    assert len(sent) == len(chunks) + 1 and b"event: response.completed\n" in sent[-1]
 
 
 async def test_a_batch_larger_than_one_statement_is_written_whole(db: Database):
