@@ -117,11 +117,15 @@ def search(pattern: Pattern | str, text: str) -> bool:
     What lies past them is not looked at, so `$` and a later match are not seen there: the cost
     of one search is bounded by the two caps, whatever the size of the text.
     """
+    literals: tuple[str, ...] = ()
     if isinstance(pattern, str):
-        if cannot_match(required_literals(pattern), text):
-            return False
-        pattern = compile(pattern)
-    return pattern.search(head(text)) is not None
+        compiled = compile(pattern)  # first: a refused pattern raises, whatever the text
+        literals = required_literals(pattern)
+        pattern = compiled
+    text = head(text)
+    if cannot_match(literals, text):
+        return False
+    return pattern.search(text) is not None
 
 
 def sub(pattern: Pattern | str, replacement: str, text: str, count: int = 0) -> str:

@@ -18,21 +18,27 @@ batch of more than 90 rows (990 values, under SQLite's oldest limit of 999) is s
 statements; should one fail after another committed, the writer's retry finds those rows
 there and inserts the rest one by one.
 
-SQLite inline: a batch of up to _INLINE_ROWS rows is inserted on the event loop itself,
-through a stdlib sqlite3 connection of the inserter's own (~35 µs wall and 25 µs CPU for one
-row, against ~130 and 105 through aiosqlite's thread: the hop there and back cost more than
-the insert). It never waits on the loop: its `busy_timeout` is 0, so a write lock held
+SQLite inline: a batch of up to _INLINE_ROWS rows and _INLINE_BYTES of text is inserted on
+the event loop itself, through a stdlib sqlite3 connection of the inserter's own (~35 µs wall
+and 25 µs CPU for one row, against ~130 and 105 through aiosqlite's thread: the hop there and
+back cost more than the insert); a larger one (a stored input of megabytes) goes through the
+thread. It never waits on the loop: its `busy_timeout` is 0, so a write lock held
 elsewhere (the usage writer, another process) answers SQLITE_BUSY at once, having committed
 nothing (one statement in autocommit), and the batch goes through aiosqlite's thread instead,
 which waits for the lock (5 s at most, within DB_TIMEOUT_S). Nor does it fsync on the loop:
 neither connection checkpoints by itself (`wal_autocheckpoint=0`); once _CHECKPOINT_BYTES of
-WAL are written, the next batch goes through the thread, which runs a PASSIVE checkpoint (it
-waits for no one) before its insert, whose commit then restarts the WAL (a header write and
-an fsync) if the checkpoint copied it all. That is what SQLite's autocheckpoint did within a
-commit, as often, kept off the loop. (Not in the background: an inline commit made while the
+WAL are written, the next batch goes through the thread, which runs a RESTART checkpoint
+before its insert: it waits there (never on the loop; 5 s at most) for the file's other
+connections to finish what they read and write, copies the WAL into the file, and makes the
+next commit (that insert's, as a rule) write the WAL from its top again. A PASSIVE one was
+not enough: with two processes on one file (`--workers 2`) it copied everything and the WAL
+still never restarted, growing by 160 MB in 6,000 rows. Until a checkpoint finishes, every
+batch goes through the thread and tries again. That is what SQLite's autocheckpoint did
+within a commit, kept off the loop. (Not in the background: an inline commit made while the
 checkpoint ran kept the WAL from restarting, and it grew without end.) A checkpoint the
 file's other connections complete (at their 1000 pages) can still make one inline commit
-restart the WAL on the loop (~0.2 ms here): rare, the inserter checkpointing first.
+restart the WAL on the loop (a header write and an fsync, ~0.2 ms here): rare, the inserter
+checkpointing first.
 
 Errors, as the writer tells them apart: IntegrityError for a row already there; DataError for
 a row the database refuses (a value too long or malformed: that row's fault, not an outage);
@@ -63,6 +69,9 @@ _SQLITE_ROWS = 90  # rows per SQLite statement (values per statement: at most 99
 # thread ~0.1 ms whatever its size; larger batches come only under load, where the loop is
 # better off handing the insert to the thread (SQLite runs there without the GIL).
 _INLINE_ROWS = 8
+# Nor a batch past this much text: a stored input can be megabytes (up to the body cap), and
+# SQLite writes ~3 ms a megabyte here, which the loop must not wait out.
+_INLINE_BYTES = 256 * 1024
 # WAL written between the inserter's checkpoints, as estimated: each commit ~5 pages (the
 # table's leaf, its three indexes' and page 1; measured) plus the rows' text. ~850 pages:
 # under SQLite's own autocheckpoint (1000), so the file's other writers seldom get there
@@ -156,13 +165,12 @@ class RowInserter:
                 await driver.executemany(self._sql, bound)
             else:
                 if self._wal_bytes >= _CHECKPOINT_BYTES:
-                    await driver.execute_fetchall("PRAGMA wal_checkpoint(PASSIVE)")
-                    self._wal_bytes = 0
+                    await self._checkpoint(driver)
                 for start in range(0, len(bound), _SQLITE_ROWS):
                     chunk = bound[start:start + _SQLITE_ROWS]
                     values = [value for row in chunk for value in row]
                     await driver.execute(self._sqlite_statement(len(chunk)), values)
-                    self._wrote(values)
+                    self._wal_bytes += _COMMIT_BYTES + _text_bytes(values)
         except self._duplicate as exc:
             raise IntegrityError(self._sql, None, exc) from exc
         except self._refused as exc:
@@ -177,14 +185,26 @@ class RowInserter:
         return [value if bind is None or value is None else bind(value)
                 for row in rows for bind, value in zip(self._binds, row, strict=True)]
 
+    async def _checkpoint(self, driver: Any) -> None:
+        """A RESTART checkpoint in aiosqlite's thread (see the module docstring). The estimate
+        starts again only once it finished: until then every batch comes here and tries
+        again, as SQLite's own autocheckpoint does on each commit past its threshold."""
+        rows = await driver.execute_fetchall("PRAGMA wal_checkpoint(RESTART)")
+        busy, log, copied = rows[0] if rows else (1, 0, 0)
+        if busy == 0 and log == copied:
+            self._wal_bytes = 0
+
     async def _inline_insert(self, inline: sqlite3.Connection,
                              rows: list[tuple[Any, ...]]) -> bool:
         """Insert `rows` (1 to _INLINE_ROWS) on the event loop: True once committed; False
-        when another connection holds the write lock (nothing committed: the caller goes
-        through the thread, which waits for it). Awaits nothing but the closing of the
-        connection after a failure."""
+        when the batch holds more than _INLINE_BYTES of text, or another connection holds
+        the write lock (nothing committed: the caller goes through the thread, which waits
+        for it). Awaits nothing but the closing of the connection after a failure."""
         try:
             values = self._bind(rows)
+            size = _text_bytes(values)
+            if size > _INLINE_BYTES:
+                return False
             inline.execute(self._sqlite_statement(len(rows)), values)
         except sqlite3.OperationalError as exc:
             if exc.sqlite_errorcode & 0xFF in _BUSY:
@@ -198,13 +218,8 @@ class RowInserter:
         except self._failed as exc:
             await self._close_inline()
             raise DBAPIError(self._sql, None, exc) from exc
-        self._wrote(values)
+        self._wal_bytes += _COMMIT_BYTES + size
         return True
-
-    def _wrote(self, values: list[Any]) -> None:
-        """Count one SQLite statement's commit towards the next checkpoint."""
-        self._wal_bytes += _COMMIT_BYTES + sum(
-            len(value) for value in values if isinstance(value, str))
 
     async def _close_inline(self) -> None:
         """Close the inline connection, in a thread (closing the file's last connection
@@ -283,6 +298,11 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: object) -> None:
     cursor.execute("PRAGMA wal_autocheckpoint=0")  # the inserter checkpoints (_insert)
     cursor.execute("PRAGMA busy_timeout=5000")
     cursor.close()
+
+
+def _text_bytes(values: list[Any]) -> int:
+    """The text and blobs of one statement's values (characters for text: an estimate)."""
+    return sum(len(value) for value in values if isinstance(value, str | bytes))
 
 
 def _open_inline(engine: AsyncEngine) -> sqlite3.Connection:

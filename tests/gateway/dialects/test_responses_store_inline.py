@@ -6,7 +6,10 @@ IntegrityError, and the WAL the inline connection never checkpoints stays bounde
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sqlite3
+import subprocess
+import sys
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
@@ -124,3 +127,61 @@ async def test_the_wal_is_checkpointed_with_no_other_writer(
     assert wal < 1_000_000, wal
     assert 0 < through_thread < 100, through_thread  # one per checkpoint
     assert len(stored(path, *(f"resp_{n:03d}" for n in range(300)))) == 300
+
+
+@pytest.mark.parametrize(("megabytes", "rows"), [(8, 1), (4, 8)])
+async def test_a_batch_of_megabytes_is_written_off_the_event_loop(
+        table: ResponseTable, path: Path, megabytes: int, rows: int) -> None:
+    """A stored input can be megabytes: SQLite writing it must not hold the loop."""
+    big = "x" * (megabytes * 1_000_000)
+    batch = [Saved.of(record(f"resp_big_{n}", text=big)) for n in range(rows)]
+    held = loop_held()
+    await table.insert(batch)
+    assert not held(), f"{rows} x {megabytes} MB were written with the event loop held"
+    assert stored(path, *(saved.id for saved in batch)) == {saved.id for saved in batch}
+
+
+# Two processes storing into one file, as `gateway serve --workers 2` does: each one's
+# checkpoint is kept from finishing by the other's commits now and then, and the WAL must
+# still restart (it grew to 160 MB for these rows when a checkpoint that had not finished
+# reset the inserter's estimate).
+_WORKER = r"""
+import asyncio, sys
+from tests.gateway.dialects.test_responses_store import record
+from gateway.db.engine import open_database
+from gateway.settings import Settings
+from gateway.store.responses.records import Saved
+from gateway.store.responses.table import ResponseTable
+
+async def main(path, worker, rows):
+    db = open_database(Settings(_env_file=None, database_url=f"sqlite+aiosqlite:///{path}"))
+    table = ResponseTable(db)
+    for n in range(rows):
+        await table.insert([Saved.of(record(f"resp_{worker}_{n}", text="y" * 2000))])
+        await asyncio.sleep(0.002)  # the pace of a worker's answers, not a synchronisation
+    await table.close()
+    await db.close()
+
+asyncio.run(main(sys.argv[1], sys.argv[2], int(sys.argv[3])))
+"""
+
+
+def test_two_processes_on_one_file_keep_the_wal_bounded(path: Path) -> None:
+    rows = 3000  # each: ~80 MB of WAL if it never restarted, a few MB when it does
+    database = open_database(Settings(_env_file=None, database_url=f"sqlite+aiosqlite:///{path}"))
+    asyncio.run(migrate.upgrade(database))
+    asyncio.run(database.close())
+    root = Path(__file__).resolve().parents[3]
+    workers = [subprocess.Popen([sys.executable, "-c", _WORKER, str(path), str(n), str(rows)],
+                                cwd=root) for n in range(2)]
+    wal = path.with_name(path.name + "-wal")
+    peak = 0
+    while any(worker.poll() is None for worker in workers):
+        with contextlib.suppress(OSError):
+            peak = max(peak, wal.stat().st_size)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            workers[0].wait(timeout=0.05)
+    assert [worker.wait() for worker in workers] == [0, 0]
+    assert peak < 40_000_000, f"the WAL reached {peak / 1e6:.0f} MB for {2 * rows} rows"
+    assert len(stored(path, *(f"resp_{n}_{i}" for n in range(2) for i in range(0, rows, 97)))) \
+        == 2 * len(range(0, rows, 97))

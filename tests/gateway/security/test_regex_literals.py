@@ -113,3 +113,10 @@ def test_regex_match_check_and_routing_search_agree_with_re2() -> None:
     assert found is not None and found.group(0) == "123-45-6789"
     assert safe_regex.search(r"^user-\d+$", "user-42")
     assert not safe_regex.search(r"^user-\d+$", "user42")
+
+
+@pytest.mark.parametrize("pattern", ["abc(?=x)", r"(a)\1x", "q" + "a" * 1200])
+def test_a_refused_pattern_is_refused_whatever_the_text(pattern: str) -> None:
+    """The prefilter never answers for a pattern RE2 refuses: routing relies on the raise."""
+    with pytest.raises(safe_regex.RegexError):
+        safe_regex.search(pattern, "zzz")
