@@ -27,13 +27,14 @@ elsewhere (the usage writer, another process) answers SQLITE_BUSY at once, havin
 nothing (one statement in autocommit), and the batch goes through aiosqlite's thread instead,
 which waits for the lock (5 s at most, within DB_TIMEOUT_S). Nor does it fsync on the loop:
 neither connection checkpoints by itself (`wal_autocheckpoint=0`); once _CHECKPOINT_BYTES of
-WAL are written, the next batch goes through the thread, which runs a RESTART checkpoint
-before its insert: it waits there (never on the loop; 5 s at most) for the file's other
-connections to finish what they read and write, copies the WAL into the file, and makes the
-next commit (that insert's, as a rule) write the WAL from its top again. A PASSIVE one was
-not enough: with two processes on one file (`--workers 2`) it copied everything and the WAL
-still never restarted, growing by 160 MB in 6,000 rows. Until a checkpoint finishes, every
-batch goes through the thread and tries again. That is what SQLite's autocheckpoint did
+WAL are written, the next batch goes through the thread, which tries a RESTART checkpoint
+before its insert, without waiting for anyone: when no other connection is writing or
+reading an older snapshot it copies the WAL into the file and makes the next commit (that
+insert's, as a rule) write the WAL from its top again; otherwise it copies what it can, and
+until one finishes every batch goes through the thread and tries again. (A PASSIVE one was
+not enough: with two processes on one file, `--workers 2`, it copied everything and the WAL
+still never restarted, growing by 160 MB in 6,000 rows; a RESTART that waits stalled every
+writer on the file under load.) That is what SQLite's autocheckpoint did
 within a commit, kept off the loop. (Not in the background: an inline commit made while the
 checkpoint ran kept the WAL from restarting, and it grew without end.) A checkpoint the
 file's other connections complete (at their 1000 pages) can still make one inline commit
@@ -189,7 +190,14 @@ class RowInserter:
         """A RESTART checkpoint in aiosqlite's thread (see the module docstring). The estimate
         starts again only once it finished: until then every batch comes here and tries
         again, as SQLite's own autocheckpoint does on each commit past its threshold."""
-        rows = await driver.execute_fetchall("PRAGMA wal_checkpoint(RESTART)")
+        # Without waiting: RESTART waits for the other connections holding the writer lock,
+        # which stalled every writer on the file under load (and the answers with them). One
+        # that cannot finish now does what PASSIVE does, and the next batch tries again.
+        await driver.execute("PRAGMA busy_timeout=0")
+        try:
+            rows = await driver.execute_fetchall("PRAGMA wal_checkpoint(RESTART)")
+        finally:
+            await driver.execute("PRAGMA busy_timeout=5000")
         busy, log, copied = rows[0] if rows else (1, 0, 0)
         if busy == 0 and log == copied:
             self._wal_bytes = 0
