@@ -84,6 +84,7 @@ def compile(source: str) -> Pattern:
     if compiled.programsize > MAX_PROGRAM_SIZE:
         raise RegexError(f"compiles to {compiled.programsize} RE2 instructions; the limit is "
                          f"{MAX_PROGRAM_SIZE} (use fewer or smaller repetitions and classes)")
+    required_literals(source)  # worked out now, when configs are read, not in a check's thread
     return compiled
 
 
