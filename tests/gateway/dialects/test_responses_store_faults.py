@@ -31,57 +31,11 @@ from tests.support.tcp_relay import TcpRelay
 GUARD_S = 20  # a test that would hang fails after this instead (never a timing assertion)
 
 
-class FreezableRelay(TcpRelay):
-    """A TcpRelay that can stop passing bytes without closing anything: a hung database
-    (connections open, nothing answered)."""
-
-    def __init__(self, target: tuple[str, int]) -> None:
-        super().__init__(target)
-        self.thawed = asyncio.Event()
-        self.thawed.set()
-
-    def freeze(self) -> None:
-        asyncio.run_coroutine_threadsafe(self._set(False), self.loop).result(10)
-
-    def thaw(self) -> None:
-        asyncio.run_coroutine_threadsafe(self._set(True), self.loop).result(10)
-
-    async def _set(self, flowing: bool) -> None:
-        if flowing:
-            self.thawed.set()
-        else:
-            self.thawed.clear()
-
-    async def _relay(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        task = asyncio.current_task()
-        assert task is not None
-        self.tasks.add(task)
-        task.add_done_callback(self.tasks.discard)
-        await self.thawed.wait()
-        try:
-            up_reader, up_writer = await asyncio.open_connection(*self.target)
-        except OSError:
-            writer.transport.abort()
-            return
-        self.writers |= {writer, up_writer}
-        await asyncio.gather(self._pipe(reader, up_writer), self._pipe(up_reader, writer),
-                             return_exceptions=True)
-
-    async def _pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            while data := await reader.read(65536):
-                await self.thawed.wait()
-                writer.write(data)
-                await writer.drain()
-        finally:
-            writer.transport.abort()
-
-
 @pytest.fixture
-def relay() -> Iterator[tuple[FreezableRelay, str]]:
+def relay() -> Iterator[tuple[TcpRelay, str]]:
     """The test Postgres behind a relay: (the relay, the URL through it)."""
     url = make_url(require_postgres())
-    relay = FreezableRelay((url.host or "127.0.0.1", url.port or 5432)).start()
+    relay = TcpRelay((url.host or "127.0.0.1", url.port or 5432)).start()
     try:
         yield relay, url.set(port=relay.port).render_as_string(hide_password=False)
     finally:
@@ -90,7 +44,7 @@ def relay() -> Iterator[tuple[FreezableRelay, str]]:
 
 
 @pytest.fixture
-async def hung_db(relay: tuple[FreezableRelay, str]) -> AsyncIterator[Database]:
+async def hung_db(relay: tuple[TcpRelay, str]) -> AsyncIterator[Database]:
     database = open_database(Settings(_env_file=None, database_url=relay[1]))
     await migrate.upgrade(database)
     try:
@@ -192,7 +146,7 @@ async def test_a_delete_does_not_wait_out_the_writers_retries(
 # --- a hung database ---------------------------------------------------------------------------
 
 async def test_reads_of_a_hung_database_end_in_time(hung_db: Database, quick: None,
-                                                    relay: tuple[FreezableRelay, str]):
+                                                    relay: tuple[TcpRelay, str]):
     maker = ResponseStore(hung_db, 30)
     maker.save(record("resp_kept"))
     await asyncio.wait_for(maker.flush(), GUARD_S)
@@ -208,7 +162,7 @@ async def test_reads_of_a_hung_database_end_in_time(hung_db: Database, quick: No
 
 
 async def test_a_hung_insert_gives_way_and_is_retried(hung_db: Database, quick: None,
-                                                      relay: tuple[FreezableRelay, str]):
+                                                      relay: tuple[TcpRelay, str]):
     """An insert the database never answers is given up on after DB_TIMEOUT_S (the answer
     went out before, after WRITE_WAIT_S at most), so a DELETE waiting for it goes on (and,
     its own statement hanging too, fails: a DELETE that did not answer 200 may not have
@@ -232,7 +186,7 @@ async def test_a_hung_insert_gives_way_and_is_retried(hung_db: Database, quick: 
 
 
 def test_a_hung_database_is_a_503_naming_the_store(
-        start_gateway: Any, relay: tuple[FreezableRelay, str], monkeypatch: pytest.MonkeyPatch):
+        start_gateway: Any, relay: tuple[TcpRelay, str], monkeypatch: pytest.MonkeyPatch):
     """Through the gateway: GET of an id not cached, and a chain from one, answer 503 in the
     Responses error shape once the statement's time is up, instead of hanging."""
     gateway: ThreadedServer = start_gateway(database_url=relay[1], auto_migrate=True)
