@@ -22,11 +22,16 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import orjson
-
 from bench.client import load
 from bench.guardrails_overhead import CONFIGS, guarded_request
-from bench.harness import cpu_seconds, gateway, mock_upstream, run_fast
+from bench.harness import (
+    add_gateway_env,
+    cpu_seconds,
+    gateway,
+    mock_upstream,
+    run_fast,
+    write_json,
+)
 
 Arm = tuple[str, str]  # (tree, config name)
 
@@ -96,17 +101,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=12, help="interleaved rounds")
     parser.add_argument("--duration", type=float, default=1.5, help="measured seconds a block")
     parser.add_argument("--json", help="also write the figures to this file")
-    parser.add_argument("--gateway-env", action="append", default=[], metavar="NAME=VALUE",
-                        type=lambda s: tuple(s.split("=", 1)),
-                        help="extra environment for the gateways (repeatable)")
+    add_gateway_env(parser)
     args = parser.parse_args(argv)
     figures = run_fast(_bench(args))
     print()
     for line in _report(figures):
         print(line)
-    if args.json:
-        with open(args.json, "wb") as out:
-            out.write(orjson.dumps(figures, option=orjson.OPT_INDENT_2))
+    write_json(args.json, figures)
     return 0
 
 

@@ -25,7 +25,14 @@ import httpx
 import orjson
 
 from bench.client import Run, load
-from bench.harness import cpu_seconds, gateway, mock_upstream, run_fast
+from bench.harness import (
+    add_gateway_env,
+    cpu_seconds,
+    gateway,
+    mock_upstream,
+    run_fast,
+    write_json,
+)
 from bench.load import profiled
 
 ADDED_P50_TARGET_MS = 0.1
@@ -154,17 +161,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--py-spy", metavar="PREFIX",
                         help="then py-spy each config at c=64 for 8 s into PREFIX-<name>.txt "
                              "(collapsed stacks)")
-    parser.add_argument("--gateway-env", action="append", default=[], metavar="NAME=VALUE",
-                        type=lambda s: tuple(s.split("=", 1)),
-                        help="extra environment for the gateway (repeatable)")
+    add_gateway_env(parser)
     args = parser.parse_args(argv)
     figures = run_fast(_bench(args))
     print()
     for line in _report(figures):
         print(line)
-    if args.json:
-        with open(args.json, "wb") as out:
-            out.write(orjson.dumps(figures, option=orjson.OPT_INDENT_2))
+    write_json(args.json, figures)
     return 0
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import contextlib
 import os
@@ -17,6 +18,19 @@ from typing import Any
 import orjson
 
 ROOT = Path(__file__).resolve().parent.parent
+
+
+def add_gateway_env(parser: argparse.ArgumentParser, example: str = "") -> None:
+    """`--gateway-env NAME=VALUE` (repeatable): extra environment for the gateway(s)."""
+    parser.add_argument("--gateway-env", action="append", default=[], metavar="NAME=VALUE",
+                        type=lambda s: tuple(s.split("=", 1)),
+                        help=f"extra environment for the gateway{example} (repeatable)")
+
+
+def write_json(path: str | None, figures: Any) -> None:
+    """`figures` as indented JSON into `path` (`--json`), when one was given."""
+    if path:
+        Path(path).write_bytes(orjson.dumps(figures, option=orjson.OPT_INDENT_2))
 
 
 def run_fast(main: Coroutine[Any, Any, Any]) -> Any:

@@ -51,6 +51,7 @@ from bench.harness import (
     mock_upstream,
     run_fast,
     wait_for_port,
+    write_json,
 )
 from bench.journal_switch import MODES, STATS_ENV
 from bench.production_path import MOCK_KEY, POSTGRES, GatewayRepo, request_bytes, scratch_database
@@ -248,8 +249,7 @@ def main(argv: list[str] | None = None) -> int:
     figures["settings"] = {"rounds": args.rounds, "duration": args.duration,
                            "warmup": args.warmup, "directory": tmp, "started": started,
                            "load_average": os.getloadavg()}
-    if args.json:
-        Path(args.json).write_bytes(orjson.dumps(figures, option=orjson.OPT_INDENT_2))
+    write_json(args.json, figures)
     return 0
 
 

@@ -33,7 +33,14 @@ from urllib.parse import urlsplit
 import orjson
 
 from bench.client import Run, chat_request, load
-from bench.harness import cpu_seconds, gateway, mock_upstream, run_fast
+from bench.harness import (
+    add_gateway_env,
+    cpu_seconds,
+    gateway,
+    mock_upstream,
+    run_fast,
+    write_json,
+)
 from bench.messages_load import MODES as MESSAGES_MODES
 from bench.messages_load import measure as measure_messages
 from bench.messages_load import verdict as messages_verdict
@@ -181,10 +188,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                              "(each run is --duration / --rounds seconds)")
     parser.add_argument("--chunks", type=int, default=8, help="content chunks per stream")
     parser.add_argument("--json", help="also write the figures to this file")
-    parser.add_argument("--gateway-env", action="append", default=[], metavar="NAME=VALUE",
-                        type=lambda s: tuple(s.split("=", 1)),
-                        help="extra environment for the gateway, e.g. "
-                             "GATEWAY_UPSTREAM_TRANSPORT=httpx (repeatable)")
+    add_gateway_env(parser, ", e.g. GATEWAY_UPSTREAM_TRANSPORT=httpx")
     parser.add_argument("--py-spy", help="profile the gateway with py-spy into this file")
     args = parser.parse_args(argv)
     unknown = set(args.modes) - {"non-stream", "stream", *RESPONSES_MODES, *MESSAGES_MODES}
@@ -199,9 +203,7 @@ def main(argv: list[str] | None = None) -> int:
     print()
     for line in _verdict(rows):
         print(line)
-    if args.json:
-        with open(args.json, "wb") as out:
-            out.write(orjson.dumps(rows, option=orjson.OPT_INDENT_2))
+    write_json(args.json, rows)
     return 0
 
 

@@ -48,6 +48,7 @@ from bench.harness import (
     mock_upstream,
     run_fast,
     wait_for_port,
+    write_json,
 )
 
 POSTGRES = "postgresql+asyncpg://postgres@127.0.0.1:5432"
@@ -346,8 +347,7 @@ def main(argv: list[str] | None = None) -> int:
     figures["settings"] = {"rounds": args.rounds, "duration": args.duration,
                            "warmup": args.warmup, "gateway_repo": str(repo.path),
                            "gateway_module": module, "python": repo.python, "started": started}
-    if args.json:
-        Path(args.json).write_bytes(orjson.dumps(figures, option=orjson.OPT_INDENT_2))
+    write_json(args.json, figures)
     return 0
 
 

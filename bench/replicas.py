@@ -36,7 +36,14 @@ import redis
 
 from bench import nginx
 from bench.client import Result, Run, load
-from bench.harness import cpu_seconds, gateway, mock_upstream, rss_bytes, run_fast
+from bench.harness import (
+    cpu_seconds,
+    gateway,
+    mock_upstream,
+    rss_bytes,
+    run_fast,
+    write_json,
+)
 from bench.usage_writer import empty_table, ensure_database
 
 DEFAULT_DATABASE = "postgresql+asyncpg://postgres@127.0.0.1:5432/bench_replicas"
@@ -274,8 +281,7 @@ def main(argv: list[str] | None = None) -> int:
         print("nginx is not installed (apt-get install nginx)", file=sys.stderr)
         return 2
     figures = report(run_fast(_bench(args)), args)
-    if args.json:
-        Path(args.json).write_bytes(orjson.dumps(figures, option=orjson.OPT_INDENT_2))
+    write_json(args.json, figures)
     return 0
 
 

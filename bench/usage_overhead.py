@@ -44,7 +44,7 @@ from pathlib import Path
 import asyncpg
 
 from bench.client import chat_request, load
-from bench.harness import cpu_seconds, gateway, mock_upstream, run_fast
+from bench.harness import add_gateway_env, cpu_seconds, gateway, mock_upstream, run_fast
 from bench.usage_writer import DEFAULT_URL, empty_table, ensure_database
 
 P99_TARGET = 1.10  # logging on / logging off
@@ -263,10 +263,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="unmeasured seconds at the start of each turn")
     parser.add_argument("--concurrency", default="1,16,64",
                         type=lambda s: [int(x) for x in s.split(",")])
-    parser.add_argument("--gateway-env", action="append", default=[], metavar="NAME=VALUE",
-                        type=lambda s: tuple(s.split("=", 1)),
-                        help="extra gateway environment, e.g. GATEWAY_USAGE_BATCH_SIZE=100 "
-                             "(repeatable)")
+    add_gateway_env(parser, ", e.g. GATEWAY_USAGE_BATCH_SIZE=100")
     parser.add_argument("--pin", action="store_true",
                         help="the gateway alone on the last core; the client, the mock and "
                              "the bench database's Postgres backends on the others")
