@@ -158,9 +158,7 @@ class RowInserter:
     async def _insert(self, rows: list[tuple[Any, ...]]) -> None:
         driver = None
         try:
-            bound = [tuple(value if bind is None or value is None else bind(value)
-                           for bind, value in zip(self._binds, row, strict=True))
-                     for row in rows]
+            bound = self._bound(rows)
             driver = await self._connect()
             if self.is_postgres:
                 await driver.executemany(self._sql, bound)
@@ -169,7 +167,7 @@ class RowInserter:
                     await self._checkpoint(driver)
                 for start in range(0, len(bound), _SQLITE_ROWS):
                     chunk = bound[start:start + _SQLITE_ROWS]
-                    values = [value for row in chunk for value in row]
+                    values = _flat(chunk)
                     await driver.execute(self._sqlite_statement(len(chunk)), values)
                     self._wal_bytes += _COMMIT_BYTES + _text_bytes(values)
         except self._duplicate as exc:
@@ -181,10 +179,11 @@ class RowInserter:
                 await self._reset()
             raise DBAPIError(self._sql, None, exc) from exc
 
-    def _bind(self, rows: list[tuple[Any, ...]]) -> list[Any]:
-        """`rows`' values, bound, in one flat list (one SQLite statement's parameters)."""
-        return [value if bind is None or value is None else bind(value)
-                for row in rows for bind, value in zip(self._binds, row, strict=True)]
+    def _bound(self, rows: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+        """`rows` with each value as its column binds it."""
+        return [tuple(value if bind is None or value is None else bind(value)
+                      for bind, value in zip(self._binds, row, strict=True))
+                for row in rows]
 
     async def _checkpoint(self, driver: Any) -> None:
         """A RESTART checkpoint in aiosqlite's thread (see the module docstring). The estimate
@@ -209,7 +208,7 @@ class RowInserter:
         the write lock (nothing committed: the caller goes through the thread, which waits
         for it). Awaits nothing but the closing of the connection after a failure."""
         try:
-            values = self._bind(rows)
+            values = _flat(self._bound(rows))
             size = _text_bytes(values)
             if size > _INLINE_BYTES:
                 return False
@@ -306,6 +305,11 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: object) -> None:
     cursor.execute("PRAGMA wal_autocheckpoint=0")  # the inserter checkpoints (_insert)
     cursor.execute("PRAGMA busy_timeout=5000")
     cursor.close()
+
+
+def _flat(rows: list[tuple[Any, ...]]) -> list[Any]:
+    """Rows' values in one list: one multi-row SQLite statement's parameters."""
+    return [value for row in rows for value in row]
 
 
 def _text_bytes(values: list[Any]) -> int:
