@@ -22,16 +22,16 @@ _UPPER = frozenset(string.ascii_uppercase)
 _SPACES = bytes.maketrans(b"\t\n\x0b\x0c\r", b"     ")
 
 
+def _which(verdict: bool, invert: bool) -> int:
+    """Which explanation applies, as an index into (passed, passed as inverted, failed as
+    inverted, failed): checks with fixed texts index a tuple of them, and format only the one
+    given."""
+    return (1 if invert else 0) if verdict else (2 if invert else 3)
+
+
 def _explain(verdict: bool, invert: bool, passed: str, inverted_passed: str,
              inverted_failed: str, failed_: str) -> str:
-    if verdict:
-        return inverted_passed if invert else passed
-    return inverted_failed if invert else failed_
-
-
-def _which(verdict: bool, invert: bool) -> int:
-    """`_explain`'s choice as an index, for checks that format only the explanation given."""
-    return (1 if invert else 0) if verdict else (2 if invert else 3)
+    return (passed, inverted_passed, inverted_failed, failed_)[_which(verdict, invert)]
 
 
 def regex_match(check: Check, subject: Subject) -> CheckOutcome:
