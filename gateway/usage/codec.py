@@ -25,8 +25,8 @@ import orjson
 from gateway.usage.table import request_logs
 
 COLUMNS = tuple(column.name for column in request_logs.columns)
-_JSON_COLUMNS = ("metadata", "attempts", "hook_results")
-_JSON_AT = tuple(COLUMNS.index(name) for name in _JSON_COLUMNS)
+JSON_COLUMNS = ("metadata", "attempts", "hook_results")
+_JSON_AT = tuple(COLUMNS.index(name) for name in JSON_COLUMNS)
 _CREATED_AT, _COST = COLUMNS.index("created_at"), COLUMNS.index("cost_usd")
 # A backslash that starts anything but \" or \\ (which CSV reads the same as JSON does). It
 # also matches the second half of an escaped backslash ("\\n" is a backslash and an n): such
@@ -88,6 +88,22 @@ def decode(line: bytes) -> dict[str, Any]:
     return dict(zip(COLUMNS, values, strict=True))
 
 
+def sqlite_values(line: bytes) -> tuple[Any, ...]:
+    """A row's values in table order for an SQLite insert of its own (store/inserts.py): the
+    JSON columns stay the JSON text they were encoded as, the time is a datetime again (its
+    column binds it), the cost stays its decimal text (SQLite's NUMERIC binds it as a float,
+    as it bound the Decimal)."""
+    values = _loads(line)
+    if not isinstance(values, list) or len(values) != len(COLUMNS):
+        raise ValueError(f"a usage row is an array of {len(COLUMNS)} values")
+    for at in _JSON_AT:  # text as encode_values left it; anything else is encoded here
+        if values[at] is not None and not isinstance(values[at], str):
+            values[at] = _dumps(values[at]).decode()
+    if values[_CREATED_AT] is not None:
+        values[_CREATED_AT] = datetime.fromisoformat(values[_CREATED_AT])
+    return tuple(values)
+
+
 def is_row(line: bytes) -> bool:
     """Whether a line is a whole row (a crash mid-write leaves one cut short)."""
     return line.startswith(b"[") and line.endswith(b"]")
@@ -102,7 +118,7 @@ def upgrade(line: bytes) -> bytes:
     if not line.startswith(b"{"):
         return _padded(line) if is_row(line) else line
     row = orjson.loads(line)
-    for name in _JSON_COLUMNS:
+    for name in JSON_COLUMNS:
         if isinstance(row.get(name), str):
             row[name] = orjson.loads(row[name])
     return encode(row)  # created_at and cost_usd stay the strings they were written as

@@ -29,8 +29,8 @@ never served and are purged at most once an hour.
 
 Modules: `ids.py` (ids, owners), `records.py` (the shapes kept, made to fit their columns),
 `links.py` (the link cache), `bounds.py` (the time limit of every statement), `table.py`
-(every SQL statement), `inserts.py` (the writer's own connection), `writer.py` (group commit,
-and what waits for it), `store.py` (ResponseStore).
+(every SQL statement), `gateway/store/inserts.py` (the writer's own connection), `writer.py`
+(group commit, and what waits for it), `store.py` (ResponseStore).
 """
 
 from gateway.store.responses.ids import mint_response_id, owner_of

@@ -6,7 +6,8 @@ a `StoreTimeout` (an OSError, so the routes' "store unreachable" 503 covers it).
 to end by itself: waiting for its cancellation (as `asyncio.wait_for` and `asyncio.timeout`
 do) would wait on the very thing that hangs (closing a pooled connection rolls back over it).
 The writer's inserts, on a driver connection whose cancellation awaits nothing, use
-`asyncio.timeout` instead (inserts.py): 3.5 µs a call rather than 17, on every stored answer.
+`asyncio.timeout` instead (gateway/store/inserts.py): 3.5 µs a call rather than 17, on every
+stored answer.
 """
 
 from __future__ import annotations

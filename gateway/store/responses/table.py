@@ -1,5 +1,6 @@
 """The `responses` table (migration 0007): every statement the store runs, each bounded in
-time (bounds.py). The writer's inserts go through a connection of their own (inserts.py)."""
+time (bounds.py). The writer's inserts go through a connection of their own
+(gateway/store/inserts.py)."""
 
 from __future__ import annotations
 
@@ -12,8 +13,9 @@ from sqlalchemy.types import TypeDecorator
 
 from gateway.db.engine import Database
 from gateway.db.models import ResponseRow
-from gateway.store.responses.bounds import PURGE_TIMEOUT_S, bounded
-from gateway.store.responses.inserts import RowInserter
+from gateway.store.inserts import Bounds, RowInserter
+from gateway.store.responses import bounds
+from gateway.store.responses.bounds import PURGE_TIMEOUT_S, bounded, timed_out
 from gateway.store.responses.records import Link, ResponseRecord, Saved, with_output
 
 _TABLE: Table = ResponseRow.__table__  # type: ignore[assignment]
@@ -42,12 +44,16 @@ _LINK_COLUMNS = (_TABLE.c.id, _TABLE.c.owner, _TABLE.c.previous_response_id, _TA
                  cast(_TABLE.c.output_items, Text).label("output_json"))
 
 
+# DB_TIMEOUT_S read at each insert (a test lowers it).
+_INSERT_BOUNDS = Bounds(lambda: bounds.DB_TIMEOUT_S, lambda limit: timed_out("an insert", limit))
+
+
 class ResponseTable:
     """Reads and writes of the `responses` table; what is expired is the caller's to judge."""
 
     def __init__(self, db: Database) -> None:
         self.db = db
-        self._inserter = RowInserter.of(db, _TABLE, _COLUMNS, as_text=_JSON_COLUMNS)
+        self._inserter = RowInserter.of(db, _TABLE, _COLUMNS, _JSON_COLUMNS, _INSERT_BOUNDS)
 
     async def link(self, response_id: str) -> tuple[datetime, Link] | None:
         query = select(*_LINK_COLUMNS).where(_TABLE.c.id == response_id)

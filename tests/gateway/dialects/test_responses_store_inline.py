@@ -19,7 +19,7 @@ from sqlalchemy.exc import IntegrityError
 from gateway.db import migrate
 from gateway.db.engine import Database, open_database
 from gateway.settings import Settings
-from gateway.store.responses import inserts
+from gateway.store import inserts
 from gateway.store.responses.records import Saved
 from gateway.store.responses.table import ResponseTable
 from tests.gateway.dialects.test_responses_store import record

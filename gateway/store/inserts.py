@@ -1,8 +1,10 @@
-"""The writer's own database connection: each batch of rows in one round trip, through the
-driver (asyncpg's `executemany`; for SQLite, one multi-row INSERT per 90 rows).
+"""A writer's own database connection: each batch of rows in one round trip, through the
+driver (asyncpg's `executemany`; for SQLite, one multi-row INSERT per 90 rows). The response
+store's writer inserts through one (every stored answer waits for its commit), and so does the
+usage writer on SQLite (Postgres takes its rows by COPY: usage/store.py).
 
-Why not SQLAlchemy Core, as everywhere else: every answer now waits for its row's commit, so
-a round of inserts is on the request path. Through Core, a one-row round cost 300-800 µs of
+Why not SQLAlchemy Core, as everywhere else: every stored answer waits for its row's commit,
+so a round of inserts is on the request path. Through Core, a one-row round cost 300-800 µs of
 CPU (compiling the multi-row statement, a pool checkout with its pre-ping, and on Postgres
 BEGIN, SET LOCAL, INSERT, COMMIT: four round trips); through the driver, on a connection held
 open, 100-150 µs and one round trip (bench/README.md). The statement is still made from the
@@ -21,11 +23,14 @@ there and inserts the rest one by one.
 SQLite inline: a batch of up to _INLINE_ROWS rows and _INLINE_BYTES of text is inserted on
 the event loop itself, through a stdlib sqlite3 connection of the inserter's own (~35 µs wall
 and 25 µs CPU for one row, against ~130 and 105 through aiosqlite's thread: the hop there and
-back cost more than the insert); a larger one (a stored input of megabytes) goes through the
-thread. It never waits on the loop: its `busy_timeout` is 0, so a write lock held
-elsewhere (the usage writer, another process) answers SQLITE_BUSY at once, having committed
-nothing (one statement in autocommit), and the batch goes through aiosqlite's thread instead,
-which waits for the lock (5 s at most, within DB_TIMEOUT_S). Nor does it fsync on the loop:
+back cost more than the insert); a larger one (a stored input of megabytes, a usage batch of
+hundreds of rows) goes through the thread. Under load the thread is also slow to come back:
+it needs the GIL from a busy event loop (up to the 5 ms switch interval, twice a call), and
+every answer of the round waits that long. The inline insert never waits on the loop: its
+`busy_timeout` is 0, so a write lock held elsewhere (the other store's writer in its thread,
+another process) answers SQLITE_BUSY at once, having committed nothing (one statement in
+autocommit), and the batch goes through aiosqlite's thread instead, which waits for the
+lock (5 s at most, within the inserter's limit). Nor does it fsync on the loop:
 neither connection checkpoints by itself (`wal_autocheckpoint=0`); once _CHECKPOINT_BYTES of
 WAL are written, the next batch goes through the thread, which tries a RESTART checkpoint
 before its insert, without waiting for anyone: when no other connection is writing or
@@ -41,12 +46,13 @@ file's other connections complete (at their 1000 pages) can still make one inlin
 restart the WAL on the loop (a header write and an fsync, ~0.2 ms here): rare, the inserter
 checkpointing first.
 
-Errors, as the writer tells them apart: IntegrityError for a row already there; DataError for
-a row the database refuses (a value too long or malformed: that row's fault, not an outage);
-DBAPIError for the rest (the database out, or an insert the server itself ended past its
-`statement_timeout`, 80% of bounds.DB_TIMEOUT_S), and StoreTimeout (bounds.py) for a database
-that did not answer within DB_TIMEOUT_S, whose connection is then dropped at once (asyncpg's
-`terminate`, no goodbye to a server that does not answer).
+Errors, as the writers tell them apart: IntegrityError for a row already there (unless
+duplicates are skipped) or a NOT NULL broken; DataError for a row the database refuses (a
+value too long or malformed: that row's fault, not an outage); DBAPIError for the rest (the
+database out, or an insert the server itself ended past its `statement_timeout`, 80% of the
+inserter's limit), and the `Bounds`' error (the response store's StoreTimeout) for a
+database that did not answer within the limit, whose connection is then dropped at once
+(asyncpg's `terminate`, no goodbye to a server that does not answer).
 """
 
 from __future__ import annotations
@@ -54,7 +60,7 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import Table, event
 from sqlalchemy.exc import DataError, DBAPIError, IntegrityError
@@ -62,14 +68,13 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 from sqlalchemy.pool import NullPool, StaticPool
 
 from gateway.db.engine import Database
-from gateway.store.responses import bounds
-from gateway.store.responses.bounds import timed_out
 
 _SQLITE_ROWS = 90  # rows per SQLite statement (values per statement: at most 999)
-# A batch inserted inline costs the loop ~25 µs a row (~0.2 ms at 8), the hop to aiosqlite's
-# thread ~0.1 ms whatever its size; larger batches come only under load, where the loop is
-# better off handing the insert to the thread (SQLite runs there without the GIL).
-_INLINE_ROWS = 8
+# A batch inserted inline costs the loop ~10 µs a row past the first (~0.6 ms at 64), the hop
+# to aiosqlite's thread ~0.1 ms of CPU and, with the loop busy, milliseconds of waiting for
+# the GIL (bench/README.md: at concurrency 64, stored answers at 8 rows inline spent ~50 µs
+# a request more CPU, most of it in that thread, and waited longer).
+_INLINE_ROWS = 64
 # Nor a batch past this much text: a stored input can be megabytes (up to the body cap), and
 # SQLite writes ~3 ms a megabyte here, which the loop must not wait out.
 _INLINE_BYTES = 256 * 1024
@@ -101,19 +106,32 @@ def _driver_errors(is_postgres: bool) -> tuple[ErrorTypes, ErrorTypes, ErrorType
     return duplicate, refused, failed
 
 
+class Bounds(NamedTuple):
+    """How long one insert may take (read at each insert), and the error past it."""
+
+    limit: Callable[[], float]
+    timed_out: Callable[[float], BaseException]
+
+
 class RowInserter:
     """Multi-row inserts into `table` on one connection of its own (opened when first
     needed, reopened after a failure). The values of `as_text` columns (JSON) come as the
-    text the store serialised itself; the others are bound as their column types bind them."""
+    text the store serialised itself; the others are bound as their column types bind them.
+    `skip_duplicates`: a row whose key is there already is skipped (ON CONFLICT DO NOTHING),
+    not an IntegrityError."""
 
     def __init__(self, db: Database, table: Table, columns: tuple[str, ...],
-                 as_text: tuple[str, ...]) -> None:
+                 as_text: tuple[str, ...], bounds: Bounds, *,
+                 skip_duplicates: bool = False) -> None:
         self.is_postgres = not db.is_sqlite
+        self._bounds = bounds
         self._duplicate, self._refused, self._failed = _driver_errors(self.is_postgres)
-        self._engine = _writer_engine(db.engine)
-        self._into = f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES "
+        self._engine = _writer_engine(db.engine, bounds.limit())
+        quoted = ", ".join(f'"{name}"' for name in columns)  # ("metadata", ...)
+        self._into = f"INSERT INTO {table.name} ({quoted}) VALUES "
+        self._on_conflict = " ON CONFLICT DO NOTHING" if skip_duplicates else ""
         self._sql = self._into + "(" + ", ".join(
-            f"${n}" for n in range(1, len(columns) + 1)) + ")"  # Postgres: executemany's
+            f"${n}" for n in range(1, len(columns) + 1)) + ")" + self._on_conflict
         self._row_marks = "(" + ", ".join("?" * len(columns)) + ")"  # SQLite: one row's
         self._sqlite_statements: dict[int, str] = {}  # by number of rows
         dialect = self._engine.dialect
@@ -129,16 +147,17 @@ class RowInserter:
 
     @classmethod
     def of(cls, db: Database, table: Table, columns: tuple[str, ...],
-           as_text: tuple[str, ...]) -> RowInserter | None:
+           as_text: tuple[str, ...], bounds: Bounds, *,
+           skip_duplicates: bool = False) -> RowInserter | None:
         """None for an in-memory SQLite database: a second connection would be another
         database (the store then inserts through the engine's own connection)."""
         if db.is_sqlite and db.engine.url.database in (None, "", ":memory:"):
             return None
-        return cls(db, table, columns, as_text)
+        return cls(db, table, columns, as_text, bounds, skip_duplicates=skip_duplicates)
 
     async def insert(self, rows: list[tuple[Any, ...]]) -> None:
         """Insert `rows` (values in column order): one transaction (on SQLite, one per 90
-        rows), within DB_TIMEOUT_S."""
+        rows), within the limit."""
         if not rows:
             return
         if not self.is_postgres:
@@ -147,13 +166,13 @@ class RowInserter:
                     and self._wal_bytes < _CHECKPOINT_BYTES
                     and await self._inline_insert(inline, rows)):
                 return
-        limit = bounds.DB_TIMEOUT_S
+        limit = self._bounds.limit()
         try:
             async with asyncio.timeout(limit):
                 await self._insert(rows)  # (a TimeoutError inside is raised as DBAPIError)
         except TimeoutError:
             self._abandon()
-            raise timed_out("an insert", limit) from None
+            raise self._bounds.timed_out(limit) from None
 
     async def _insert(self, rows: list[tuple[Any, ...]]) -> None:
         driver = None
@@ -239,7 +258,7 @@ class RowInserter:
         statement = self._sqlite_statements.get(rows)
         if statement is None:
             statement = self._sqlite_statements[rows] = \
-                self._into + ", ".join([self._row_marks] * rows)
+                self._into + ", ".join([self._row_marks] * rows) + self._on_conflict
         return statement
 
     async def _connect(self) -> Any:
@@ -253,10 +272,16 @@ class RowInserter:
 
     def _abandon(self) -> None:
         """Drop a connection whose insert did not answer in time, without waiting on it: the
-        server rolls back what it did not commit once it sees the connection gone."""
+        server rolls back what it did not commit once it sees the connection gone. Not an
+        SQLite one: its statement is waiting for a lock in aiosqlite's thread, bounded by
+        its busy_timeout, and it may still commit (the retry finds those rows there); the
+        next batch queues behind it. (Dropped, that connection's close never finished once
+        its thread had ended, and the engine's dispose at shutdown waited on it for ever.)"""
+        if not self.is_postgres:
+            return
         connection, driver = self._connection, self._driver
         self._connection = self._driver = None
-        if self.is_postgres and driver is not None:
+        if driver is not None:
             driver.terminate()  # closes the socket now; asyncpg's close() would wait on it
         if connection is not None:  # its wrapper, closed apart (nothing left to wait on)
             closing = asyncio.get_running_loop().create_task(self._drop(connection))
@@ -283,7 +308,7 @@ class RowInserter:
         await self._engine.dispose()
 
 
-def _writer_engine(engine: AsyncEngine) -> AsyncEngine:
+def _writer_engine(engine: AsyncEngine, limit: float) -> AsyncEngine:
     if engine.dialect.name == "sqlite":
         writer = create_async_engine(engine.url, poolclass=StaticPool, hide_parameters=True,
                                      isolation_level="AUTOCOMMIT")
@@ -291,7 +316,7 @@ def _writer_engine(engine: AsyncEngine) -> AsyncEngine:
         return writer
     # The server ends an insert slower than most of the gateway's bound itself, so an insert
     # the gateway gave up on does not commit later, after a DELETE of its row went through.
-    timeout_ms = max(1, int(bounds.DB_TIMEOUT_S * 800))
+    timeout_ms = max(1, int(limit * 800))
     return create_async_engine(
         engine.url, poolclass=NullPool, hide_parameters=True, isolation_level="AUTOCOMMIT",
         connect_args={"server_settings": {"synchronous_commit": "off",
@@ -319,7 +344,7 @@ def _text_bytes(values: list[Any]) -> int:
 
 def _open_inline(engine: AsyncEngine) -> sqlite3.Connection:
     """The inline connection to the writer engine's file (opened in a thread: file I/O). It
-    may wait for a lock while it is opened (there, bounded by DB_TIMEOUT_S), never after."""
+    may wait for a lock while it is opened (there, bounded by the inserter's limit), never after."""
     (database, *_), options = engine.dialect.create_connect_args(engine.url)  # (its URI)
     options.update(isolation_level=None, check_same_thread=False, timeout=5.0)
     inline = sqlite3.connect(database, **options)
