@@ -255,14 +255,15 @@ async def passthrough(request: Request) -> Response:
                                                    request.path_params["path"]))
 
 
-# Mounted first: the busiest paths should not be matched against every admin route.
+# Mounted first: the busiest paths should not be matched against every admin route, and the
+# three dialects' come first of all (Starlette tries each route's pattern in turn).
 routes = [
     Route("/v1/chat/completions", chat_completions, methods=["POST"]),
+    Route("/v1/responses", responses, methods=["POST"]),
+    Route("/v1/messages", messages, methods=["POST"]),
     Route("/v1/completions", completions, methods=["POST"]),
     Route("/v1/embeddings", embeddings, methods=["POST"]),
     Route("/v1/models", models, methods=["GET"]),
-    Route("/v1/responses", responses, methods=["POST"]),
-    Route("/v1/messages", messages, methods=["POST"]),
     Route("/v1/messages/count_tokens", count_tokens, methods=["POST"]),
     Route("/", root, methods=["GET", "HEAD"]),
     *stored_response_routes,

@@ -9,8 +9,9 @@ two responses share an id.
 from __future__ import annotations
 
 import hashlib
-import os
 import time
+
+from gateway.server.ids import random_bytes
 
 _ID_LENGTH = 53  # "resp_", 12 hex digits of milliseconds, 36 random hex digits
 
@@ -18,7 +19,7 @@ _ID_LENGTH = 53  # "resp_", 12 hex digits of milliseconds, 36 random hex digits
 def mint_response_id(now: float | None = None) -> str:
     """`resp_`, the minting time (12 hex digits of milliseconds) and 36 random hex digits."""
     millis = int((time.time() if now is None else now) * 1000)
-    return f"resp_{millis:012x}{os.urandom(18).hex()}"  # the system's generator
+    return f"resp_{millis:012x}{random_bytes(18).hex()}"  # the system's generator
 
 
 def minted_at(response_id: str) -> float | None:

@@ -1,0 +1,30 @@
+"""The pool the request path's ids draw their random bytes from (gateway/server/ids.py)."""
+
+from __future__ import annotations
+
+import os
+
+from gateway.server import ids
+
+
+def test_draws_are_never_repeated_across_refills():
+    draws = [ids.random_bytes(24) for _ in range(1000)]  # ~23 refills of the pool
+    assert all(len(draw) == 24 for draw in draws)
+    assert len(set(draws)) == len(draws)
+    # Every byte value appears: the bytes are the generator's, not a fixed or zeroed pool.
+    assert len(set(b"".join(draws))) == 256
+
+
+def test_a_forked_child_does_not_draw_its_parents_bytes():
+    ids.random_bytes(8)  # the parent's pool holds bytes not yet drawn
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: report its next draw
+        os.write(write, ids.random_bytes(16))
+        os._exit(0)
+    os.close(write)
+    child = os.read(read, 16)
+    os.close(read)
+    os.waitpid(pid, 0)
+    assert len(child) == 16
+    assert child != ids.random_bytes(16)  # the parent's next draw differs from the child's
