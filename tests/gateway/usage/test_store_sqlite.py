@@ -9,7 +9,6 @@ import contextlib
 import sqlite3
 import time
 import uuid
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -17,14 +16,11 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from gateway.db import migrate
-from gateway.db.engine import Database, open_database
-from gateway.settings import Settings
 from gateway.usage import codec
 from gateway.usage.spool import Spool
-from gateway.usage.store import UsageStore
 from gateway.usage.table import request_logs
 from gateway.usage.writer import DatabaseUnavailable, UsageWriter
+from tests.gateway.usage.test_store import opened_store  # (its partitions: Postgres only)
 
 _JSON = {"metadata", "attempts", "hook_results"}
 
@@ -36,20 +32,6 @@ def row(at: datetime | None = None, **extra) -> bytes:
         "cost_usd": Decimal("0.0000012345"), "metadata": {"team": "a", "n": [1, 2]},
         "attempts": [{"path": "config", "status": 200}], "prompt_tokens": 7,
         "error_message": 'quotes " and \\ and\nnewline', **extra})
-
-
-@contextlib.asynccontextmanager
-async def opened_store(url: str) -> AsyncIterator[tuple[Database, UsageStore]]:
-    db = open_database(Settings(_env_file=None, database_url=url))
-    try:
-        await migrate.upgrade(db)
-        store = UsageStore(db)
-        try:
-            yield db, store
-        finally:
-            await store.close()
-    finally:
-        await db.close()
 
 
 def raw_rows(path: Path) -> dict[str, tuple]:
