@@ -23,8 +23,10 @@ _lock = threading.Lock()  # (ids are made on the event loop; a thread must not s
 
 
 def random_bytes(count: int) -> bytes:
-    """`count` (at most _POOL_BYTES) bytes from the system's generator, never given out twice."""
+    """`count` bytes from the system's generator, never given out twice."""
     global _pool, _at
+    if count > _POOL_BYTES:
+        return os.urandom(count)
     with _lock:
         end = _at + count
         if end > len(_pool):
@@ -34,8 +36,9 @@ def random_bytes(count: int) -> bytes:
 
 
 def _forget_pool() -> None:
-    global _pool, _at
-    _pool, _at = b"", 0
+    """In a forked child: a pool of its own, and a lock no thread of the parent holds."""
+    global _pool, _at, _lock
+    _pool, _at, _lock = b"", 0, threading.Lock()
 
 
 os.register_at_fork(after_in_child=_forget_pool)

@@ -83,6 +83,7 @@ _INLINE_BYTES = 256 * 1024
 # under SQLite's own autocheckpoint (1000), so the file's other writers seldom get there
 # first, and about as often (a checkpoint costs its batch ~2 ms here: copies and 3 fsyncs).
 _COMMIT_BYTES = 5 * 4096
+_PAGE = 4096
 _CHECKPOINT_BYTES = 3_500_000
 _BUSY = (5, 6)  # SQLITE_BUSY, SQLITE_LOCKED (primary codes): another connection's lock
 
@@ -92,10 +93,11 @@ ErrorTypes = tuple[type[BaseException], ...]
 def _driver_errors(is_postgres: bool) -> tuple[ErrorTypes, ErrorTypes, ErrorTypes]:
     """(duplicate, refused, failed): the driver's errors by what they mean. A row's own fault
     (refused): a value the column or the driver refuses (class 22 and the rest of 23 on
-    Postgres; SQLite's "string or blob too big"; a value no bind processor takes). asyncpg is
-    imported only for Postgres: an embedded gateway never loads it (test_lean_process)."""
+    Postgres; SQLite's "string or blob too big"; a value no bind processor takes, an integer
+    past 64 bits). asyncpg is imported only for Postgres: an embedded gateway never loads it
+    (test_lean_process)."""
     duplicate: ErrorTypes = (sqlite3.IntegrityError,)
-    refused: ErrorTypes = (sqlite3.DataError, TypeError, ValueError)
+    refused: ErrorTypes = (sqlite3.DataError, TypeError, ValueError, OverflowError)
     failed: ErrorTypes = (sqlite3.Error, OSError)
     if is_postgres:
         import asyncpg
@@ -118,13 +120,15 @@ class RowInserter:
     needed, reopened after a failure). The values of `as_text` columns (JSON) come as the
     text the store serialised itself; the others are bound as their column types bind them.
     `skip_duplicates`: a row whose key is there already is skipped (ON CONFLICT DO NOTHING),
-    not an IntegrityError."""
+    not an IntegrityError. `random_pages`: the table's indexes whose keys come in no order
+    (each row's insert dirties a page of its own there), for the WAL's estimate."""
 
     def __init__(self, db: Database, table: Table, columns: tuple[str, ...],
                  as_text: tuple[str, ...], bounds: Bounds, *,
-                 skip_duplicates: bool = False) -> None:
+                 skip_duplicates: bool = False, random_pages: int = 0) -> None:
         self.is_postgres = not db.is_sqlite
         self._bounds = bounds
+        self._random_pages = random_pages
         self._duplicate, self._refused, self._failed = _driver_errors(self.is_postgres)
         self._engine = _writer_engine(db.engine, bounds.limit())
         quoted = ", ".join(f'"{name}"' for name in columns)  # ("metadata", ...)
@@ -148,12 +152,13 @@ class RowInserter:
     @classmethod
     def of(cls, db: Database, table: Table, columns: tuple[str, ...],
            as_text: tuple[str, ...], bounds: Bounds, *,
-           skip_duplicates: bool = False) -> RowInserter | None:
+           skip_duplicates: bool = False, random_pages: int = 0) -> RowInserter | None:
         """None for an in-memory SQLite database: a second connection would be another
         database (the store then inserts through the engine's own connection)."""
         if db.is_sqlite and db.engine.url.database in (None, "", ":memory:"):
             return None
-        return cls(db, table, columns, as_text, bounds, skip_duplicates=skip_duplicates)
+        return cls(db, table, columns, as_text, bounds, skip_duplicates=skip_duplicates,
+                   random_pages=random_pages)
 
     async def insert(self, rows: list[tuple[Any, ...]]) -> None:
         """Insert `rows` (values in column order): one transaction (on SQLite, one per 90
@@ -188,7 +193,7 @@ class RowInserter:
                     chunk = bound[start:start + _SQLITE_ROWS]
                     values = _flat(chunk)
                     await driver.execute(self._sqlite_statement(len(chunk)), values)
-                    self._wal_bytes += _COMMIT_BYTES + _text_bytes(values)
+                    self._wal_bytes += self._wal_estimate(len(chunk), _text_bytes(values))
         except self._duplicate as exc:
             raise IntegrityError(self._sql, None, exc) from exc
         except self._refused as exc:
@@ -244,8 +249,13 @@ class RowInserter:
         except self._failed as exc:
             await self._close_inline()
             raise DBAPIError(self._sql, None, exc) from exc
-        self._wal_bytes += _COMMIT_BYTES + size
+        self._wal_bytes += self._wal_estimate(len(rows), size)
         return True
+
+    def _wal_estimate(self, rows: int, text: int) -> int:
+        """WAL one commit of `rows` rows writes: the commit's own pages, the rows' text, and
+        a page for each row in each index whose keys come at random."""
+        return _COMMIT_BYTES + text + rows * self._random_pages * _PAGE
 
     async def _close_inline(self) -> None:
         """Close the inline connection, in a thread (closing the file's last connection

@@ -28,6 +28,7 @@ COLUMNS = tuple(column.name for column in request_logs.columns)
 JSON_COLUMNS = ("metadata", "attempts", "hook_results")
 _JSON_AT = tuple(COLUMNS.index(name) for name in JSON_COLUMNS)
 _CREATED_AT, _COST = COLUMNS.index("created_at"), COLUMNS.index("cost_usd")
+_SCALARS = (str, int, float, bool)
 # A backslash that starts anything but \" or \\ (which CSV reads the same as JSON does). It
 # also matches the second half of an escaped backslash ("\\n" is a backslash and an n): such
 # a row merely takes the rewrite it did not need.
@@ -90,15 +91,25 @@ def decode(line: bytes) -> dict[str, Any]:
 
 def sqlite_values(line: bytes) -> tuple[Any, ...]:
     """A row's values in table order for an SQLite insert of its own (store/inserts.py): the
-    JSON columns stay the JSON text they were encoded as, the time is a datetime again (its
-    column binds it), the cost stays its decimal text (SQLite's NUMERIC binds it as a float,
-    as it bound the Decimal)."""
+    JSON columns stay the JSON text they were encoded as (checked: an object or an array a
+    read can parse), the time is a datetime again (its column binds it), the cost stays its
+    decimal text (SQLite's NUMERIC binds it as a float, as it bound the Decimal). A value
+    no column takes (a list where text goes, JSON a read could not parse: a spooled line of
+    another version, or NaN from the fallback encoder) is a ValueError: that row is refused
+    alone, where sqlite3 would have failed the batch as if the database were out."""
     values = _loads(line)
     if not isinstance(values, list) or len(values) != len(COLUMNS):
         raise ValueError(f"a usage row is an array of {len(COLUMNS)} values")
-    for at in _JSON_AT:  # text as encode_values left it; anything else is encoded here
-        if values[at] is not None and not isinstance(values[at], str):
-            values[at] = _dumps(values[at]).decode()
+    for at, value in enumerate(values):
+        if value is None:
+            continue
+        if at in _JSON_AT:
+            text = value if isinstance(value, str) else _dumps(value).decode()
+            if not isinstance(orjson.loads(text), dict | list):
+                raise ValueError(f"usage column {COLUMNS[at]} holds JSON of another kind")
+            values[at] = text
+        elif type(value) not in _SCALARS:
+            raise ValueError(f"usage column {COLUMNS[at]} holds a {type(value).__name__}")
     if values[_CREATED_AT] is not None:
         values[_CREATED_AT] = datetime.fromisoformat(values[_CREATED_AT])
     return tuple(values)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 
 from gateway.server import ids
 
@@ -28,3 +29,20 @@ def test_a_forked_child_does_not_draw_its_parents_bytes():
     os.waitpid(pid, 0)
     assert len(child) == 16
     assert child != ids.random_bytes(16)  # the parent's next draw differs from the child's
+
+
+def test_a_child_forked_while_the_pool_is_locked_can_still_draw():
+    """A thread of the parent holding the pool's lock at the fork: the child's lock is new
+    (the inherited one would never be released there)."""
+    read, write = os.pipe()
+    with ids._lock:  # as another thread would be, mid-draw
+        pid = os.fork()
+        if pid == 0:
+            signal.alarm(10)  # a deadlocked child dies, and reports nothing
+            os.write(write, ids.random_bytes(16))
+            os._exit(0)
+    os.close(write)
+    child = os.read(read, 16)
+    os.close(read)
+    _, status = os.waitpid(pid, 0)
+    assert os.WIFEXITED(status) and len(child) == 16

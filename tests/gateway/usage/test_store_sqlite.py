@@ -132,3 +132,42 @@ async def test_a_write_lock_held_past_the_limit_is_an_outage_and_the_rows_follow
             count = (await connection.execute(
                 sa.select(sa.func.count()).select_from(request_logs))).scalar_one()
     assert count == 6
+
+
+async def test_a_row_no_column_takes_is_refused_alone_not_replayed_as_an_outage(tmp_path):
+    """A spooled line of another version with a list where text goes, and JSON a read could
+    not parse (the fallback encoder's NaN): each is set aside; the rows beside them, and the
+    ones after, reach the database (as an outage they would have held every later row)."""
+    url = f"sqlite+aiosqlite:///{tmp_path}/gateway.sqlite3"
+    unparseable = row(error_message="nan", attempts=[{"latency": float("nan"), "e": "\ud800"}])
+    assert b"NaN" in unparseable  # (orjson refused the lone surrogate: json wrote NaN)
+    async with opened_store(url) as (db, store):
+        spool = Spool(tmp_path / "spool")
+        writer = UsageWriter(store.insert, spool, batch_size=10)
+        writer.start()
+        writer.submit(row(error_message="fine"))
+        writer.submit(row(error_message="list", model=["gpt-4o"]))
+        writer.submit(unparseable)
+        writer.submit(row(error_message="also fine"))
+        await writer.close()
+        assert not spool.pending()
+        async with db.engine.connect() as connection:
+            stored = (await connection.execute(sa.select(request_logs)
+                                               .order_by(request_logs.c.error_message))).all()
+    assert [r.error_message for r in stored] == ["also fine", "fine"]  # (and they read back)
+    [rejected] = (tmp_path / "spool").glob("rejected-*.rows")
+    assert rejected.read_bytes().count(b"\n") == 2
+
+
+async def test_the_wal_stays_bounded_under_usage_rows(tmp_path):
+    """The request log's random keys (row id, trace id) dirty a page a row each: counted, the
+    inserter's checkpoints keep the WAL near its threshold (counted as the response table's
+    ~5 pages a commit, it grew past 60 MB over these rows)."""
+    path = tmp_path / "gateway.sqlite3"
+    wal = path.with_name(path.name + "-wal")
+    largest = 0
+    async with opened_store(f"sqlite+aiosqlite:///{path}") as (_, store):
+        for _ in range(400):
+            await store.insert([row(trace_id=uuid.uuid4().hex) for _ in range(64)])
+            largest = max(largest, wal.stat().st_size)  # (closing deletes it)
+    assert 0 < largest < 16 * 1024 * 1024
