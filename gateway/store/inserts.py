@@ -79,7 +79,9 @@ _INLINE_ROWS = 64
 # SQLite writes ~3 ms a megabyte here, which the loop must not wait out.
 _INLINE_BYTES = 256 * 1024
 # WAL written between the inserter's checkpoints, as estimated: each commit ~5 pages (the
-# table's leaf, its three indexes' and page 1; measured) plus the rows' text. ~850 pages:
+# responses table's leaf, its three indexes' and page 1; measured) plus the rows' text, plus
+# a page a row in each index whose keys come at random (`random_pages`: the request log's
+# row and trace ids; uncounted, its WAL grew past 60 MB in 25,000 rows). ~850 pages:
 # under SQLite's own autocheckpoint (1000), so the file's other writers seldom get there
 # first, and about as often (a checkpoint costs its batch ~2 ms here: copies and 3 fsyncs).
 _COMMIT_BYTES = 5 * 4096
