@@ -1,47 +1,15 @@
-"""Request and trace ids: every response carries both. And the random bytes of the ids the
-gateway makes on the request path (`random_bytes`)."""
+"""Request and trace ids: every response carries both."""
 
 from __future__ import annotations
 
-import os
 import re
-import threading
 import uuid
 
 from starlette.requests import Request
 
+from gateway.randomness import random_bytes
+
 _TRACE_ID = re.compile(r"^[\x21-\x7e]{1,128}$")
-
-# Random bytes are drawn from the system's generator (os.urandom) 1 KB at a time and each
-# handed out once: a request needs 3 to 5 ids (request, response, message, call ids), and one
-# getrandom call each cost ~2 µs in a loaded gateway on this VM (a syscall, where a slice of
-# the pool costs 0.2). A forked child starts with a pool of its own (never its parent's).
-_POOL_BYTES = 1024
-_pool = b""
-_at = 0
-_lock = threading.Lock()  # (ids are made on the event loop; a thread must not share a draw)
-
-
-def random_bytes(count: int) -> bytes:
-    """`count` bytes from the system's generator, never given out twice."""
-    global _pool, _at
-    if count > _POOL_BYTES:
-        return os.urandom(count)
-    with _lock:
-        end = _at + count
-        if end > len(_pool):
-            _pool, _at, end = os.urandom(_POOL_BYTES), 0, count
-        drawn, _at = _pool[_at:end], end
-    return drawn
-
-
-def _forget_pool() -> None:
-    """In a forked child: a pool of its own, and a lock no thread of the parent holds."""
-    global _pool, _at, _lock
-    _pool, _at, _lock = b"", 0, threading.Lock()
-
-
-os.register_at_fork(after_in_child=_forget_pool)
 
 
 def request_ids(request: Request) -> tuple[str, str]:

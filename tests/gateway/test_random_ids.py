@@ -1,11 +1,11 @@
-"""The pool the request path's ids draw their random bytes from (gateway/server/ids.py)."""
+"""The pool the request path's ids draw their random bytes from (gateway/randomness.py)."""
 
 from __future__ import annotations
 
 import os
 import signal
 
-from gateway.server import ids
+from gateway import randomness as ids
 
 
 def test_draws_are_never_repeated_across_refills():

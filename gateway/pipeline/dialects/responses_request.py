@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from typing import Any, NamedTuple
 
 from gateway.errors import InvalidRequest
-from gateway.server.ids import random_bytes
+from gateway.randomness import random_bytes
 
 _ROLES = {"user": "user", "assistant": "assistant", "system": "system", "developer": "system"}
 _TEXT_PARTS = frozenset({"input_text", "output_text", "text"})
@@ -46,7 +46,7 @@ def native_only(body: dict[str, Any]) -> tuple[str, str] | None:
 def new_id(prefix: str) -> str:
     """`msg_`, `fc_`, `call_`, `rs_` ids: the prefix and 48 random hex digits, from the
     system's generator: ids must not be predictable from the ones a client saw. Its bytes
-    from the gateway's pool of them (gateway/server/ids.py: a slice, not a syscall), without
+    from the gateway's pool of them (gateway/randomness.py: a slice, not a syscall), without
     secrets.randbits's big-integer steps (1.7 µs; 2-4 ids a request)."""
     return f"{prefix}_{random_bytes(24).hex()}"
 

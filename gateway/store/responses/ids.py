@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import time
 
-from gateway.server.ids import random_bytes
+from gateway.randomness import random_bytes
 
 _ID_LENGTH = 53  # "resp_", 12 hex digits of milliseconds, 36 random hex digits
 
