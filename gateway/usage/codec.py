@@ -74,11 +74,17 @@ def _loads(line: bytes) -> Any:
         return json.loads(line)  # an integer past 64 bits, which orjson does not read
 
 
-def decode(line: bytes) -> dict[str, Any]:
-    """A row as Python values (SQLite's INSERT, and reading rows back)."""
+def _row_values(line: bytes) -> list[Any]:
+    """A row's values in table order, as its JSON array holds them."""
     values = _loads(line)
     if not isinstance(values, list) or len(values) != len(COLUMNS):
         raise ValueError(f"a usage row is an array of {len(COLUMNS)} values")
+    return values
+
+
+def decode(line: bytes) -> dict[str, Any]:
+    """A row as Python values (SQLite's INSERT, and reading rows back)."""
+    values = _row_values(line)
     for at in _JSON_AT:
         if values[at] is not None:
             values[at] = orjson.loads(values[at])
@@ -97,9 +103,7 @@ def sqlite_values(line: bytes) -> tuple[Any, ...]:
     no column takes (a list where text goes, JSON a read could not parse: a spooled line of
     another version, or NaN from the fallback encoder) is a ValueError: that row is refused
     alone, where sqlite3 would have failed the batch as if the database were out."""
-    values = _loads(line)
-    if not isinstance(values, list) or len(values) != len(COLUMNS):
-        raise ValueError(f"a usage row is an array of {len(COLUMNS)} values")
+    values = _row_values(line)
     for at, value in enumerate(values):
         if value is None:
             continue
