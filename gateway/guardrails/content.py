@@ -26,7 +26,10 @@ class ContentPart:
 
     @property
     def text(self) -> str:
-        return "\n".join(t for t in self.texts if t)
+        texts = self.texts
+        if len(texts) == 1:  # a string content: the text itself, not a joined copy
+            return texts[0] or ""
+        return "\n".join(t for t in texts if t)
 
 
 NO_CONTENT = ContentPart(None, ())

@@ -9,8 +9,8 @@ checks read extracted once (content.py) and shared by every check of the phase.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from typing import Any
+from types import MappingProxyType
+from typing import Any, NamedTuple
 
 from gateway.guardrails import content
 from gateway.guardrails.hooks import BEFORE, Phase
@@ -24,21 +24,27 @@ ENDPOINT_REQUEST_TYPES = {"chat/completions": "chatComplete", "completions": "co
                           "embeddings": "embed"}
 
 
-@dataclass(frozen=True, slots=True)
-class HookEvent:
+_NO_METADATA: Mapping[str, Any] = MappingProxyType({})
+
+
+class HookEvent(NamedTuple):
+    """Made for every request a hook runs on: a NamedTuple, immutable and built in a quarter
+    of a frozen dataclass's time (`event._replace(response=...)` for the answer's)."""
+
     request_type: str  # chatComplete | complete | embed | messages | responses
     request: Mapping[str, Any]  # the request body as the target is sent it (canonical JSON)
     provider: str = ""
-    metadata: Mapping[str, Any] = field(default_factory=dict)  # x-portkey-metadata
+    metadata: Mapping[str, Any] = _NO_METADATA  # x-portkey-metadata
     stream: bool = False
     response: Mapping[str, Any] | None = None  # the answer (after-request hooks)
     status: int | None = None  # the upstream's status (after-request hooks)
 
 
 class Subject:
-    """One phase's current JSON and the text checks read from it, computed once."""
+    """One phase's current JSON and the text checks read from it, read once when it is made
+    (every check reads `text`: a plain attribute, not a property)."""
 
-    __slots__ = ("phase", "event", "json", "transformed", "_part", "_text")
+    __slots__ = ("phase", "event", "json", "transformed", "part", "text")
 
     def __init__(self, phase: Phase, event: HookEvent, json: Mapping[str, Any] | None,
                  transformed: bool = False) -> None:
@@ -46,8 +52,10 @@ class Subject:
         self.event = event
         self.json = json
         self.transformed = transformed
-        self._part: content.ContentPart | None = None
-        self._text: str | None = None
+        self.part = content.read(
+            content.REQUEST_CONTENT if phase == BEFORE else content.ANSWER_CONTENT,
+            event.request_type, json)
+        self.text = self.part.text
 
     @classmethod
     def of(cls, phase: Phase, event: HookEvent) -> Subject:
@@ -60,18 +68,6 @@ class Subject:
     @property
     def table(self) -> Mapping[str, tuple[content.Getter, content.Setter | None]]:
         return content.REQUEST_CONTENT if self.phase == BEFORE else content.ANSWER_CONTENT
-
-    @property
-    def part(self) -> content.ContentPart:
-        if self._part is None:
-            self._part = content.read(self.table, self.request_type, self.json)
-        return self._part
-
-    @property
-    def text(self) -> str:
-        if self._text is None:
-            self._text = self.part.text
-        return self._text
 
     @property
     def request(self) -> Mapping[str, Any]:

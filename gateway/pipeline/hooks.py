@@ -100,6 +100,8 @@ async def after_answer(runner: GuardrailRunner, hooks: HookSet, outcome: Outcome
     # The event only for output hooks: input hooks' results are all an answer needs.
     event = _event(outcome, leaf, prepared) if after_hooks else None
     if isinstance(answer, JSONAnswer):
+        if event is None:  # input hooks only: no coroutine to run
+            return _answered(answer, before, None, None)
         return await _checked_json(runner, outcome, event, before, after_hooks, answer)
     if isinstance(answer, StreamAnswer):
         if event is not None:
@@ -110,20 +112,21 @@ async def after_answer(runner: GuardrailRunner, hooks: HookSet, outcome: Outcome
     return answer
 
 
-async def _checked_json(runner: GuardrailRunner, outcome: Outcome, event: HookEvent | None,
+async def _checked_json(runner: GuardrailRunner, outcome: Outcome, event: HookEvent,
                         before: PhaseResult, after_hooks: tuple[Hook, ...],
                         answer: JSONAnswer) -> Answer:
-    """`event`: None when there are no output hooks to run."""
-    after = None
-    changed = None  # the answer as a hook transformed it
-    if event is not None:
-        after = await runner.after_request(after_hooks, replace(
-            event, response=orjson.loads(answer.content), status=answer.status))
-        outcome.hooks_after = after
-        if after.deny:
-            raise HooksFailed(before, after)
-        if after.body is not None:
-            changed = dict(after.body)
+    after = await runner.after_request(after_hooks, event._replace(
+        response=orjson.loads(answer.content), status=answer.status))
+    outcome.hooks_after = after
+    if after.deny:
+        raise HooksFailed(before, after)
+    return _answered(answer, before, after, None if after.body is None else dict(after.body))
+
+
+def _answered(answer: JSONAnswer, before: PhaseResult, after: PhaseResult | None,
+              changed: dict[str, Any] | None) -> JSONAnswer:
+    """The answer no hook denied: its status (246 when one failed) and `hook_results`.
+    `changed`: the answer as an output hook transformed it."""
     status = answer_status(answer.status, before, after)
     content = None if changed is not None else \
         spliced_hook_results(answer.content, before, after)
@@ -146,7 +149,7 @@ async def _checked_at_end(runner: GuardrailRunner, outcome: Outcome, event: Hook
     whole = assembler.result()
     if whole is None:
         return
-    after = await runner.after_request(after_hooks, replace(event, response=whole, status=200))
+    after = await runner.after_request(after_hooks, event._replace(response=whole, status=200))
     outcome.hooks_after = after
     if after.ran:
         yield {"hook_results": hook_results(before, after)}

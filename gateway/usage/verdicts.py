@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from gateway.guardrails.results import CheckResult, HookResult, PhaseResult, iso
+from gateway.guardrails.results import CheckResult, PhaseResult, iso
 
 TEXT_LIMIT = 200  # characters of an explanation, an error message, a hook id
 _NONE_RAN = (None, None)
@@ -38,8 +38,12 @@ def stored_hook_results(before: PhaseResult | None,
 
 def hooks_failed(before: PhaseResult | None, after: PhaseResult | None) -> bool | None:
     """The row's `hooks_failed`: a hook that ran failed (denying or not); None: none ran."""
-    ran = [phase for phase in (before, after) if phase is not None and phase.ran]
-    return any(phase.failed for phase in ran) if ran else None
+    failed = None
+    if before is not None and before.ran:
+        failed = before.failed
+    if after is not None and after.ran:
+        failed = bool(failed) or after.failed
+    return failed
 
 
 def check_verdict(check: CheckResult) -> str:
@@ -51,30 +55,33 @@ def check_verdict(check: CheckResult) -> str:
 
 
 def _phase(phase: PhaseResult | None) -> list[dict[str, Any]]:
-    return [] if phase is None else [_hook(hook) for hook in phase.hooks]
-
-
-def _hook(hook: HookResult) -> dict[str, Any]:
-    if hook.skipped:
-        return {"id": _cut(hook.id), "type": hook.type, "skipped": True}
-    return {"id": _cut(hook.id), "type": hook.type, "verdict": hook.verdict, "deny": hook.deny,
-            "async": hook.is_async, "transformed": hook.transformed,
-            "execution_time": hook.execution_time, "created_at": iso(hook.created_at),
-            "checks": [_check(check) for check in hook.checks]}
-
-
-def _check(check: CheckResult) -> dict[str, Any]:
-    error = check.error
-    return {"id": check.id, "verdict": check.verdict,
-            "error": None if error is None else {"name": _cut(error.name),
-                                                 "message": _cut(error.message)},
-            "execution_time": check.execution_time, "transformed": check.transformed,
-            "fail_on_error": check.fail_on_error, "explanation": _explanation(check.data)}
-
-
-def _explanation(data: Any) -> str | None:
-    explanation = data.get("explanation") if isinstance(data, dict) else None
-    return _cut(explanation) if isinstance(explanation, str) else None
+    """One loop over hooks and checks (made for every guarded request's row)."""
+    if phase is None:
+        return []
+    hooks = []
+    for hook in phase.hooks:
+        hook_id = hook.id if len(hook.id) <= TEXT_LIMIT else _cut(hook.id)
+        if hook.skipped:
+            hooks.append({"id": hook_id, "type": hook.type, "skipped": True})
+            continue
+        checks = []
+        for check in hook.checks:
+            error, data = check.error, check.data
+            explanation = data.get("explanation") if isinstance(data, dict) else None
+            checks.append({
+                "id": check.id, "verdict": check.verdict,
+                "error": None if error is None else {"name": _cut(error.name),
+                                                     "message": _cut(error.message)},
+                "execution_time": check.execution_time, "transformed": check.transformed,
+                "fail_on_error": check.fail_on_error,
+                "explanation": (explanation if len(explanation) <= TEXT_LIMIT
+                                else _cut(explanation))
+                if isinstance(explanation, str) else None})
+        hooks.append({"id": hook_id, "type": hook.type, "verdict": hook.verdict,
+                      "deny": hook.deny, "async": hook.is_async,
+                      "transformed": hook.transformed, "execution_time": hook.execution_time,
+                      "created_at": iso(hook.created_at), "checks": checks})
+    return hooks
 
 
 def _cut(text: str) -> str:
