@@ -129,6 +129,9 @@ class Settings(BaseSettings):
     # SIGTERM, the OTLP/HTTP collector traces go to (unset: no tracing), and /metrics.
     workers: int = 1
     shutdown_grace_s: float = 30.0
+    # The garbage collector's youngest-generation threshold in a serving process (Python's
+    # is 700; 0 keeps it): gateway/server/heap.py.
+    gc_young_threshold: int = Field(50_000, ge=0)
     otlp_endpoint: str | None = None
     otlp_export_interval_ms: int = 5000
     service_name: str = "ai-gateway"
