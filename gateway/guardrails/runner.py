@@ -233,7 +233,8 @@ def _plain_phase(phase: Phase, hooks: Sequence[Hook], event: HookEvent,
             ended = time.perf_counter()
             checks.append(CheckResult(
                 check.id, outcome.verdict, outcome.data, outcome.error,
-                round((ended - now) * 1000, 3), wall + (now - base), outcome.transformed,
+                int((ended - now) * 1_000_000 + 0.5) / 1000,  # milliseconds(), inline
+                wall + (now - base), outcome.transformed,
                 check.fail_on_error))
             if outcome.json is not None:
                 seen = seen.replaced(outcome.json)

@@ -95,7 +95,8 @@ async def after_answer(runner: GuardrailRunner, hooks: HookSet, outcome: Outcome
     after_hooks = hooks.after
     if not (before.ran or after_hooks):
         return answer
-    if _request_type(outcome, prepared) is None:
+    # Input hooks that ran were given a request type; with output hooks, check it here.
+    if after_hooks and _request_type(outcome, prepared) is None:
         return answer
     # The event only for output hooks: input hooks' results are all an answer needs.
     event = _event(outcome, leaf, prepared) if after_hooks else None
