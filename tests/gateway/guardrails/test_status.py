@@ -9,7 +9,7 @@ import orjson
 import pytest
 
 from gateway.guardrails.results import NOTHING_RAN, CheckResult, HookResult, PhaseResult
-from gateway.guardrails.status import spliced_hook_results, with_hook_results
+from gateway.guardrails.status import answer_status, spliced_hook_results, with_hook_results
 
 NOW = 1_733_400_000.25
 BEFORE = PhaseResult((HookResult(
@@ -29,6 +29,8 @@ def _expected(content: bytes, before: PhaseResult, after: PhaseResult | None) ->
     b" {  } \n",
     b'{\n  "id": "x",\n  "nested": {"a": [1, 2.5e-3, true, null]}\n}\n',
     b'{"text":"ends with a brace }"}',
+    b'{"a":1 }',  # space before the closing brace: the member before it is found past it
+    b'{"a":[]\t}\n',
     '{"text":"ünïcödé, 日本"}'.encode(),
 ])
 @pytest.mark.parametrize("after", [None, AFTER])
@@ -68,3 +70,22 @@ def test_a_key_already_there_is_replaced_once_decoded() -> None:
     content = b'{"id":"x","hook_results":{"stale":true}}'
     body = with_hook_results(orjson.loads(content), BEFORE)
     assert list(body) == ["id", "hook_results"] and "stale" not in body["hook_results"]
+
+
+@pytest.mark.parametrize(("hooks", "deny", "failed"), [
+    ((), False, False),
+    ((HookResult("a", "guardrail"),), False, False),
+    ((HookResult("a", "guardrail", verdict=False),), False, True),
+    ((HookResult("a", "guardrail", verdict=False, deny=True),), True, True),
+    # A skipped hook never denies nor fails the phase, whatever its fields say.
+    ((HookResult("s", "guardrail", verdict=False, deny=True, skipped=True),), False, False),
+    ((HookResult("s", "guardrail", skipped=True), HookResult("a", "guardrail", verdict=False)),
+     False, True),
+    ((HookResult("a", "guardrail", verdict=False), HookResult("b", "guardrail", verdict=False,
+                                                              deny=True)), True, True),
+])
+def test_a_phase_denies_and_fails_by_the_hooks_that_ran(
+        hooks: tuple[HookResult, ...], deny: bool, failed: bool) -> None:
+    phase = PhaseResult(hooks)
+    assert (phase.deny, phase.failed, phase.ran) == (deny, failed, bool(hooks))
+    assert answer_status(200, phase) == (246 if failed else 200)
