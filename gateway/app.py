@@ -60,7 +60,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
         async with AsyncExitStack() as parts:
             app.state.services = await open_services(settings, telemetry, parts)
             app.state.console = Console.from_settings(settings)
-            parts.callback(unfreeze, freeze_startup_objects(settings.gc_young_threshold))
+            freeze_startup_objects(settings.gc_young_threshold)
+            parts.callback(unfreeze)
             # uvicorn leaves this only after it stopped accepting and in-flight responses
             # ended (or GATEWAY_SHUTDOWN_GRACE_S ran out); the parts then close in reverse.
             yield

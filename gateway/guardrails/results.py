@@ -150,8 +150,9 @@ class PhaseResult:
         return bool(self.hooks)
 
     def __eq__(self, other: object) -> bool:
-        return isinstance(other, PhaseResult) and (self.hooks, self.body) == \
-            (other.hooks, other.body)
+        if not isinstance(other, PhaseResult):
+            return NotImplemented
+        return (self.hooks, self.body) == (other.hooks, other.body)
 
     __hash__ = None  # type: ignore[assignment]
 
