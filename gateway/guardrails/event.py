@@ -52,9 +52,7 @@ class Subject:
         self.event = event
         self.json = json
         self.transformed = transformed
-        self.part = content.read(
-            content.REQUEST_CONTENT if phase == BEFORE else content.ANSWER_CONTENT,
-            event.request_type, json)
+        self.part = content.read(self.table, event.request_type, json)
         self.text = self.part.text
 
     @classmethod

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any, NamedTuple
 
@@ -97,9 +97,7 @@ def hook_result(hook: Hook, checks: Sequence[CheckResult], started: float,
     """`started`, `finished`: `time.perf_counter()` readings (`finished` None: now)."""
     verdict, transformed = True, False
     for check in checks:  # a loop, not all() and any() over generators: this runs per hook
-        # check.passes, inline
-        verdict = verdict and (check.verdict or (
-            check.error is not None and not check.fail_on_error))
+        verdict = verdict and check.passes
         transformed = transformed or check.transformed
     ended = time.perf_counter() if finished is None else finished
     feedback = None if hook.on_success is None and hook.on_fail is None else \
@@ -125,39 +123,29 @@ def _feedback(hook: Hook, checks: Sequence[CheckResult]) -> dict[str, Any] | Non
     }}
 
 
+@dataclass(slots=True)
 class PhaseResult:
     """One phase's hooks that ran (async ones report later), and the body they left.
 
     Immutable by convention. `deny` and `failed` are read several times a request (the
     pipeline, the status, the usage row, the metrics), so they are worked out once here."""
 
-    __slots__ = ("hooks", "body", "deny", "failed")
+    hooks: tuple[HookResult, ...] = ()
+    body: Mapping[str, Any] | None = None  # the transformed body; None when unchanged
+    deny: bool = field(init=False, repr=False, compare=False)  # some hook that ran denies
+    failed: bool = field(init=False, repr=False, compare=False)  # one that ran has a false verdict
 
-    def __init__(self, hooks: tuple[HookResult, ...] = (),
-                 body: Mapping[str, Any] | None = None) -> None:
-        self.hooks = hooks
-        self.body = body  # the transformed body; None when unchanged
+    def __post_init__(self) -> None:
         deny = failed = False
-        for hook in hooks:  # a loop, not any() over generators: this runs per request
+        for hook in self.hooks:  # a loop, not any() over generators: this runs per request
             if not hook.skipped:
                 deny = deny or hook.deny
                 failed = failed or not hook.verdict
-        self.deny = deny  # some hook that ran denies
-        self.failed = failed  # some hook that ran has a false verdict
+        self.deny, self.failed = deny, failed
 
     @property
     def ran(self) -> bool:
         return bool(self.hooks)
-
-    def __eq__(self, other: object) -> bool:
-        if not isinstance(other, PhaseResult):
-            return NotImplemented
-        return (self.hooks, self.body) == (other.hooks, other.body)
-
-    __hash__ = None  # type: ignore[assignment]
-
-    def __repr__(self) -> str:
-        return f"PhaseResult(hooks={self.hooks!r}, body={self.body!r})"
 
     def to_json(self) -> list[dict[str, Any]]:
         return [h.to_json() for h in self.hooks]

@@ -53,6 +53,7 @@ from gateway.guardrails.results import (
     PhaseResult,
     elapsed_ms,
     hook_result,
+    milliseconds,
     skipped,
 )
 from gateway.net.hostguard import HostGuard
@@ -81,21 +82,11 @@ class GuardrailRunner:
 
     async def before_request(self, hooks: Sequence[Hook], event: HookEvent) -> PhaseResult:
         """Run before the upstream call on `event.request` (the body as it will be sent)."""
-        if not hooks:
-            return NOTHING_RAN
-        subject = Subject.of(BEFORE, event)
-        if self._plain(hooks, subject):
-            return _plain_phase(BEFORE, hooks, event, subject)
-        return await self._phase(BEFORE, hooks, event, subject)
+        return await self._phase(BEFORE, hooks, event) if hooks else NOTHING_RAN
 
     async def after_request(self, hooks: Sequence[Hook], event: HookEvent) -> PhaseResult:
         """Run on `event.response`, the answer of `event.request`, with `event.status`."""
-        if not hooks:
-            return NOTHING_RAN
-        subject = Subject.of(AFTER, event)
-        if self._plain(hooks, subject):
-            return _plain_phase(AFTER, hooks, event, subject)
-        return await self._phase(AFTER, hooks, event, subject)
+        return await self._phase(AFTER, hooks, event) if hooks else NOTHING_RAN
 
     async def aclose(self) -> None:
         """Let async hooks still running finish (shutdown), then stop the threads."""
@@ -103,15 +94,11 @@ class GuardrailRunner:
             await asyncio.gather(*list(self._pending), return_exceptions=True)
         self._pool.shutdown(wait=False)
 
-    def _plain(self, hooks: Sequence[Hook], subject: Subject) -> bool:
-        """The plain path applies (the module docstring)."""
-        for hook in hooks:  # a loop, not all() over a generator: this runs per request
-            if not hook.plain:
-                return False
-        return len(subject.text) <= self.offload_chars
-
-    async def _phase(self, phase: Phase, hooks: Sequence[Hook], event: HookEvent,
-                     subject: Subject) -> PhaseResult:
+    async def _phase(self, phase: Phase, hooks: Sequence[Hook],
+                     event: HookEvent) -> PhaseResult:
+        subject = Subject.of(phase, event)
+        if all(hook.plain for hook in hooks) and len(subject.text) <= self.offload_chars:
+            return _plain_phase(phase, hooks, event, subject)
         results: dict[int, HookResult] = {}
         mutators: list[int] = []
         guardrails: list[int] = []
@@ -233,8 +220,7 @@ def _plain_phase(phase: Phase, hooks: Sequence[Hook], event: HookEvent,
             ended = time.perf_counter()
             checks.append(CheckResult(
                 check.id, outcome.verdict, outcome.data, outcome.error,
-                int((ended - now) * 1_000_000 + 0.5) / 1000,  # milliseconds(), inline
-                wall + (now - base), outcome.transformed,
+                milliseconds(ended - now), wall + (now - base), outcome.transformed,
                 check.fail_on_error))
             if outcome.json is not None:
                 seen = seen.replaced(outcome.json)

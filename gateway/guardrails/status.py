@@ -69,16 +69,11 @@ def spliced_hook_results(content: bytes, before: PhaseResult,
     object's `hook_results` would replace."""
     if not before.ran and (after is None or not after.ran):
         return content
-    # Most answers come compact, from `{` to `}` (orjson's, the providers'): no strip to do.
-    end = content if content[-1:] == b"}" else content.rstrip(_JSON_SPACE)
-    if not (end[-1:] == b"}" and (content[:1] == b"{"
-                                  or content.lstrip(_JSON_SPACE)[:1] == b"{")) \
+    end = content.rstrip(_JSON_SPACE)
+    if not (end.endswith(b"}") and content.lstrip(_JSON_SPACE).startswith(b"{")) \
             or b'"hook_results"' in content or b"\\u" in content:
         return None
     results = orjson.dumps(hook_results(before, after))
     # Before the closing brace is the end of a value, or the opening brace of `{}`.
-    last = end[-2:-1]
-    if last in _JSON_SPACE:  # (b"" too: a one-byte answer was refused above)
-        last = end[:-1].rstrip(_JSON_SPACE)[-1:]
-    comma = b"" if last == b"{" else b","
+    comma = b"" if end[:-1].rstrip(_JSON_SPACE).endswith(b"{") else b","
     return b"".join((end[:-1], comma, b'"hook_results":', results, b"}"))

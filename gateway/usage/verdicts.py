@@ -60,7 +60,7 @@ def _phase(phase: PhaseResult | None) -> list[dict[str, Any]]:
         return []
     hooks = []
     for hook in phase.hooks:
-        hook_id = hook.id if len(hook.id) <= TEXT_LIMIT else _cut(hook.id)
+        hook_id = _cut(hook.id)
         if hook.skipped:
             hooks.append({"id": hook_id, "type": hook.type, "skipped": True})
             continue
@@ -74,9 +74,7 @@ def _phase(phase: PhaseResult | None) -> list[dict[str, Any]]:
                                                      "message": _cut(error.message)},
                 "execution_time": check.execution_time, "transformed": check.transformed,
                 "fail_on_error": check.fail_on_error,
-                "explanation": (explanation if len(explanation) <= TEXT_LIMIT
-                                else _cut(explanation))
-                if isinstance(explanation, str) else None})
+                "explanation": _cut(explanation) if isinstance(explanation, str) else None})
         hooks.append({"id": hook_id, "type": hook.type, "verdict": hook.verdict,
                       "deny": hook.deny, "async": hook.is_async,
                       "transformed": hook.transformed, "execution_time": hook.execution_time,
