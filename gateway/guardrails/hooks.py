@@ -104,6 +104,12 @@ class NodeHooks:
     # default_input_guardrails / default_output_guardrails (the root only): appended to
     # every target's hooks, whatever the target declares.
     defaults: HookSet = NO_HOOKS
+    # Its lists under a parent without hooks (the common case), made once: plans are built
+    # for every request.
+    own: HookSet = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "own", HookSet(self.before or (), self.after or ()))
 
 
 NO_NODE_HOOKS = NodeHooks()
@@ -113,5 +119,7 @@ def inherit(parent: HookSet, node: NodeHooks) -> HookSet:
     """A child's own list wins, phase by phase; without one it inherits its parent's."""
     if node.before is None and node.after is None:
         return parent
+    if not parent:
+        return node.own
     return HookSet(parent.before if node.before is None else node.before,
                    parent.after if node.after is None else node.after)

@@ -22,6 +22,8 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any, NamedTuple
 
+import orjson
+
 from gateway.guardrails.hooks import Feedback, Hook, HookType
 
 
@@ -128,12 +130,14 @@ class PhaseResult:
     """One phase's hooks that ran (async ones report later), and the body they left.
 
     Immutable by convention. `deny` and `failed` are read several times a request (the
-    pipeline, the status, the usage row, the metrics), so they are worked out once here."""
+    pipeline, the status, the usage row, the metrics), so they are worked out once here, and
+    the JSON text of its hooks is made once (`rendered`)."""
 
     hooks: tuple[HookResult, ...] = ()
     body: Mapping[str, Any] | None = None  # the transformed body; None when unchanged
     deny: bool = field(init=False, repr=False, compare=False)  # some hook that ran denies
     failed: bool = field(init=False, repr=False, compare=False)  # one that ran has a false verdict
+    _rendered: bytes | None = field(default=None, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         deny = failed = False
@@ -150,6 +154,13 @@ class PhaseResult:
     def to_json(self) -> list[dict[str, Any]]:
         return [h.to_json() for h in self.hooks]
 
+    def rendered(self) -> bytes:
+        """`to_json()` as JSON text, made on first use and kept. The pipeline asks for it
+        while the upstream call is in flight, so that an answer only splices it in."""
+        if self._rendered is None:
+            self._rendered = orjson.dumps(self.to_json())
+        return self._rendered
+
 
 NOTHING_RAN = PhaseResult()
 
@@ -158,6 +169,12 @@ def hook_results(before: PhaseResult, after: PhaseResult | None = None) -> dict[
     """The `hook_results` object a response carries."""
     return {"before_request_hooks": before.to_json(),
             "after_request_hooks": [] if after is None else after.to_json()}
+
+
+def rendered_hook_results(before: PhaseResult, after: PhaseResult | None = None) -> bytes:
+    """`hook_results(before, after)` as JSON text, from each phase's `rendered()`."""
+    return b"".join((b'{"before_request_hooks":', before.rendered(), b',"after_request_hooks":',
+                     b"[]" if after is None else after.rendered(), b"}"))
 
 
 def elapsed_ms(started: float) -> float:

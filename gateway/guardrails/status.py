@@ -17,10 +17,8 @@ from __future__ import annotations
 
 from typing import Any
 
-import orjson
-
 from gateway.errors import GatewayError
-from gateway.guardrails.results import PhaseResult, hook_results
+from gateway.guardrails.results import PhaseResult, hook_results, rendered_hook_results
 
 DENIED = 446
 FLAGGED = 246
@@ -73,7 +71,7 @@ def spliced_hook_results(content: bytes, before: PhaseResult,
     if not (end.endswith(b"}") and content.lstrip(_JSON_SPACE).startswith(b"{")) \
             or b'"hook_results"' in content or b"\\u" in content:
         return None
-    results = orjson.dumps(hook_results(before, after))
+    results = rendered_hook_results(before, after)
     # Before the closing brace is the end of a value, or the opening brace of `{}`.
     comma = b"" if end[:-1].rstrip(_JSON_SPACE).endswith(b"{") else b","
     return b"".join((end[:-1], comma, b'"hook_results":', results, b"}"))

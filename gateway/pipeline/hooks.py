@@ -8,6 +8,8 @@ each target the plan tries, through the shared `GuardrailRunner` (gateway/guardr
   hook fails is a 446 (the answer is dropped, its usage still billed); one that any hook
   fails goes out as 246; either way it carries `hook_results`, spliced into the answer's
   bytes as they came unless a hook changed the answer (not decoded and encoded again for it).
+  The input hooks' part of it is rendered while the upstream call is in flight (a callback
+  the loop runs once this task waits), so that the answer only splices it in.
   A stream cannot be taken back once its first byte is out: `hook_results` of the input
   hooks is its first event, and output hooks run on the assembled answer at its end and
   report in a last event (they can flag it, never deny it; the stream's status stays 200).
@@ -15,6 +17,8 @@ each target the plan tries, through the shared `GuardrailRunner` (gateway/guardr
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import replace
 from typing import Any
@@ -67,8 +71,8 @@ def _event(outcome: Outcome, leaf: Leaf, prepared: Prepared) -> HookEvent | None
     request_type = _request_type(outcome, prepared)
     if request_type is None or prepared.body is None:  # (the body: for the type checker)
         return None
-    return HookEvent(request_type, prepared.body, provider=leaf.provider,
-                     metadata=outcome.request.metadata, stream=prepared.stream)
+    return HookEvent(request_type, prepared.body, leaf.provider, outcome.request.metadata,
+                     prepared.stream)
 
 
 async def before_request(runner: GuardrailRunner, hooks: HookSet, outcome: Outcome,
@@ -84,9 +88,17 @@ async def before_request(runner: GuardrailRunner, hooks: HookSet, outcome: Outco
     outcome.hooks_before = before
     if before.deny:
         raise HooksFailed(before)
+    if before.ran:  # rendered once this task waits (on the upstream), not after the answer
+        asyncio.get_running_loop().call_soon(_render, before)
     if before.body is not None:  # a mutator's body, which a native target is not sent
         return replace(prepared, body=dict(before.body), native=None)
     return prepared
+
+
+def _render(phase: PhaseResult) -> None:
+    """Ahead of the answer; a failure here is left for the answer's own render to raise."""
+    with contextlib.suppress(Exception):
+        phase.rendered()
 
 
 async def after_answer(runner: GuardrailRunner, hooks: HookSet, outcome: Outcome, leaf: Leaf,

@@ -98,12 +98,13 @@ def _range(check: Check, count: int, low: str, high: str, noun: str,
     verdict = flip(within, invert)
     where, tail = _RANGE[_which(verdict, invert)]
     return CheckOutcome(verdict, {
-        f"{noun[:-1]}Count": count, low: lo, high: hi, "not": invert, "verdict": verdict,
+        _COUNT_KEYS[noun]: count, low: lo, high: hi, "not": invert, "verdict": verdict,
         "explanation": f"The text contains {count} {noun}, which is {where} the specified "
                        f"range of {lo}-{hi} {noun}{tail}",
         "textExcerpt": excerpt(text)})
 
 
+_COUNT_KEYS = {"words": "wordCount", "characters": "characterCount"}
 _RANGE = (("within", "."), ("outside", " as expected."), ("within", " when it should not be."),
           ("outside", "."))
 

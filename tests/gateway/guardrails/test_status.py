@@ -8,7 +8,14 @@ from typing import Any
 import orjson
 import pytest
 
-from gateway.guardrails.results import NOTHING_RAN, CheckResult, HookResult, PhaseResult
+from gateway.guardrails.results import (
+    NOTHING_RAN,
+    CheckResult,
+    HookResult,
+    PhaseResult,
+    hook_results,
+    rendered_hook_results,
+)
 from gateway.guardrails.status import answer_status, spliced_hook_results, with_hook_results
 
 NOW = 1_733_400_000.25
@@ -40,6 +47,16 @@ def test_the_spliced_answer_is_the_decoded_one(content: bytes,
     assert spliced is not None
     assert orjson.loads(spliced) == _expected(content, BEFORE, after)
     assert list(orjson.loads(spliced))[-1] == "hook_results"  # added last, as a dict merge
+
+
+@pytest.mark.parametrize("after", [None, AFTER, NOTHING_RAN])
+def test_a_phase_is_rendered_once_and_spliced_as_hook_results(
+        after: PhaseResult | None) -> None:
+    phase = PhaseResult(BEFORE.hooks)
+    first = phase.rendered()
+    assert first == orjson.dumps(phase.to_json())
+    assert phase.rendered() is first  # kept: made ahead of the answer, used by it
+    assert rendered_hook_results(phase, after) == orjson.dumps(hook_results(phase, after))
 
 
 def test_the_answer_keeps_its_own_bytes() -> None:
