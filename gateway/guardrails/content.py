@@ -13,14 +13,16 @@ the body (the caller's body is never changed). A malformed body reads as no cont
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, NamedTuple
+from dataclasses import dataclass
+from typing import Any
 
 Texts = tuple[str | None, ...]
 
 
-class ContentPart(NamedTuple):
-    """Made for every phase a hook runs in: a NamedTuple, built faster than a frozen
-    dataclass (which sets each field through `object.__setattr__`)."""
+@dataclass(slots=True)
+class ContentPart:
+    """Made for every phase a hook runs in: a slots dataclass, immutable by convention
+    (results.py says why not frozen, nor a NamedTuple)."""
 
     content: Any  # the raw content: a string, a list of parts, None
     texts: Texts  # each part's text; None for a part without text

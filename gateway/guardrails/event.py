@@ -9,8 +9,9 @@ checks read extracted once (content.py) and shared by every check of the phase.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any, NamedTuple
+from typing import Any
 
 from gateway.guardrails import content
 from gateway.guardrails.hooks import BEFORE, Phase
@@ -27,17 +28,23 @@ ENDPOINT_REQUEST_TYPES = {"chat/completions": "chatComplete", "completions": "co
 _NO_METADATA: Mapping[str, Any] = MappingProxyType({})
 
 
-class HookEvent(NamedTuple):
-    """Made for every request a hook runs on: a NamedTuple, immutable and built in a quarter
-    of a frozen dataclass's time (`event._replace(response=...)` for the answer's)."""
+@dataclass(slots=True)
+class HookEvent:
+    """Made for every request a hook runs on: a slots dataclass, immutable by convention
+    (results.py says why not frozen, nor a NamedTuple); `answered` gives the answer's."""
 
     request_type: str  # chatComplete | complete | embed | messages | responses
     request: Mapping[str, Any]  # the request body as the target is sent it (canonical JSON)
     provider: str = ""
-    metadata: Mapping[str, Any] = _NO_METADATA  # x-portkey-metadata
+    metadata: Mapping[str, Any] = field(default_factory=lambda: _NO_METADATA)  # x-portkey-metadata
     stream: bool = False
     response: Mapping[str, Any] | None = None  # the answer (after-request hooks)
     status: int | None = None  # the upstream's status (after-request hooks)
+
+    def answered(self, response: Mapping[str, Any], status: int) -> HookEvent:
+        """This request's event with its answer, for the after-request hooks."""
+        return HookEvent(self.request_type, self.request, self.provider, self.metadata,
+                         self.stream, response, status)
 
 
 class Subject:

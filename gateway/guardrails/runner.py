@@ -53,6 +53,7 @@ from gateway.guardrails.results import (
     PhaseResult,
     elapsed_ms,
     hook_result,
+    iso,
     milliseconds,
     skipped,
 )
@@ -220,8 +221,8 @@ def _plain_phase(phase: Phase, hooks: Sequence[Hook], event: HookEvent,
             ended = time.perf_counter()
             checks.append(CheckResult(
                 check.id, outcome.verdict, outcome.data, outcome.error,
-                milliseconds(ended - now), wall + (now - base), outcome.transformed,
-                check.fail_on_error))
+                milliseconds(ended - now), iso(wall + (now - base)), outcome.transformed,
+                fail_on_error=check.fail_on_error))
             if outcome.json is not None:
                 seen = seen.replaced(outcome.json)
             now = ended
@@ -252,4 +253,5 @@ def _run(check: Check, subject: Subject) -> tuple[CheckResult, CheckOutcome]:
 def _stamp(check: Check, outcome: CheckOutcome, started: float,
            created: float) -> CheckResult:
     return CheckResult(check.id, outcome.verdict, outcome.data, outcome.error,
-                       elapsed_ms(started), created, outcome.transformed, check.fail_on_error)
+                       elapsed_ms(started), iso(created), outcome.transformed,
+                       fail_on_error=check.fail_on_error)

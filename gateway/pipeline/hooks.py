@@ -128,8 +128,8 @@ async def after_answer(runner: GuardrailRunner, hooks: HookSet, outcome: Outcome
 async def _checked_json(runner: GuardrailRunner, outcome: Outcome, event: HookEvent,
                         before: PhaseResult, after_hooks: tuple[Hook, ...],
                         answer: JSONAnswer) -> Answer:
-    after = await runner.after_request(after_hooks, event._replace(
-        response=orjson.loads(answer.content), status=answer.status))
+    after = await runner.after_request(after_hooks, event.answered(
+        orjson.loads(answer.content), answer.status))
     outcome.hooks_after = after
     if after.deny:
         raise HooksFailed(before, after)
@@ -162,7 +162,7 @@ async def _checked_at_end(runner: GuardrailRunner, outcome: Outcome, event: Hook
     whole = assembler.result()
     if whole is None:
         return
-    after = await runner.after_request(after_hooks, event._replace(response=whole, status=200))
+    after = await runner.after_request(after_hooks, event.answered(whole, 200))
     outcome.hooks_after = after
     if after.ran:
         yield {"hook_results": hook_results(before, after)}

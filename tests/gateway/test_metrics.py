@@ -228,7 +228,7 @@ def test_guardrail_checks_are_counted_by_id_and_verdict(tmp_path):
     """Both phases of the target last tried; an error is an error whatever fail_on_error
     says; a skipped hook has no checks; an id outside the built-ins cannot add a series."""
     def check(check_id: str, verdict: bool, error: CheckError | None = None) -> CheckResult:
-        return CheckResult(check_id, verdict, None, error, 0.1, 0.0)
+        return CheckResult(check_id, verdict, None, error, 0.1, "2026-12-08T12:00:00.000Z")
 
     before = PhaseResult((HookResult("in", "guardrail", verdict=False, deny=True, checks=(
         check("default.contains", False), check("default.wordCount", True),

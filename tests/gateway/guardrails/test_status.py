@@ -10,10 +10,12 @@ import pytest
 
 from gateway.guardrails.results import (
     NOTHING_RAN,
+    CheckError,
     CheckResult,
     HookResult,
     PhaseResult,
     hook_results,
+    iso,
     rendered_hook_results,
 )
 from gateway.guardrails.status import answer_status, spliced_hook_results, with_hook_results
@@ -22,7 +24,7 @@ NOW = 1_733_400_000.25
 BEFORE = PhaseResult((HookResult(
     "input_guardrail_1", "guardrail", verdict=True, checks=(CheckResult(
         "default.contains", True, {"explanation": "No words were found. é \"q\""}, None,
-        0.01, NOW),), execution_time=0.02, created_at=NOW),))
+        0.01, iso(NOW)),), execution_time=0.02, created_at=NOW),))
 AFTER = PhaseResult((HookResult("out", "guardrail", skipped=True),))
 
 
@@ -52,11 +54,15 @@ def test_the_spliced_answer_is_the_decoded_one(content: bytes,
 @pytest.mark.parametrize("after", [None, AFTER, NOTHING_RAN])
 def test_a_phase_is_rendered_once_and_spliced_as_hook_results(
         after: PhaseResult | None) -> None:
-    phase = PhaseResult(BEFORE.hooks)
-    first = phase.rendered()
-    assert first == orjson.dumps(phase.to_json())
+    errored = CheckResult("default.webhook", False, None, CheckError("timed out", "TimeoutError"),
+                          1.5, iso(NOW), fail_on_error=True)
+    phase = PhaseResult((*BEFORE.hooks, HookResult(
+        "checked", "guardrail", verdict=False, checks=(errored,), created_at=NOW),
+        HookResult("off", "guardrail", skipped=True)))
+    first = phase.rendered()  # the checks written by orjson itself: the same JSON
+    assert orjson.loads(first) == phase.to_json()
     assert phase.rendered() is first  # kept: made ahead of the answer, used by it
-    assert rendered_hook_results(phase, after) == orjson.dumps(hook_results(phase, after))
+    assert orjson.loads(rendered_hook_results(phase, after)) == hook_results(phase, after)
 
 
 def test_the_answer_keeps_its_own_bytes() -> None:

@@ -19,6 +19,7 @@ from gateway.guardrails.results import (
     CheckResult,
     HookResult,
     PhaseResult,
+    iso,
 )
 from gateway.settings import Settings
 from gateway.usage import codec, queries, verdicts
@@ -37,7 +38,8 @@ SECRET_TEXT = "my card is 4111 1111 1111 1111"  # text a check quoted: never in 
 
 def check(check_id: str, verdict: bool, *, error: CheckError | None = None,
           data: object = None, fail_on_error: bool = False) -> CheckResult:
-    return CheckResult(check_id, verdict, data, error, 0.125, NOW, fail_on_error=fail_on_error)
+    return CheckResult(check_id, verdict, data, error, 0.125, iso(NOW),
+                       fail_on_error=fail_on_error)
 
 
 def failing_input() -> PhaseResult:
