@@ -240,9 +240,18 @@ def test_guardrail_checks_are_counted_by_id_and_verdict(tmp_path):
     metrics.record(finished(hooks_before=before, hooks_after=after))
     metrics.record(finished(hooks_before=before))
     metrics.record(finished())  # no guardrails: nothing counted
+    metrics.refresh()  # as a scrape does
     counted = {(s.labels["check"], s.labels["verdict"]): s.value
                for family in metrics.registry.collect() if family.name ==
                "gateway_guardrail_checks" for s in family.samples if s.name.endswith("_total")}
     assert counted == {("default.contains", "fail"): 2, ("default.contains", "pass"): 1,
                        ("default.wordCount", "pass"): 2, ("default.webhook", "error"): 2,
                        ("other", "pass"): 1}
+    # Counted once however often refreshed; what came after the last scrape goes in at exit.
+    metrics.refresh()
+    metrics.record(finished(hooks_before=before))
+    metrics.close()
+    assert _sample(metrics, "gateway_guardrail_checks_total", check="default.contains",
+                   verdict="fail") == 3
+    assert _sample(metrics, "gateway_guardrail_checks_total", check="other",
+                   verdict="pass") == 1
