@@ -11,7 +11,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Coroutine, Iterator
+from collections.abc import Coroutine, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -86,10 +86,12 @@ def mock_upstream(chunks: int = 8, delay_ms: float = 0.0) -> Iterator[str]:
 
 
 @contextlib.contextmanager
-def gateway(upstream_url: str, module: str = "gateway",
+def gateway(upstream_url: str, module: str = "gateway", *, under: Sequence[str] = (),
+            start_timeout: float = 30.0,
             **env: str) -> Iterator[tuple[int, subprocess.Popen[bytes]]]:
     """`python -m gateway serve` with one worker, `openai` pointed at the mock (`module`
-    names another entry point that takes the same arguments, such as bench.usage_switch).
+    names another entry point that takes the same arguments, such as bench.usage_switch;
+    `under`, a command it runs under, such as valgrind's).
 
     Yields (port, process). A temporary directory holds its SQLite file and spool.
     """
@@ -105,10 +107,10 @@ def gateway(upstream_url: str, module: str = "gateway",
             **env,
         }
         proc = subprocess.Popen(
-            [sys.executable, "-m", module, "serve", "--host", "127.0.0.1",
+            [*under, sys.executable, "-m", module, "serve", "--host", "127.0.0.1",
              "--port", str(port), "--workers", "1"], cwd=tmp, env=environment)
         try:
-            wait_for_port(port, proc, "the gateway")
+            wait_for_port(port, proc, "the gateway", start_timeout)
             yield port, proc
         finally:
             _stop(proc)
