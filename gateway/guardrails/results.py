@@ -37,7 +37,7 @@ class CheckError:
     name: str = "Error"
 
     def to_json(self) -> dict[str, str]:
-        return {"name": self.name, "message": self.message}
+        return {"message": self.message, "name": self.name}  # as orjson writes the object
 
 
 @dataclass(slots=True)

@@ -88,8 +88,8 @@ async def before_request(runner: GuardrailRunner, hooks: HookSet, outcome: Outco
     outcome.hooks_before = before
     if before.deny:
         raise HooksFailed(before)
-    if before.ran:  # rendered once this task waits (on the upstream), not after the answer
-        asyncio.get_running_loop().call_soon(_render, before)
+    if before.ran and not prepared.stream:  # rendered once this task waits (on the upstream),
+        asyncio.get_running_loop().call_soon(_render, before)  # not after the answer
     if before.body is not None:  # a mutator's body, which a native target is not sent
         return replace(prepared, body=dict(before.body), native=None)
     return prepared

@@ -47,10 +47,21 @@ def _parse(candidate: str) -> Any:
         return orjson.loads(candidate)
     except orjson.JSONDecodeError:
         pass
-    try:  # orjson refuses integers past 64 bits, which JSON.parse reads
-        return json.loads(candidate)
+    try:  # orjson refuses integers past 64 bits, which JSON.parse reads (as doubles)
+        return json.loads(candidate, parse_int=_js_integer, parse_constant=_not_json)
     except ValueError:
         return _MISSING
+
+
+def _js_integer(digits: str) -> int | float:
+    """An integer as JSON.parse reads it: a long one as a double (as JavaScript's every number
+    is; too long, Infinity, written as null), so that what a check reports can be written back
+    as JSON (`hook_results`). Eighteen digits always fit in 64 bits."""
+    return int(digits) if len(digits) <= 18 else float(digits)
+
+
+def _not_json(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")  # NaN, Infinity: Python's json reads them
 
 
 def _blocks(text: str) -> list[str]:

@@ -7,6 +7,8 @@ no HTTP: docs/guardrails.md), so Portkey's DNS expectations are replaced by form
 
 from __future__ import annotations
 
+import orjson
+
 from tests.gateway.guardrails.build import problems_of, run
 
 KEY_SCHEMA = {"type": "object", "properties": {"key": {"type": "string"}}, "required": ["key"]}
@@ -36,6 +38,22 @@ def test_json_schema_code_block_and_trailing_object() -> None:
     assert result.error is None and result.verdict is True
     assert result.data["matchedJson"] == {"key": "value"}
     assert "Successfully validated" in result.data["explanation"]
+
+
+def test_json_that_only_python_reads_is_read_as_json_parse_does() -> None:
+    """Past 64 bits an integer is a double, as in JavaScript (orjson could not write it back
+    into `hook_results`); NaN and Infinity are not JSON."""
+    big = run("default.jsonSchema", '{"key": "v", "n": 123456789012345678901234567890}',
+              schema=KEY_SCHEMA)
+    assert big.verdict is True and big.data["matchedJson"]["n"] == 1.2345678901234568e29
+    assert orjson.loads(orjson.dumps(big.data))["matchedJson"]["n"] == 1.2345678901234568e29
+    huge = run("default.jsonKeys", '{"key": 1' + "0" * 5000 + "}", keys=["key"],
+               operator="any")
+    assert huge.verdict is True and orjson.dumps(huge.data)  # Infinity: written as null
+    for constant in ("NaN", "Infinity", "-Infinity"):
+        result = run("default.jsonSchema", f'{{"key": "v", "n": {constant}}}', schema=KEY_SCHEMA)
+        assert result.verdict is False
+        assert result.data["explanation"] == "No valid JSON found in the response."
 
 
 def test_json_schema_mismatch() -> None:
