@@ -186,6 +186,7 @@ class Metrics:
 
     def refresh(self) -> None:
         """Bring counters and gauges kept on other objects up to date."""
+        self._add_checks_run()  # first: a source that fails to read must not hold these back
         sources = self.sources
         self._advance(self.breaker_opens, "breaker_opens", _number(sources.breakers, "opens"))
         cache, limiter = sources.cache, sources.limiter
@@ -196,7 +197,6 @@ class Metrics:
             rejected["limits_unavailable"] = _number(limiter, "failed_closed")
         for code, total in rejected.items():
             self._advance(self.limit_rejections.labels(code), f"rejected:{code}", float(total))
-        self._add_checks_run()
         usage = sources.usage
         self.queue_depth.set(usage.depth if usage is not None else 0)
         # Without a running usage log (logging off), rows left by earlier runs still wait.
