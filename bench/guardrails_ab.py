@@ -30,6 +30,7 @@ from bench.harness import (
     gateway,
     mock_upstream,
     run_fast,
+    trees_parser,
     write_json,
 )
 
@@ -95,12 +96,9 @@ def _report(figures: dict[str, Any]) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench.guardrails_ab",
-                                     description=__doc__.split("\n\n")[0])
-    parser.add_argument("--tree", action="append", help="a checkout to run (repeatable)")
+    parser = trees_parser("python -m bench.guardrails_ab", __doc__)
     parser.add_argument("--rounds", type=int, default=12, help="interleaved rounds")
     parser.add_argument("--duration", type=float, default=1.5, help="measured seconds a block")
-    parser.add_argument("--json", help="also write the figures to this file")
     add_gateway_env(parser)
     args = parser.parse_args(argv)
     figures = run_fast(_bench(args))

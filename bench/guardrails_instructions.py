@@ -27,7 +27,7 @@ from typing import Any
 
 from bench.client import Connection
 from bench.guardrails_overhead import CONFIGS, guarded_request
-from bench.harness import gateway, mock_upstream, write_json
+from bench.harness import gateway, mock_upstream, trees_parser, write_json
 
 
 async def _count(tree: str, args: argparse.Namespace) -> dict[str, float]:
@@ -84,12 +84,9 @@ async def _bench(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench.guardrails_instructions",
-                                     description=__doc__.split("\n\n")[0])
-    parser.add_argument("--tree", action="append", help="a checkout to run (repeatable)")
+    parser = trees_parser("python -m bench.guardrails_instructions", __doc__)
     parser.add_argument("--requests", type=int, default=200, help="requests a count")
     parser.add_argument("--repeats", type=int, default=2, help="counts per config")
-    parser.add_argument("--json", help="also write the figures to this file")
     args = parser.parse_args(argv)
     figures = asyncio.run(_bench(args))
     print(f"\n{'tree':<28} | {'none':>11} | {'3 checks':>11} | {'added':>9} | "

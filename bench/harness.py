@@ -27,6 +27,14 @@ def add_gateway_env(parser: argparse.ArgumentParser, example: str = "") -> None:
                         help=f"extra environment for the gateway{example} (repeatable)")
 
 
+def trees_parser(prog: str, doc: str | None) -> argparse.ArgumentParser:
+    """A parser for a benchmark of checkouts side by side: `--tree` (repeatable), `--json`."""
+    parser = argparse.ArgumentParser(prog=prog, description=(doc or "").split("\n\n")[0])
+    parser.add_argument("--tree", action="append", help="a checkout to run (repeatable)")
+    parser.add_argument("--json", help="also write the figures to this file")
+    return parser
+
+
 def write_json(path: str | None, figures: Any) -> None:
     """`figures` as indented JSON into `path` (`--json`), when one was given."""
     if path:
