@@ -74,7 +74,7 @@ class CheckResult:
         return {"id": self.id, "verdict": self.verdict, "data": self.data,
                 "error": None if self.error is None else self.error.to_json(),
                 "execution_time": self.execution_time, "created_at": self.created_at,
-                "transformed": self.transformed, "log": None,
+                "transformed": self.transformed, "log": self.log,
                 "fail_on_error": self.fail_on_error}
 
 
