@@ -118,14 +118,14 @@ def hook_result(hook: Hook, checks: Sequence[CheckResult], started: float,
         verdict = verdict and check.passes
         transformed = transformed or check.transformed
     ended = time.perf_counter() if finished is None else finished
-    feedback = None if hook.on_success is None and hook.on_fail is None else \
-        _feedback(hook, checks)
+    told = None if hook.on_success is None and hook.on_fail is None else \
+        feedback(hook, checks)
     return HookResult(hook.id, hook.type, verdict, hook.deny and not verdict, hook.is_async,
-                      transformed, tuple(checks), feedback, milliseconds(ended - started),
+                      transformed, tuple(checks), told, milliseconds(ended - started),
                       created_at)
 
 
-def _feedback(hook: Hook, checks: Sequence[CheckResult]) -> dict[str, Any] | None:
+def feedback(hook: Hook, checks: Sequence[CheckResult]) -> dict[str, Any] | None:
     """Portkey's feedback object: its verdict counts any error as passing (no failOnError)."""
     if hook.on_success is None and hook.on_fail is None:
         return None
@@ -154,6 +154,8 @@ class PhaseResult:
     deny: bool = field(init=False, repr=False, compare=False)  # some hook that ran denies
     failed: bool = field(init=False, repr=False, compare=False)  # one that ran has a false verdict
     _rendered: bytes | None = field(default=None, init=False, repr=False, compare=False)
+    _summary: list[dict[str, Any]] | None = field(default=None, init=False, repr=False,
+                                                  compare=False)
 
     def __post_init__(self) -> None:
         deny = failed = False
@@ -177,8 +179,59 @@ class PhaseResult:
             self._rendered = orjson.dumps([hook._json(hook.checks) for hook in self.hooks])
         return self._rendered
 
+    def summary(self) -> list[dict[str, Any]]:
+        """The hooks as a log keeps them (`summarised`), made on first use and kept. The
+        pipeline asks for it with `rendered`, while the upstream call is in flight."""
+        if self._summary is None:
+            self._summary = [summarised(hook) for hook in self.hooks]
+        return self._summary
+
 
 NOTHING_RAN = PhaseResult()
+SUMMARY_TEXT_LIMIT = 200  # characters of an explanation, an error message, a hook id
+
+
+def summarised(hook: HookResult) -> dict[str, Any]:
+    """A hook's result as a usage row keeps it: Portkey's hook object without what can quote
+    the text checked, nor what only restates a default (see gateway/usage/verdicts.py).
+
+    Always: the hook's id, type, verdict, execution time and start, and per check its id,
+    verdict and execution time. Only where true: the hook's deny (it denied), async and
+    transformed, a check's transformed and fail_on_error. A check that did not pass adds its
+    error and the `explanation` its data gives (why it failed; a passing check's restates
+    its parameters). Strings are cut to SUMMARY_TEXT_LIMIT characters."""
+    if hook.skipped:
+        return {"id": _cut(hook.id), "type": hook.type, "skipped": True}
+    checks = []
+    for check in hook.checks:  # one loop, made for every guarded request's row
+        kept: dict[str, Any] = {"id": check.id, "verdict": check.verdict,
+                                "execution_time": check.execution_time}
+        if not check.verdict:
+            error, data = check.error, check.data
+            if error is not None:
+                kept["error"] = {"name": _cut(error.name), "message": _cut(error.message)}
+            explanation = data.get("explanation") if isinstance(data, dict) else None
+            if isinstance(explanation, str):
+                kept["explanation"] = _cut(explanation)
+        if check.transformed:
+            kept["transformed"] = True
+        if check.fail_on_error:
+            kept["fail_on_error"] = True
+        checks.append(kept)
+    kept = {"id": _cut(hook.id), "type": hook.type, "verdict": hook.verdict,
+            "execution_time": hook.execution_time, "created_at": iso(hook.created_at),
+            "checks": checks}
+    if hook.deny:
+        kept["deny"] = True
+    if hook.is_async:
+        kept["async"] = True
+    if hook.transformed:
+        kept["transformed"] = True
+    return kept
+
+
+def _cut(text: str) -> str:
+    return text if len(text) <= SUMMARY_TEXT_LIMIT else text[:SUMMARY_TEXT_LIMIT - 1] + "…"
 
 
 def hook_results(before: PhaseResult, after: PhaseResult | None = None) -> dict[str, Any]:
@@ -189,8 +242,14 @@ def hook_results(before: PhaseResult, after: PhaseResult | None = None) -> dict[
 
 def rendered_hook_results(before: PhaseResult, after: PhaseResult | None = None) -> bytes:
     """`hook_results(before, after)` as JSON text, from each phase's `rendered()`."""
-    return b"".join((b'{"before_request_hooks":', before.rendered(), b',"after_request_hooks":',
-                     b"[]" if after is None else after.rendered(), b"}"))
+    return b"".join(hook_results_parts(before, after))
+
+
+def hook_results_parts(before: PhaseResult,
+                       after: PhaseResult | None = None) -> tuple[bytes, ...]:
+    """`rendered_hook_results` in pieces, for a caller joining them with bytes of its own."""
+    return (b'{"before_request_hooks":', before.rendered(), b',"after_request_hooks":',
+            b"[]" if after is None else after.rendered(), b"}")
 
 
 def elapsed_ms(started: float) -> float:

@@ -18,7 +18,7 @@ from __future__ import annotations
 from typing import Any
 
 from gateway.errors import GatewayError
-from gateway.guardrails.results import PhaseResult, hook_results, rendered_hook_results
+from gateway.guardrails.results import PhaseResult, hook_results, hook_results_parts
 
 DENIED = 446
 FLAGGED = 246
@@ -68,10 +68,13 @@ def spliced_hook_results(content: bytes, before: PhaseResult,
     if not before.ran and (after is None or not after.ran):
         return content
     end = content.rstrip(_JSON_SPACE)
+    # find, not `in`: bytes' `in` first tries its operand as an integer, and formats and
+    # drops a TypeError for a bytes one (~2,000 instructions each, under callgrind).
     if not (end.endswith(b"}") and content.lstrip(_JSON_SPACE).startswith(b"{")) \
-            or b'"hook_results"' in content or b"\\u" in content:
+            or content.find(b'"hook_results"') >= 0 or content.find(b"\\u") >= 0:
         return None
-    results = rendered_hook_results(before, after)
+    members = end[:-1]
     # Before the closing brace is the end of a value, or the opening brace of `{}`.
-    comma = b"" if end[:-1].rstrip(_JSON_SPACE).endswith(b"{") else b","
-    return b"".join((end[:-1], comma, b'"hook_results":', results, b"}"))
+    comma = b"" if members.rstrip(_JSON_SPACE).endswith(b"{") else b","
+    return b"".join((members, comma, b'"hook_results":', *hook_results_parts(before, after),
+                     b"}"))

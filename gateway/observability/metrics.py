@@ -45,7 +45,6 @@ from gateway.settings import Settings
 from gateway.usage.row import last_provider
 from gateway.usage.setup import UsageLog
 from gateway.usage.spool import Spool
-from gateway.usage.verdicts import check_verdict
 
 log = logging.getLogger("gateway.metrics")
 
@@ -53,6 +52,7 @@ _LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30,
 _OVERHEAD_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1)
 _MODEL_LABEL_MAX = 100  # a client picks the model name: keep one label value bounded
 REFRESH_INTERVAL_S = 5.0
+_CHECK_VERDICTS = ("pass", "fail", "error")  # a tally's order (Metrics._count_checks)
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,8 +125,10 @@ class Metrics:
         # the counter by `refresh` (on every scrape, and every few seconds), as the numbers
         # kept on other objects are. prometheus_client's counter takes a lock and five calls
         # an increment: 17,000 instructions a request with three checks, under callgrind.
-        # At most len(CHECKS) + 1 ids times 3 verdicts.
-        self._checks_run: dict[tuple[str, str], int] = {}
+        # By check id, a [pass, fail, error] tally (a list item to add to: no key to make
+        # and hash per check); ids the registry does not know share the tally of "other".
+        self._checks_run: dict[str, list[int]] = {}
+        self._check_tallies: dict[str, list[int]] = {}  # by label: at most len(CHECKS) + 1
 
     def record(self, outcome: Outcome) -> None:
         """The recorder: count one finished request. Never raises into the request path."""
@@ -165,9 +167,19 @@ class Metrics:
         counts = self._checks_run
         for hook in phase.hooks:
             for check in hook.checks:  # a skipped hook has none
-                # Ids are the built-ins' (configs naming others are refused); bounded anyway.
-                labels = (check.id if check.id in CHECKS else "other", check_verdict(check))
-                counts[labels] = counts.get(labels, 0) + 1
+                tally = counts.get(check.id)
+                if tally is None:
+                    tally = self._tally(check.id)
+                # An error counts as one whether it failed the check or not (fail-open).
+                tally[2 if check.error is not None else 0 if check.verdict else 1] += 1
+
+    def _tally(self, check_id: str) -> list[int]:
+        # Ids are the built-ins' (configs naming others are refused); bounded anyway.
+        label = check_id if check_id in CHECKS else "other"
+        tally = self._check_tallies.setdefault(label, [0, 0, 0])
+        if len(self._checks_run) < 4 * len(CHECKS):
+            self._checks_run[check_id] = tally
+        return tally
 
     def _count_usage(self, outcome: Outcome, provider: str, model: str) -> None:
         usage = outcome.usage if isinstance(outcome.usage, dict) else {}
@@ -204,9 +216,11 @@ class Metrics:
         self.spooled_rows.set(spool.pending_rows())
 
     def _add_checks_run(self) -> None:
-        for (check, verdict), total in self._checks_run.items():
-            self._advance(self.guardrail_checks.labels(check, verdict),
-                          f"check:{check}:{verdict}", float(total))
+        for check, tally in list(self._check_tallies.items()):
+            for verdict, total in zip(_CHECK_VERDICTS, tally, strict=True):
+                if total:
+                    self._advance(self.guardrail_checks.labels(check, verdict),
+                                  f"check:{check}:{verdict}", float(total))
 
     def _advance(self, counter: Any, key: str, total: float) -> None:
         delta = total - self._seen.get(key, 0.0)

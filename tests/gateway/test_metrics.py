@@ -235,7 +235,8 @@ def test_guardrail_checks_are_counted_by_id_and_verdict(tmp_path):
         check("default.webhook", False, CheckError("timed out")))),
         HookResult("skip", "guardrail", skipped=True)))
     after = PhaseResult((HookResult("out", "guardrail", checks=(
-        check("default.contains", True), check("plugin.unknown", True))),))
+        check("default.contains", True), check("plugin.unknown", True),
+        check("plugin.another", True))),))
     metrics = idle_metrics(tmp_path)
     metrics.record(finished(hooks_before=before, hooks_after=after))
     metrics.record(finished(hooks_before=before))
@@ -246,7 +247,7 @@ def test_guardrail_checks_are_counted_by_id_and_verdict(tmp_path):
                "gateway_guardrail_checks" for s in family.samples if s.name.endswith("_total")}
     assert counted == {("default.contains", "fail"): 2, ("default.contains", "pass"): 1,
                        ("default.wordCount", "pass"): 2, ("default.webhook", "error"): 2,
-                       ("other", "pass"): 1}
+                       ("other", "pass"): 2}  # two ids outside, one series
     # Counted once however often refreshed; what came after the last scrape goes in at exit.
     metrics.refresh()
     metrics.record(finished(hooks_before=before))
@@ -254,4 +255,4 @@ def test_guardrail_checks_are_counted_by_id_and_verdict(tmp_path):
     assert _sample(metrics, "gateway_guardrail_checks_total", check="default.contains",
                    verdict="fail") == 3
     assert _sample(metrics, "gateway_guardrail_checks_total", check="other",
-                   verdict="pass") == 1
+                   verdict="pass") == 2
