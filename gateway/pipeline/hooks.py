@@ -31,7 +31,7 @@ from gateway.contracts.answer import Answer, JSONAnswer, StreamAnswer
 from gateway.contracts.outcome import Outcome
 from gateway.contracts.plan import Leaf
 from gateway.guardrails.event import ENDPOINT_REQUEST_TYPES, HookEvent
-from gateway.guardrails.hooks import Hook, HookSet
+from gateway.guardrails.hooks import AFTER, BEFORE, Hook, HookSet
 from gateway.guardrails.results import NOTHING_RAN, PhaseResult, hook_results
 from gateway.guardrails.runner import GuardrailRunner
 from gateway.guardrails.status import (
@@ -85,7 +85,9 @@ async def before_request(runner: GuardrailRunner, hooks: HookSet, outcome: Outco
     event = _event(outcome, leaf, prepared)
     if event is None:
         return prepared
-    before = await runner.before_request(hooks.before, event)
+    before = runner.at_once(BEFORE, hooks.before, event)
+    if before is None:
+        before = await runner.before_request(hooks.before, event)
     outcome.hooks_before = before
     if before.deny:
         raise HooksFailed(before)
@@ -134,8 +136,10 @@ async def after_answer(runner: GuardrailRunner, hooks: HookSet, outcome: Outcome
 async def _checked_json(runner: GuardrailRunner, outcome: Outcome, event: HookEvent,
                         before: PhaseResult, after_hooks: tuple[Hook, ...],
                         answer: JSONAnswer) -> Answer:
-    after = await runner.after_request(after_hooks, event.answered(
-        orjson.loads(answer.content), answer.status))
+    answered = event.answered(orjson.loads(answer.content), answer.status)
+    after = runner.at_once(AFTER, after_hooks, answered)
+    if after is None:
+        after = await runner.after_request(after_hooks, answered)
     outcome.hooks_after = after
     if after.deny:
         raise HooksFailed(before, after)

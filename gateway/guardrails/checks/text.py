@@ -68,10 +68,14 @@ _REGEX = ("successfully matched the text.", "did not match the text as expected.
           "matched the text when it should not have.", "did not match the text.")
 
 
-_CONTAINS = {  # operator -> (passed, failed) explanations
-    "any": ("At least one word was found.", "No words were found."),
-    "all": ("All words were found.", "Some words were missing."),
-    "none": ("No words were found.", "Some words were found."),
+_CONTAINS = {  # operator -> (passed, failed) explanations, made once
+    operator: (f"Check passed for '{operator}' words. {passed}",
+               f"Check failed for '{operator}' words. {failed_}")
+    for operator, (passed, failed_) in {
+        "any": ("At least one word was found.", "No words were found."),
+        "all": ("All words were found.", "Some words were missing."),
+        "none": ("No words were found.", "Some words were found."),
+    }.items()
 }
 
 
@@ -84,10 +88,8 @@ def contains(check: Check, subject: Subject) -> CheckOutcome:
     for word in words:  # one scan of the text per word
         (found if word in text else missing).append(word)
     verdict = bool(found) if operator == "any" else not (missing if operator == "all" else found)
-    outcome = "passed" if verdict else "failed"
-    reason = _CONTAINS[operator][0 if verdict else 1]
     return CheckOutcome(verdict, {
-        "explanation": f"Check {outcome} for '{operator}' words. {reason}",
+        "explanation": _CONTAINS[operator][0 if verdict else 1],
         "foundWords": found, "missingWords": missing, "operator": operator})
 
 
