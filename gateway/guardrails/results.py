@@ -182,9 +182,9 @@ class PhaseResult:
     def summary(self) -> list[dict[str, Any]]:
         """The hooks as a log keeps them (`summarised`), made on first use and kept. The
         pipeline asks for it with `rendered`, while the upstream call is in flight."""
-        if self._summary is None:
+        if self._summary is None:  # (shared by whoever asks: a row encodes it at once)
             self._summary = [summarised(hook) for hook in self.hooks]
-        return self._summary
+        return self._summary if self.hooks else []
 
 
 NOTHING_RAN = PhaseResult()
@@ -197,19 +197,21 @@ def summarised(hook: HookResult) -> dict[str, Any]:
 
     Always: the hook's id, type, verdict, execution time and start, and per check its id,
     verdict and execution time. Only where true: the hook's deny (it denied), async and
-    transformed, a check's transformed and fail_on_error. A check that did not pass adds its
-    error and the `explanation` its data gives (why it failed; a passing check's restates
-    its parameters). Strings are cut to SUMMARY_TEXT_LIMIT characters."""
+    transformed, a check's transformed and fail_on_error. A check that errored adds its
+    error, and one whose verdict is false the `explanation` its data gives (why it failed; a
+    passing check's restates its parameters). Strings are cut to SUMMARY_TEXT_LIMIT
+    characters."""
     if hook.skipped:
         return {"id": _cut(hook.id), "type": hook.type, "skipped": True}
     checks = []
     for check in hook.checks:  # one loop, made for every guarded request's row
         kept: dict[str, Any] = {"id": check.id, "verdict": check.verdict,
                                 "execution_time": check.execution_time}
+        error = check.error
+        if error is not None:  # (a check can pass with an error: a hook in the wrong phase)
+            kept["error"] = {"name": _cut(error.name), "message": _cut(error.message)}
         if not check.verdict:
-            error, data = check.error, check.data
-            if error is not None:
-                kept["error"] = {"name": _cut(error.name), "message": _cut(error.message)}
+            data = check.data
             explanation = data.get("explanation") if isinstance(data, dict) else None
             if isinstance(explanation, str):
                 kept["explanation"] = _cut(explanation)

@@ -26,7 +26,7 @@ Checks that call out (webhook, log) run concurrently, each bound by its timeout.
 The plain path: when every hook of a phase is skipped or `Hook.plain` (a synchronous
 guardrail whose checks all run in process and all see the phase's body) and that body's text
 is under OFFLOAD_TEXT_CHARS, which is the common case (input checks on a prompt), the phase
-runs as one loop with no coroutine (`at_once`, which the pipeline asks first), one wall clock
+runs as one loop with no coroutine (`run`, which the pipeline calls), one wall clock
 read per phase and one monotonic read per hook and per check. Its results are the ones the
 general path gives.
 """
@@ -84,25 +84,26 @@ class GuardrailRunner:
 
     async def before_request(self, hooks: Sequence[Hook], event: HookEvent) -> PhaseResult:
         """Run before the upstream call on `event.request` (the body as it will be sent)."""
-        return await self._phase(BEFORE, hooks, event) if hooks else NOTHING_RAN
+        result = self.run(BEFORE, hooks, event)
+        return result if isinstance(result, PhaseResult) else await result
 
     async def after_request(self, hooks: Sequence[Hook], event: HookEvent) -> PhaseResult:
         """Run on `event.response`, the answer of `event.request`, with `event.status`."""
-        return await self._phase(AFTER, hooks, event) if hooks else NOTHING_RAN
+        result = self.run(AFTER, hooks, event)
+        return result if isinstance(result, PhaseResult) else await result
 
-    def at_once(self, phase: Phase, hooks: Sequence[Hook],
-                event: HookEvent) -> PhaseResult | None:
-        """The phase's result when it takes the plain path, without a coroutine; None when
-        it does not (then `before_request` or `after_request` runs it). The pipeline asks
-        this first: two coroutines a request are a tenth of the plain path's cost."""
+    def run(self, phase: Phase, hooks: Sequence[Hook],
+            event: HookEvent) -> PhaseResult | Coroutine[Any, Any, PhaseResult]:
+        """The phase's result, at once when it takes the plain path; otherwise the coroutine
+        that runs it, for the caller to await. The pipeline calls this rather than
+        `before_request`/`after_request`: two coroutines a request are a tenth of the plain
+        path's cost."""
         if not hooks:
             return NOTHING_RAN
-        if not _all_plain(hooks):
-            return None
         subject = Subject.of(phase, event)
-        if len(subject.text) > self.offload_chars:
-            return None
-        return _plain_phase(phase, hooks, event, subject)
+        if _all_plain(hooks) and len(subject.text) <= self.offload_chars:
+            return _plain_phase(phase, hooks, event, subject)
+        return self._phase(phase, hooks, event, subject)
 
     async def aclose(self) -> None:
         """Let async hooks still running finish (shutdown), then stop the threads."""
@@ -110,12 +111,8 @@ class GuardrailRunner:
             await asyncio.gather(*list(self._pending), return_exceptions=True)
         self._pool.shutdown(wait=False)
 
-    async def _phase(self, phase: Phase, hooks: Sequence[Hook],
-                     event: HookEvent) -> PhaseResult:
-        done = self.at_once(phase, hooks, event)
-        if done is not None:
-            return done
-        subject = Subject.of(phase, event)
+    async def _phase(self, phase: Phase, hooks: Sequence[Hook], event: HookEvent,
+                     subject: Subject) -> PhaseResult:
         results: dict[int, HookResult] = {}
         mutators: list[int] = []
         guardrails: list[int] = []

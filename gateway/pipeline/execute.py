@@ -81,7 +81,8 @@ async def _run_target(services: Services, outcome: Outcome, leaf: Leaf) -> Answe
     guards = hooks.hooks_of(outcome, leaf)
     prepared = prepare(request, leaf, REGISTRY[leaf.provider], guarded=bool(guards),
                        limits=services.output_limits)
-    prepared = await hooks.before_request(services.guardrails, guards, outcome, leaf, prepared)
+    prepared = await hooks.before_request(services.guardrails, guards, outcome, leaf, prepared,
+                                          logged=services.usage is not None)
     outcome.clamped_output = prepared.clamped_output  # this target's, not an earlier one's
     # The cache wraps the retrying leaf: a hit costs no attempt at all.
     answer = await cached_attempt(services, outcome, leaf, prepared,

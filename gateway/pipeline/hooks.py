@@ -77,35 +77,38 @@ def _event(outcome: Outcome, leaf: Leaf, prepared: Prepared) -> HookEvent | None
 
 
 async def before_request(runner: GuardrailRunner, hooks: HookSet, outcome: Outcome,
-                         leaf: Leaf, prepared: Prepared) -> Prepared:
-    """`hooks`: the target's (`hooks_of`); a target with hooks was prepared translated."""
+                         leaf: Leaf, prepared: Prepared, *, logged: bool = True) -> Prepared:
+    """`hooks`: the target's (`hooks_of`); a target with hooks was prepared translated.
+    `logged`: a usage row will be written (it keeps a summary of the results)."""
     outcome.hooks_before = outcome.hooks_after = None  # this target's, not an earlier one's
     if not hooks.before:
         return prepared
     event = _event(outcome, leaf, prepared)
     if event is None:
         return prepared
-    before = runner.at_once(BEFORE, hooks.before, event)
-    if before is None:
-        before = await runner.before_request(hooks.before, event)
+    before = runner.run(BEFORE, hooks.before, event)
+    if not isinstance(before, PhaseResult):  # the general path's coroutine
+        before = await before
     outcome.hooks_before = before
     if before.deny:
         raise HooksFailed(before)
-    if before.ran:  # summarised and rendered once this task waits (on the upstream), not
-        asyncio.get_running_loop().call_soon(_render, before, prepared.stream)  # after it
+    if before.ran and (logged or not prepared.stream):  # once this task waits (on the
+        asyncio.get_running_loop().call_soon(  # upstream), not after the answer
+            _render, before, logged, not prepared.stream)
     if before.body is not None:  # a mutator's body, which a native target is not sent
         return replace(prepared, body=dict(before.body), native=None)
     return prepared
 
 
-def _render(phase: PhaseResult, stream: bool) -> None:
-    """Ahead of the answer: the usage row's summary, then (unless a stream, whose first
-    event is built from the results themselves) the answer's JSON. The summary first: orjson
-    reads a result's `__dict__`, after which Python reads its fields 2.5 times slower. A
-    failure here is left for the answer's own render, or the row's, to raise."""
+def _render(phase: PhaseResult, summary: bool, rendered: bool) -> None:
+    """Ahead of the answer: the usage row's summary, then the answer's JSON (not for a
+    stream, whose first event is built from the results themselves). The summary first:
+    orjson reads a result's `__dict__`, after which Python reads its fields 2.5 times slower.
+    A failure here is left for the answer's own render, or the row's, to raise."""
     with contextlib.suppress(Exception):
-        phase.summary()
-        if not stream:
+        if summary:
+            phase.summary()
+        if rendered:
             phase.rendered()
 
 
@@ -137,9 +140,9 @@ async def _checked_json(runner: GuardrailRunner, outcome: Outcome, event: HookEv
                         before: PhaseResult, after_hooks: tuple[Hook, ...],
                         answer: JSONAnswer) -> Answer:
     answered = event.answered(orjson.loads(answer.content), answer.status)
-    after = runner.at_once(AFTER, after_hooks, answered)
-    if after is None:
-        after = await runner.after_request(after_hooks, answered)
+    after = runner.run(AFTER, after_hooks, answered)
+    if not isinstance(after, PhaseResult):
+        after = await after
     outcome.hooks_after = after
     if after.deny:
         raise HooksFailed(before, after)

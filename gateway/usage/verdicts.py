@@ -4,12 +4,13 @@
 `hook_results` is Portkey's `hook_results` object (gateway/guardrails/results.py) cut to what
 an operator filters and reads by (`results.summarised`): per hook its id, type, verdict,
 execution time and start, and deny, async and transformed where true; per check its id,
-verdict and execution time, transformed and fail_on_error where true, and, for a check that
-did not pass, its error and the `explanation` its data gives. The rest of a check's `data`
-is not kept: it can quote the request or the answer (matched text, text excerpts, a webhook's
-whole answer), which a row holds only when body logging is on, and it can be large; nor is a
-passing check's explanation, which restates its parameters. Strings are capped, so a row's
-share is about 60 bytes a passing check and 300 a failing one, whatever the text checked.
+verdict and execution time, transformed and fail_on_error where true, its error where it
+errored, and, where its verdict is false, the `explanation` its data gives. The rest of a
+check's `data` is not kept: it can quote the request or the answer (matched text, text
+excerpts, a webhook's whole answer), which a row holds only when body logging is on, and it
+can be large; nor is a passing check's explanation, which restates its parameters. Strings
+are capped, so a row's share is about 60 bytes a passing check and at most about 750 a failing
+one, whatever the text checked.
 Each phase's part is made once (`PhaseResult.summary`), while the upstream call is in flight.
 """
 

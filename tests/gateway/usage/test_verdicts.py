@@ -100,6 +100,19 @@ def test_hook_results_keep_what_is_true_of_a_transforming_async_hook():
                          "transformed": True, "fail_on_error": True}]}
 
 
+def test_an_error_is_kept_even_where_the_check_passed():
+    """requiredMetadataKeys after the request passes with an error (it only runs before):
+    the row keeps the error, as the metrics count it, but no explanation."""
+    misplaced = CheckResult("default.requiredMetadataKeys", True, {"explanation": "n/a"},
+                            CheckError("This plugin only works for before_request_hooks"),
+                            0.01, iso(NOW))
+    hook = HookResult("out", "guardrail", checks=(misplaced,), created_at=NOW)
+    [kept] = verdicts.stored_hook_results(None, PhaseResult((hook,)))["after_request_hooks"]
+    assert kept["checks"] == [{
+        "id": "default.requiredMetadataKeys", "verdict": True, "execution_time": 0.01,
+        "error": {"name": "Error", "message": "This plugin only works for before_request_hooks"}}]
+
+
 def test_hooks_failed_is_null_without_hooks_false_when_all_passed_true_when_one_failed():
     assert verdicts.columns(None, None) == (None, None)
     assert verdicts.columns(PhaseResult(), None) == (None, None)  # only async hooks: none ran
