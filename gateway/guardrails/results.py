@@ -182,9 +182,11 @@ class PhaseResult:
     def summary(self) -> list[dict[str, Any]]:
         """The hooks as a log keeps them (`summarised`), made on first use and kept. The
         pipeline asks for it with `rendered`, while the upstream call is in flight."""
+        if not self.hooks:
+            return []  # a fresh list: NOTHING_RAN is one object for every request
         if self._summary is None:  # (shared by whoever asks: a row encodes it at once)
             self._summary = [summarised(hook) for hook in self.hooks]
-        return self._summary if self.hooks else []
+        return self._summary
 
 
 NOTHING_RAN = PhaseResult()

@@ -11,7 +11,8 @@ excerpts, a webhook's whole answer), which a row holds only when body logging is
 can be large; nor is a passing check's explanation, which restates its parameters. Strings
 are capped, so a row's share is about 60 bytes a passing check and at most about 750 a failing
 one, whatever the text checked.
-Each phase's part is made once (`PhaseResult.summary`), while the upstream call is in flight.
+Each phase's part is made once (`PhaseResult.summary`); the input hooks' while the upstream
+call is in flight.
 """
 
 from __future__ import annotations
