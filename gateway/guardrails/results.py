@@ -23,7 +23,6 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from functools import lru_cache
 from typing import Any
 
 import orjson
@@ -89,7 +88,7 @@ class HookResult:
     checks: tuple[CheckResult, ...] = ()
     feedback: Mapping[str, Any] | None = None
     execution_time: float = 0.0
-    created_at: float = 0.0
+    created_at: str = ""  # when it started, as Portkey writes it (iso())
     skipped: bool = False
 
     def to_json(self) -> dict[str, Any]:
@@ -102,7 +101,7 @@ class HookResult:
             return {"id": self.id, "type": self.type, "skipped": True}
         return {"verdict": self.verdict, "id": self.id, "type": self.type, "deny": self.deny,
                 "async": self.is_async, "transformed": self.transformed,
-                "execution_time": self.execution_time, "created_at": iso(self.created_at),
+                "execution_time": self.execution_time, "created_at": self.created_at,
                 "feedback": self.feedback, "checks": checks}
 
 
@@ -112,7 +111,8 @@ def skipped(hook: Hook) -> HookResult:
 
 def hook_result(hook: Hook, checks: Sequence[CheckResult], started: float,
                 created_at: float, finished: float | None = None) -> HookResult:
-    """`started`, `finished`: `time.perf_counter()` readings (`finished` None: now)."""
+    """`started`, `finished`: `time.perf_counter()` readings (`finished` None: now);
+    `created_at`: the wall clock (`time.time()`) at `started`."""
     verdict, transformed = True, False
     for check in checks:  # a loop, not all() and any() over generators: this runs per hook
         verdict = verdict and check.passes
@@ -122,7 +122,7 @@ def hook_result(hook: Hook, checks: Sequence[CheckResult], started: float,
         feedback(hook, checks)
     return HookResult(hook.id, hook.type, verdict, hook.deny and not verdict, hook.is_async,
                       transformed, tuple(checks), told, milliseconds(ended - started),
-                      created_at)
+                      iso(created_at))
 
 
 def feedback(hook: Hook, checks: Sequence[CheckResult]) -> dict[str, Any] | None:
@@ -145,12 +145,13 @@ def feedback(hook: Hook, checks: Sequence[CheckResult]) -> dict[str, Any] | None
 class PhaseResult:
     """One phase's hooks that ran (async ones report later), and the body they left.
 
-    Immutable by convention. `deny` and `failed` are read several times a request (the
+    Immutable by convention. `ran`, `deny` and `failed` are read several times a request (the
     pipeline, the status, the usage row, the metrics), so they are worked out once here, and
     the JSON text of its hooks is made once (`rendered`)."""
 
     hooks: tuple[HookResult, ...] = ()
     body: Mapping[str, Any] | None = None  # the transformed body; None when unchanged
+    ran: bool = field(init=False, repr=False, compare=False)  # a hook ran (even skipped)
     deny: bool = field(init=False, repr=False, compare=False)  # some hook that ran denies
     failed: bool = field(init=False, repr=False, compare=False)  # one that ran has a false verdict
     _rendered: bytes | None = field(default=None, init=False, repr=False, compare=False)
@@ -163,11 +164,7 @@ class PhaseResult:
             if not hook.skipped:
                 deny = deny or hook.deny
                 failed = failed or not hook.verdict
-        self.deny, self.failed = deny, failed
-
-    @property
-    def ran(self) -> bool:
-        return bool(self.hooks)
+        self.ran, self.deny, self.failed = bool(self.hooks), deny, failed
 
     def to_json(self) -> list[dict[str, Any]]:
         return [h.to_json() for h in self.hooks]
@@ -207,9 +204,13 @@ def summarised(hook: HookResult) -> dict[str, Any]:
         return {"id": _cut(hook.id), "type": hook.type, "skipped": True}
     checks = []
     for check in hook.checks:  # one loop, made for every guarded request's row
+        error = check.error
+        if check.verdict and error is None and not (check.transformed or check.fail_on_error):
+            checks.append({"id": check.id, "verdict": True,  # (the common case, first)
+                           "execution_time": check.execution_time})
+            continue
         kept: dict[str, Any] = {"id": check.id, "verdict": check.verdict,
                                 "execution_time": check.execution_time}
-        error = check.error
         if error is not None:  # (a check can pass with an error: a hook in the wrong phase)
             kept["error"] = {"name": _cut(error.name), "message": _cut(error.message)}
         if not check.verdict:
@@ -223,7 +224,7 @@ def summarised(hook: HookResult) -> dict[str, Any]:
             kept["fail_on_error"] = True
         checks.append(kept)
     kept = {"id": _cut(hook.id), "type": hook.type, "verdict": hook.verdict,
-            "execution_time": hook.execution_time, "created_at": iso(hook.created_at),
+            "execution_time": hook.execution_time, "created_at": hook.created_at,
             "checks": checks}
     if hook.deny:
         kept["deny"] = True
@@ -267,23 +268,29 @@ def milliseconds(seconds: float) -> float:
 
 
 def iso(epoch: float) -> str:
-    """JavaScript's Date.toJSON form: `2025-01-01T00:00:00.000Z`. The last one made is kept:
-    a request's hooks and checks mostly start within the same millisecond."""
-    global _last_iso
-    millis = int(epoch * 1000)
+    """JavaScript's Date.toJSON form: `2025-01-01T00:00:00.000Z`."""
+    return iso_millis(int(epoch * 1000))
+
+
+def iso_millis(millis: int) -> str:
+    """`iso` of a time in whole milliseconds since the epoch. The last one made is kept, and
+    the last second's text: a request's hooks and checks mostly start within the same
+    millisecond, and requests within the same second. (Each cache is one tuple, replaced
+    whole: safe from the guardrail threads.)"""
+    global _last_iso, _last_second
     last = _last_iso
     if last[0] == millis:
         return last[1]
     seconds, fraction = divmod(millis, 1000)
-    text = f"{_second(seconds)}.{fraction:03d}Z"
-    _last_iso = (millis, text)  # one tuple, replaced whole: safe from the guardrail threads
+    second = _last_second
+    if second[0] != seconds:
+        second = _last_second = (
+            seconds, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)))
+    text = second[1] + _MILLIS[fraction]
+    _last_iso = (millis, text)
     return text
 
 
 _last_iso: tuple[int, str] = (-1, "")
-
-
-@lru_cache(maxsize=8)
-def _second(seconds: int) -> str:
-    """The part before the milliseconds: one strftime a second, not four per hook."""
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds))
+_last_second: tuple[int, str] = (-1, "")
+_MILLIS = tuple(f".{fraction:03d}Z" for fraction in range(1000))  # (a format costs more)

@@ -56,6 +56,7 @@ from gateway.guardrails.results import (
     feedback,
     hook_result,
     iso,
+    iso_millis,
     skipped,
 )
 from gateway.net.hostguard import HostGuard
@@ -221,11 +222,13 @@ def _plain_phase(phase: Phase, hooks: Sequence[Hook], event: HookEvent,
     """The general path's results for plain hooks (see the module docstring), in one loop.
 
     Each check is timed from the end of the one before (the clock is read once per check),
-    and its `created_at` is the phase's wall clock plus the monotonic time since. Written
-    out (durations, a hook's verdict) rather than through the helpers the general path
-    calls: a Python call costs about what the work it would do here costs."""
+    and its `created_at` is the phase's wall clock plus the monotonic time since, written
+    once per millisecond; a hook's is its first check's. Written out (durations, stamps, a
+    hook's verdict) rather than through the helpers the general path calls: a Python call
+    costs about what the work it would do here costs."""
     clock = time.perf_counter
     wall, base = time.time(), clock()
+    stamped, stamp = -1, ""  # the millisecond last written, and its iso() text
     results: list[HookResult] = []
     body = subject  # what the hooks leave: the last transformation, in config order
     for hook in hooks:
@@ -237,6 +240,9 @@ def _plain_phase(phase: Phase, hooks: Sequence[Hook], event: HookEvent,
         verdict, transformed = True, False
         seen = subject
         for check in hook.enabled:
+            millis = int((wall + (now - base)) * 1000)
+            if millis != stamped:
+                stamped, stamp = millis, iso_millis(millis)
             try:
                 outcome: CheckOutcome = check.spec.run(check, subject)
             except Exception:  # a crashing check is an errored check, as in Portkey
@@ -247,10 +253,11 @@ def _plain_phase(phase: Phase, hooks: Sequence[Hook], event: HookEvent,
             checks.append(CheckResult(  # (positional: keywords cost a dict per call)
                 check.id, passed, outcome.data, error,
                 int((ended - now) * 1_000_000 + 0.5) / 1000,  # milliseconds()
-                iso(wall + (now - base)), outcome.transformed, None, check.fail_on_error))
+                stamp, outcome.transformed, None, check.fail_on_error))
             # CheckResult.passes and HookResult's verdict (hook_result), written out.
             verdict = verdict and (passed or (error is not None and not check.fail_on_error))
-            transformed = transformed or outcome.transformed
+            if outcome.transformed:
+                transformed = True
             if outcome.json is not None:
                 seen = seen.replaced(outcome.json)
             now = ended
@@ -258,7 +265,8 @@ def _plain_phase(phase: Phase, hooks: Sequence[Hook], event: HookEvent,
             hook.id, hook.type, verdict, hook.deny and not verdict, hook.is_async,
             transformed, tuple(checks), None if hook.on_success is None and
             hook.on_fail is None else feedback(hook, checks),
-            int((now - started) * 1_000_000 + 0.5) / 1000, wall + (started - base)))
+            int((now - started) * 1_000_000 + 0.5) / 1000,
+            checks[0].created_at if checks else iso(wall + (started - base))))
         if seen.transformed and seen.json is not body.json:
             body = body.replaced(seen.json or {})
     return PhaseResult(tuple(results), body.json if body.transformed else None)

@@ -167,11 +167,17 @@ class Metrics:
         counts = self._checks_run
         for hook in phase.hooks:
             for check in hook.checks:  # a skipped hook has none
-                tally = counts.get(check.id)
-                if tally is None:
+                try:
+                    tally = counts[check.id]
+                except KeyError:  # (first seen: a try costs nothing until it raises)
                     tally = self._tally(check.id)
                 # An error counts as one whether it failed the check or not (fail-open).
-                tally[2 if check.error is not None else 0 if check.verdict else 1] += 1
+                if check.error is not None:
+                    tally[2] += 1
+                elif check.verdict:
+                    tally[0] += 1
+                else:
+                    tally[1] += 1
 
     def _tally(self, check_id: str) -> list[int]:
         # Ids are the built-ins' (configs naming others are refused); bounded anyway.

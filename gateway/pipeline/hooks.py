@@ -19,7 +19,6 @@ each target the plan tries, through the shared `GuardrailRunner` (gateway/guardr
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import replace
 from typing import Any
@@ -105,11 +104,13 @@ def _render(phase: PhaseResult, summary: bool, rendered: bool) -> None:
     stream, whose first event is built from the results themselves). The summary first:
     orjson reads a result's `__dict__`, after which Python reads its fields 2.5 times slower.
     A failure here is left for the answer's own render, or the row's, to raise."""
-    with contextlib.suppress(Exception):
+    try:  # (not contextlib.suppress: three Python calls more, for every guarded request)
         if summary:
             phase.summary()
         if rendered:
             phase.rendered()
+    except Exception:  # noqa: S110 (raised again where the result is used)
+        pass
 
 
 async def after_answer(runner: GuardrailRunner, hooks: HookSet, outcome: Outcome, leaf: Leaf,

@@ -42,13 +42,15 @@ def regex_match(check: Check, subject: Subject) -> CheckOutcome:
             "explanation": "An error occurred while processing the regex: Missing text to match",
             "regexPattern": rule, "not": invert, "textExcerpt": excerpt(text)})
     match = _search(check.compiled, rule, text)
-    verdict = flip(match is not None, invert)
+    verdict = (match is None) if invert else (match is not None)  # flip(), written out
     details = None if match is None else {
         "matchedText": match.group(0), "index": match.start(),
         "groups": match.groupdict(), "captures": list(match.groups())}
+    # _which(verdict, invert), written out: a hot check, where a call costs what it does.
+    said = _REGEX[(1 if invert else 0) if verdict else (2 if invert else 3)]
     return CheckOutcome(verdict, {
         "regexPattern": rule, "not": invert, "verdict": verdict,
-        "explanation": f"The regex pattern '{rule}' {_REGEX[_which(verdict, invert)]}",
+        "explanation": f"The regex pattern '{rule}' {said}",
         "matchDetails": details, "textExcerpt": excerpt(text)})
 
 
@@ -95,10 +97,11 @@ def contains(check: Check, subject: Subject) -> CheckOutcome:
 
 def _range(check: Check, count: int, low: str, high: str, noun: str,
            text: str) -> CheckOutcome:
-    lo, hi, invert = check.params[low], check.params[high], check.params["not"]
+    params = check.params
+    lo, hi, invert = params[low], params[high], params["not"]
     within = lo <= count <= hi
-    verdict = flip(within, invert)
-    where, tail = _RANGE[_which(verdict, invert)]
+    verdict = not within if invert else within  # flip() and _which(), written out
+    where, tail = _RANGE[(1 if invert else 0) if verdict else (2 if invert else 3)]
     return CheckOutcome(verdict, {
         _COUNT_KEYS[noun]: count, low: lo, high: hi, "not": invert, "verdict": verdict,
         "explanation": f"The text contains {count} {noun}, which is {where} the specified "

@@ -118,7 +118,7 @@ async def test_the_plain_path_times_each_check_and_hook(
     # Each check starts when the one before it ended, within the hook's own span (to the
     # millisecond, as Portkey writes a check's start).
     starts = [_epoch_ms(c.created_at) for c in checks]
-    hook_start = int(only.created_at * 1000)
+    hook_start = _epoch_ms(only.created_at)
     assert starts == sorted(starts) and hook_start <= starts[0]
     assert starts[-1] - hook_start <= only.execution_time + 1
 

@@ -24,7 +24,7 @@ NOW = 1_733_400_000.25
 BEFORE = PhaseResult((HookResult(
     "input_guardrail_1", "guardrail", verdict=True, checks=(CheckResult(
         "default.contains", True, {"explanation": "No words were found. é \"q\""}, None,
-        0.01, iso(NOW)),), execution_time=0.02, created_at=NOW),))
+        0.01, iso(NOW)),), execution_time=0.02, created_at=iso(NOW)),))
 AFTER = PhaseResult((HookResult("out", "guardrail", skipped=True),))
 
 
@@ -57,7 +57,7 @@ def test_a_phase_is_rendered_once_and_spliced_as_hook_results(
     errored = CheckResult("default.webhook", False, None, CheckError("timed out", "TimeoutError"),
                           1.5, iso(NOW), fail_on_error=True)
     phase = PhaseResult((*BEFORE.hooks, HookResult(
-        "checked", "guardrail", verdict=False, checks=(errored,), created_at=NOW),
+        "checked", "guardrail", verdict=False, checks=(errored,), created_at=iso(NOW)),
         HookResult("off", "guardrail", skipped=True)))
     first = phase.rendered()  # the checks written by orjson itself: the same JSON
     assert orjson.loads(first) == phase.to_json()

@@ -52,14 +52,14 @@ def failing_input() -> PhaseResult:
     hook = HookResult("no-cards", "guardrail", verdict=False, deny=True,
                       checks=(regex, webhook), feedback={"value": -1, "weight": 1,
                                                          "metadata": {"x": "y" * 1000}},
-                      execution_time=1.5, created_at=NOW)
+                      execution_time=1.5, created_at=iso(NOW))
     return PhaseResult((hook,))
 
 
 def passing_output() -> PhaseResult:
     words = check("default.wordCount", True, data={"explanation": "within range"})
     return PhaseResult((HookResult("output_guardrail_abc", "guardrail", checks=(words,),
-                                   execution_time=0.25, created_at=NOW),
+                                   execution_time=0.25, created_at=iso(NOW)),
                         HookResult("later", "mutator", skipped=True)))
 
 
@@ -91,7 +91,7 @@ def test_hook_results_keep_what_is_true_of_a_transforming_async_hook():
     rewritten = CheckResult("default.regexReplace", True, {"explanation": "replaced"}, None,
                             0.5, iso(NOW), transformed=True, fail_on_error=True)
     hook = HookResult("h" * 300, "mutator", is_async=True, transformed=True,
-                      checks=(rewritten,), execution_time=0.5, created_at=NOW)
+                      checks=(rewritten,), execution_time=0.5, created_at=iso(NOW))
     [kept] = verdicts.stored_hook_results(PhaseResult((hook,)), None)["before_request_hooks"]
     assert kept == {"id": "h" * 199 + "…", "type": "mutator", "verdict": True,
                     "execution_time": 0.5, "created_at": "2026-12-08T12:00:00.000Z",
@@ -106,7 +106,7 @@ def test_an_error_is_kept_even_where_the_check_passed():
     misplaced = CheckResult("default.requiredMetadataKeys", True, {"explanation": "n/a"},
                             CheckError("This plugin only works for before_request_hooks"),
                             0.01, iso(NOW))
-    hook = HookResult("out", "guardrail", checks=(misplaced,), created_at=NOW)
+    hook = HookResult("out", "guardrail", checks=(misplaced,), created_at=iso(NOW))
     [kept] = verdicts.stored_hook_results(None, PhaseResult((hook,)))["after_request_hooks"]
     assert kept["checks"] == [{
         "id": "default.requiredMetadataKeys", "verdict": True, "execution_time": 0.01,
