@@ -291,6 +291,6 @@ def iso_millis(millis: int) -> str:
     return text
 
 
-_last_iso: tuple[int, str] = (-1, "")
-_last_second: tuple[int, str] = (-1, "")
+_last_iso: tuple[int | None, str] = (None, "")  # (None: no time is -1, even before 1970)
+_last_second: tuple[int | None, str] = (None, "")
 _MILLIS = tuple(f".{fraction:03d}Z" for fraction in range(1000))  # (a format costs more)

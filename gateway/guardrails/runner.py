@@ -228,7 +228,8 @@ def _plain_phase(phase: Phase, hooks: Sequence[Hook], event: HookEvent,
     costs about what the work it would do here costs."""
     clock = time.perf_counter
     wall, base = time.time(), clock()
-    stamped, stamp = -1, ""  # the millisecond last written, and its iso() text
+    stamped: int | None = None  # the millisecond last written,
+    stamp = ""  # and its iso() text
     results: list[HookResult] = []
     body = subject  # what the hooks leave: the last transformation, in config order
     for hook in hooks:

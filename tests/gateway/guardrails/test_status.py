@@ -3,6 +3,8 @@ decoding the answer; and None (decode instead) wherever that could differ."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from typing import Any
 
 import orjson
@@ -112,3 +114,14 @@ def test_a_phase_denies_and_fails_by_the_hooks_that_ran(
     phase = PhaseResult(hooks)
     assert (phase.deny, phase.failed, phase.ran) == (deny, failed, bool(hooks))
     assert answer_status(200, phase) == (246 if failed else 200)
+
+
+def test_iso_writes_javascripts_form_from_a_fresh_process() -> None:
+    # A fresh process: its caches hold nothing yet, which no time may be mistaken for.
+    script = ("from gateway.guardrails.results import iso; "
+              "print(iso(-0.5), iso(-0.001), iso(0), iso(1733540000.1239), iso(1733540000.9999))")
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                         check=True).stdout.split()
+    assert out == ["1969-12-31T23:59:59.500Z", "1969-12-31T23:59:59.999Z",
+                   "1970-01-01T00:00:00.000Z", "2024-12-07T02:53:20.123Z",
+                   "2024-12-07T02:53:20.999Z"]
