@@ -127,7 +127,9 @@ async def open_services(settings: Settings, telemetry: Telemetry | None,
     recording = Recording(recorders)
     parts.push_async_callback(recording.drain)  # requests being counted, before the rest
     guard = HostGuard(settings.trusted_host_set)
-    guardrails = GuardrailRunner(http, guard)
+    # Async hooks finish after their request was recorded: their checks are counted then.
+    guardrails = GuardrailRunner(
+        http, guard, on_async=None if metrics is None else metrics.count_late_hook)
     parts.push_async_callback(guardrails.aclose)  # async hooks still running, first
     return Services(settings=settings, http=http, host_guard=guard, breakers=breakers,
                     configs=ConfigCache(), resolver=resolver, tokens=ServiceAccountTokens(),

@@ -15,8 +15,9 @@ and `after_request(hooks.after, event)` with the answer. Within a phase:
    order, each seeing the body earlier checks (webhooks) transformed; otherwise its checks
    run at once and their transformations are applied afterwards, in order.
 4. `async: true` guardrail hooks start after the others, off the request's critical path:
-   they never delay, deny or flag the request; their results go to `on_async` (logging,
-   metrics). Portkey's open-source gateway never runs them at all.
+   they never delay, deny or flag the request; their results go to `on_async` (the gateway
+   counts their checks in its metrics), and a failing one is logged (its id and failed
+   checks). Portkey's open-source gateway never runs them at all.
 
 Checks without I/O run on the event loop, where they cost microseconds, unless the text they
 read exceeds OFFLOAD_TEXT_CHARS: then a hook's checks run in the runner's own small thread
@@ -47,6 +48,7 @@ from gateway.guardrails.hooks import AFTER, BEFORE, MUTATOR, Check, Hook, Phase
 from gateway.guardrails.outbound import Outbound
 from gateway.guardrails.results import (
     NOTHING_RAN,
+    SUMMARY_TEXT_LIMIT,
     CheckError,
     CheckOutcome,
     CheckResult,
@@ -196,6 +198,9 @@ class GuardrailRunner:
     async def _background(self, phase: Phase, hook: Hook, subject: Subject) -> None:
         try:
             result, _ = await self._hook(hook, subject, hook.sequential)
+            if not result.verdict:  # the answer and its row are gone: only here is it told
+                log.info("async hook %r failed: %s", hook.id[:SUMMARY_TEXT_LIMIT],
+                         ", ".join(check.id for check in result.checks if not check.passes))
             if self._on_async is not None:
                 self._on_async(phase, result)
         except Exception:  # the top of a background task: logged, never raised into a request

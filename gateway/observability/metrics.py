@@ -17,6 +17,7 @@ import asyncio
 import contextlib
 import logging
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -37,8 +38,9 @@ from starlette.routing import Route
 from gateway.cache.stores import ResponseCache
 from gateway.contracts.outcome import Outcome
 from gateway.errors import NotFound
+from gateway.guardrails.hooks import Phase
 from gateway.guardrails.registry import CHECKS
-from gateway.guardrails.results import PhaseResult
+from gateway.guardrails.results import HookResult
 from gateway.limits import Limiter
 from gateway.routing.breaker import Breakers
 from gateway.settings import Settings
@@ -161,11 +163,19 @@ class Metrics:
             self.cache_misses.inc()
         for phase in (outcome.hooks_before, outcome.hooks_after):
             if phase is not None:
-                self._count_checks(phase)
+                self._count_checks(phase.hooks)
 
-    def _count_checks(self, phase: PhaseResult) -> None:
+    def count_late_hook(self, phase: Phase, result: HookResult) -> None:
+        """The runner's `on_async`: an async hook's checks, counted when it finishes (after
+        its request was recorded). Never raises into the runner's background task."""
+        try:
+            self._count_checks((result,))
+        except Exception:  # a metrics bug must not break the hook's task
+            log.exception("metrics: could not count async hook results (%s)", phase)
+
+    def _count_checks(self, hooks: Sequence[HookResult]) -> None:
         counts = self._checks_run
-        for hook in phase.hooks:
+        for hook in hooks:
             for check in hook.checks:  # a skipped hook has none
                 try:
                     tally = counts[check.id]

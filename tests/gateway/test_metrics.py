@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from decimal import Decimal
 from types import SimpleNamespace
 from typing import Any
@@ -256,3 +257,34 @@ def test_guardrail_checks_are_counted_by_id_and_verdict(tmp_path):
                    verdict="fail") == 3
     assert _sample(metrics, "gateway_guardrail_checks_total", check="other",
                    verdict="pass") == 2
+
+
+def test_async_hook_checks_are_counted_when_they_finish(tmp_path):
+    """The runner's `on_async`: an async hook's checks, after its request was recorded."""
+    metrics = idle_metrics(tmp_path)
+    metrics.count_late_hook("beforeRequestHook", HookResult("late", "guardrail", False, checks=(
+        CheckResult("default.contains", False, None, None, 0.1, "2026-12-08T12:00:00.000Z"),
+        CheckResult("default.wordCount", True, None, None, 0.1, "2026-12-08T12:00:00.000Z"))))
+    metrics.refresh()
+    assert _sample(metrics, "gateway_guardrail_checks_total", check="default.contains",
+                   verdict="fail") == 1
+    assert _sample(metrics, "gateway_guardrail_checks_total", check="default.wordCount",
+                   verdict="pass") == 1
+
+
+def test_a_gateways_async_hooks_are_counted_and_a_failure_logged(fast_gateway, caplog):
+    """Through a real gateway: the answer is a plain 200 without the async hook's results,
+    whose failing check reaches /metrics once the hook has run."""
+    config = {"provider": "openai", "api_key": "sk-test", "input_guardrails": [
+        {"id": "late-words", "async": True,
+         "default.contains": {"words": ["count"], "operator": "none"}}]}
+    caplog.set_level(logging.INFO, logger="gateway.guardrails")
+    labels = {"check": "default.contains", "verdict": "fail"}
+    before = value(scrape(fast_gateway), "gateway_guardrail_checks_total", **labels)
+    raw = client(fast_gateway, config).chat.completions.with_raw_response.create(
+        model="gpt-x", messages=MESSAGES)  # "count my words" holds "count": a failure
+    assert raw.http_response.status_code == 200
+    assert "hook_results" not in raw.http_response.json()
+    assert wait_until(lambda: value(scrape(fast_gateway), "gateway_guardrail_checks_total",
+                                    **labels) == before + 1, timeout=5, interval=0.05)
+    assert any("'late-words' failed: default.contains" in r.getMessage() for r in caplog.records)
