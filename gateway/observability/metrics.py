@@ -121,7 +121,8 @@ class Metrics:
                                   registry=r, multiprocess_mode="max")
         self.guardrail_checks = Counter(
             "gateway_guardrail_checks",
-            "Guardrail checks run on the target last tried, by check id and verdict "
+            "Guardrail checks run on the target last tried (async hooks' when they "
+            "finish), by check id and verdict "
             "(pass, fail, error).", ("check", "verdict"), registry=r)
         # Checks run, by (check, verdict): counted here per request, in a dict, and added to
         # the counter by `refresh` (on every scrape, and every few seconds), as the numbers
