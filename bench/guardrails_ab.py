@@ -26,9 +26,11 @@ from bench.client import load
 from bench.guardrails_overhead import CONFIGS, guarded_request
 from bench.harness import (
     add_gateway_env,
+    add_pinning,
     cpu_seconds,
     gateway,
     mock_upstream,
+    pinned,
     run_fast,
     trees_parser,
     write_json,
@@ -43,10 +45,11 @@ async def _bench(args: argparse.Namespace) -> dict[str, Any]:
     cpu: dict[Arm, list[float]] = {arm: [] for arm in arms}
     rps: dict[Arm, list[float]] = {arm: [] for arm in arms}
     p50: dict[Arm, list[float]] = {arm: [] for arm in arms}
+    under = pinned(args)  # (before the mock starts: it runs where this process does)
     with contextlib.ExitStack() as stack:
         upstream = stack.enter_context(mock_upstream())
         gateways = {tree: stack.enter_context(gateway(
-            upstream, PYTHONPATH=tree, **dict(args.gateway_env))) for tree in trees}
+            upstream, under=under, PYTHONPATH=tree, **dict(args.gateway_env))) for tree in trees}
         requests = {arm: guarded_request(gateways[arm[0]][0], CONFIGS[arm[1]]) for arm in arms}
         for arm in arms:  # warm: imports, pools, the config cache
             await load(gateways[arm[0]][0], requests[arm], 8, 1.0, 0.0, stream=False)
@@ -100,6 +103,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=12, help="interleaved rounds")
     parser.add_argument("--duration", type=float, default=1.5, help="measured seconds a block")
     add_gateway_env(parser)
+    add_pinning(parser)
     args = parser.parse_args(argv)
     figures = run_fast(_bench(args))
     print()

@@ -27,9 +27,11 @@ import orjson
 from bench.client import Run, load
 from bench.harness import (
     add_gateway_env,
+    add_pinning,
     cpu_seconds,
     gateway,
     mock_upstream,
+    pinned,
     run_fast,
     write_json,
 )
@@ -64,8 +66,9 @@ async def _bench(args: argparse.Namespace) -> dict[str, Any]:
     p50: dict[str, list[float]] = {name: [] for name in CONFIGS}
     rps: dict[str, list[float]] = {name: [] for name in CONFIGS}
     cpu: dict[str, list[float]] = {name: [] for name in CONFIGS}
+    under = pinned(args)  # (before the mock starts: it runs where this process does)
     with mock_upstream() as upstream, \
-            gateway(upstream, **dict(args.gateway_env)) as (port, proc):
+            gateway(upstream, under=under, **dict(args.gateway_env)) as (port, proc):
         requests = {name: guarded_request(port, config) for name, config in CONFIGS.items()}
         await _sanity(port)
         for data in requests.values():  # warm: imports, pools, the config cache
@@ -162,6 +165,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="then py-spy each config at c=64 for 8 s into PREFIX-<name>.txt "
                              "(collapsed stacks)")
     add_gateway_env(parser)
+    add_pinning(parser)
     args = parser.parse_args(argv)
     figures = run_fast(_bench(args))
     print()

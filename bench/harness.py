@@ -27,6 +27,26 @@ def add_gateway_env(parser: argparse.ArgumentParser, example: str = "") -> None:
                         help=f"extra environment for the gateway{example} (repeatable)")
 
 
+def add_pinning(parser: argparse.ArgumentParser) -> None:
+    """`--pin`: the gateway(s) alone on the last core, this process (the client) and what it
+    starts first (the mock) on the others (`pinned(args)`), as bench.usage_overhead pins."""
+    parser.add_argument("--pin", action="store_true",
+                        help="the gateway alone on the last core, the client and the mock on "
+                             "the others (taskset): steadier figures on a shared machine")
+
+
+def pinned(args: argparse.Namespace) -> tuple[str, ...]:
+    """With `--pin`: moves this process off the last core now (call it before starting the
+    mock) and returns the `under` that starts a gateway on that core; otherwise ()."""
+    if not getattr(args, "pin", False):
+        return ()
+    cores = sorted(os.sched_getaffinity(0))
+    if len(cores) < 2:
+        raise SystemExit("--pin needs at least two cores")
+    os.sched_setaffinity(0, set(cores[:-1]))
+    return ("taskset", "-c", str(cores[-1]))
+
+
 def trees_parser(prog: str, doc: str | None) -> argparse.ArgumentParser:
     """A parser for a benchmark of checkouts side by side: `--tree` (repeatable), `--json`."""
     parser = argparse.ArgumentParser(prog=prog, description=(doc or "").split("\n\n")[0])
