@@ -65,8 +65,6 @@ def _last_message(body: Mapping[str, Any]) -> ContentPart:
     if not isinstance(messages, list) or not messages or not isinstance(messages[-1], dict):
         return NO_CONTENT
     content = messages[-1].get("content")
-    if isinstance(content, str):  # (the common case, without a call)
-        return ContentPart(content, (content,))
     return ContentPart(content, _part_texts(content))
 
 

@@ -59,12 +59,8 @@ class Subject:
         self.event = event
         self.json = json
         self.transformed = transformed
-        # content.read(self.table, ...), written out: this runs for every guarded request.
-        entry = (content.REQUEST_CONTENT if phase == BEFORE else content.ANSWER_CONTENT).get(
-            event.request_type)
-        self.part = part = content.NO_CONTENT if entry is None or json is None else \
-            entry[0](json)
-        self.text = part.text
+        self.part = content.read(self.table, event.request_type, json)
+        self.text = self.part.text
 
     @classmethod
     def of(cls, phase: Phase, event: HookEvent) -> Subject:

@@ -204,13 +204,12 @@ def summarised(hook: HookResult) -> dict[str, Any]:
         return {"id": _cut(hook.id), "type": hook.type, "skipped": True}
     checks = []
     for check in hook.checks:  # one loop, made for every guarded request's row
-        error = check.error
-        if check.verdict and error is None and not (check.transformed or check.fail_on_error):
-            checks.append({"id": check.id, "verdict": True,  # (the common case, first)
-                           "execution_time": check.execution_time})
-            continue
         kept: dict[str, Any] = {"id": check.id, "verdict": check.verdict,
                                 "execution_time": check.execution_time}
+        checks.append(kept)
+        error = check.error
+        if check.verdict and error is None and not (check.transformed or check.fail_on_error):
+            continue  # the common case: nothing more to keep
         if error is not None:  # (a check can pass with an error: a hook in the wrong phase)
             kept["error"] = {"name": _cut(error.name), "message": _cut(error.message)}
         if not check.verdict:
@@ -222,7 +221,6 @@ def summarised(hook: HookResult) -> dict[str, Any]:
             kept["transformed"] = True
         if check.fail_on_error:
             kept["fail_on_error"] = True
-        checks.append(kept)
     kept = {"id": _cut(hook.id), "type": hook.type, "verdict": hook.verdict,
             "execution_time": hook.execution_time, "created_at": hook.created_at,
             "checks": checks}
@@ -268,16 +266,12 @@ def milliseconds(seconds: float) -> float:
 
 
 def iso(epoch: float) -> str:
-    """JavaScript's Date.toJSON form: `2025-01-01T00:00:00.000Z`."""
-    return iso_millis(int(epoch * 1000))
-
-
-def iso_millis(millis: int) -> str:
-    """`iso` of a time in whole milliseconds since the epoch. The last one made is kept, and
-    the last second's text: a request's hooks and checks mostly start within the same
+    """JavaScript's Date.toJSON form: `2025-01-01T00:00:00.000Z`. The last one made is kept,
+    and the last second's text: a request's hooks and checks mostly start within the same
     millisecond, and requests within the same second. (Each cache is one tuple, replaced
     whole: safe from the guardrail threads.)"""
     global _last_iso, _last_second
+    millis = int(epoch * 1000)
     last = _last_iso
     if last[0] == millis:
         return last[1]

@@ -58,7 +58,6 @@ from gateway.guardrails.results import (
     feedback,
     hook_result,
     iso,
-    iso_millis,
     skipped,
 )
 from gateway.net.hostguard import HostGuard
@@ -227,14 +226,12 @@ def _plain_phase(phase: Phase, hooks: Sequence[Hook], event: HookEvent,
     """The general path's results for plain hooks (see the module docstring), in one loop.
 
     Each check is timed from the end of the one before (the clock is read once per check),
-    and its `created_at` is the phase's wall clock plus the monotonic time since, written
-    once per millisecond; a hook's is its first check's. Written out (durations, stamps, a
-    hook's verdict) rather than through the helpers the general path calls: a Python call
-    costs about what the work it would do here costs."""
+    and its `created_at` is the phase's wall clock plus the monotonic time since; a hook's
+    is its first check's. Written out (durations, a hook's verdict) rather than through the
+    helpers the general path calls: a Python call costs about what the work it would do
+    here costs."""
     clock = time.perf_counter
     wall, base = time.time(), clock()
-    stamped: int | None = None  # the millisecond last written,
-    stamp = ""  # and its iso() text
     results: list[HookResult] = []
     body = subject  # what the hooks leave: the last transformation, in config order
     for hook in hooks:
@@ -246,9 +243,6 @@ def _plain_phase(phase: Phase, hooks: Sequence[Hook], event: HookEvent,
         verdict, transformed = True, False
         seen = subject
         for check in hook.enabled:
-            millis = int((wall + (now - base)) * 1000)
-            if millis != stamped:
-                stamped, stamp = millis, iso_millis(millis)
             try:
                 outcome: CheckOutcome = check.spec.run(check, subject)
             except Exception:  # a crashing check is an errored check, as in Portkey
@@ -259,7 +253,7 @@ def _plain_phase(phase: Phase, hooks: Sequence[Hook], event: HookEvent,
             checks.append(CheckResult(  # (positional: keywords cost a dict per call)
                 check.id, passed, outcome.data, error,
                 int((ended - now) * 1_000_000 + 0.5) / 1000,  # milliseconds()
-                stamp, outcome.transformed, None, check.fail_on_error))
+                iso(wall + (now - base)), outcome.transformed, None, check.fail_on_error))
             # CheckResult.passes and HookResult's verdict (hook_result), written out.
             verdict = verdict and (passed or (error is not None and not check.fail_on_error))
             if outcome.transformed:

@@ -18,7 +18,7 @@ from __future__ import annotations
 from typing import Any
 
 from gateway.errors import GatewayError
-from gateway.guardrails.results import PhaseResult, hook_results
+from gateway.guardrails.results import PhaseResult, hook_results, hook_results_parts
 
 DENIED = 446
 FLAGGED = 246
@@ -78,6 +78,5 @@ def spliced_hook_results(content: bytes, before: PhaseResult,
     members = end[:-1]
     # Before the closing brace is the end of a value, or the opening brace of `{}`.
     comma = b"" if members.rstrip(_JSON_SPACE)[-1] == _OPEN else b","
-    return b"".join((members, comma, b'"hook_results":{"before_request_hooks":',
-                     before.rendered(), b',"after_request_hooks":',
-                     b"[]" if after is None else after.rendered(), b"}}"))
+    return b"".join((members, comma, b'"hook_results":', *hook_results_parts(before, after),
+                     b"}"))

@@ -42,15 +42,13 @@ def regex_match(check: Check, subject: Subject) -> CheckOutcome:
             "explanation": "An error occurred while processing the regex: Missing text to match",
             "regexPattern": rule, "not": invert, "textExcerpt": excerpt(text)})
     match = _search(check.compiled, rule, text)
-    verdict = (match is None) if invert else (match is not None)  # flip(), written out
+    verdict = flip(match is not None, invert)
     details = None if match is None else {
         "matchedText": match.group(0), "index": match.start(),
         "groups": match.groupdict(), "captures": list(match.groups())}
-    # _which(verdict, invert), written out: a hot check, where a call costs what it does.
-    said = _REGEX[(1 if invert else 0) if verdict else (2 if invert else 3)]
     return CheckOutcome(verdict, {
         "regexPattern": rule, "not": invert, "verdict": verdict,
-        "explanation": f"The regex pattern '{rule}' {said}",
+        "explanation": f"The regex pattern '{rule}' {_REGEX[_which(verdict, invert)]}",
         "matchDetails": details, "textExcerpt": excerpt(text)})
 
 
@@ -97,11 +95,10 @@ def contains(check: Check, subject: Subject) -> CheckOutcome:
 
 def _range(check: Check, count: int, low: str, high: str, noun: str,
            text: str) -> CheckOutcome:
-    params = check.params
-    lo, hi, invert = params[low], params[high], params["not"]
+    lo, hi, invert = check.params[low], check.params[high], check.params["not"]
     within = lo <= count <= hi
-    verdict = not within if invert else within  # flip() and _which(), written out
-    where, tail = _RANGE[(1 if invert else 0) if verdict else (2 if invert else 3)]
+    verdict = flip(within, invert)
+    where, tail = _RANGE[_which(verdict, invert)]
     return CheckOutcome(verdict, {
         _COUNT_KEYS[noun]: count, low: lo, high: hi, "not": invert, "verdict": verdict,
         "explanation": f"The text contains {count} {noun}, which is {where} the specified "
